@@ -1,0 +1,42 @@
+//! One function per subcommand. Each returns a [`Verdict`] or an error for
+//! `main` to turn into an exit code.
+
+mod collect;
+mod doctor;
+mod init;
+mod logs;
+mod run;
+mod validate;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Result};
+use crate::Verdict;
+
+pub fn dispatch(cli: Cli) -> Result<Verdict> {
+    if cli.version {
+        println!("offload {}", env!("CARGO_PKG_VERSION"));
+        return Ok(Verdict::Success);
+    }
+    let Some(command) = cli.command else {
+        return Err(Error::new(
+            "no subcommand given; try `offload run`, or `offload --help` for the list",
+        ));
+    };
+    match command {
+        Command::Run(args) => run::run(&cli.config, cli.verbose, &args),
+        Command::Collect(args) => collect::collect(&cli.config, &args),
+        Command::Validate(_) => validate::validate(&cli.config),
+        Command::Init(args) => init::init(&cli.config, &args),
+        Command::Logs(args) => logs::logs(&cli.config, &args),
+        Command::Doctor(_) => doctor::doctor(&cli.config, cli.verbose),
+    }
+}
+
+/// Load the config, printing its warnings to stderr.
+pub fn load_config(path: &std::path::Path) -> Result<crate::config::Config> {
+    let loaded = crate::config::load(path).map_err(|e| Error::new(e.to_string()))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded.config)
+}

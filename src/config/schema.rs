@@ -1,0 +1,221 @@
+//! The validated configuration: what `offload.toml` says, with defaults filled
+//! in, `${VAR}` expanded and relative paths resolved against the directory of
+//! the config file. Built by `config::load`; read by every other stage.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this was loaded from (absolute).
+    pub path: PathBuf,
+    pub offload: OffloadSection,
+    pub provider: ProviderConfig,
+    pub framework: FrameworkConfig,
+    /// In the order the file lists them.
+    pub groups: Vec<GroupConfig>,
+    pub report: ReportConfig,
+}
+
+/// `[offload]`
+#[derive(Clone, Debug)]
+pub struct OffloadSection {
+    /// Number of sandboxes (worker threads). Default 10.
+    pub max_parallel: usize,
+    /// Per batch. Default 900.
+    pub test_timeout_secs: u64,
+    /// Local provider: working directory of test processes (wins over the provider's).
+    pub working_dir: Option<PathBuf>,
+    /// Project root inside a sandbox; exported as `OFFLOAD_ROOT`. Required for
+    /// the `default` and `modal` providers; for `local` it defaults to the
+    /// working directory.
+    pub sandbox_project_root: Option<String>,
+    /// Runs once during image build (prepare), after cwd/copy-dirs are applied.
+    pub sandbox_init_cmd: Option<String>,
+}
+
+/// `[provider]`, tagged by `type`.
+#[derive(Clone, Debug)]
+pub enum ProviderConfig {
+    Local(LocalProviderConfig),
+    /// `type = "default"`: any sandbox system driven through shell commands.
+    Shell(ShellProviderConfig),
+    Modal(ModalProviderConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct LocalProviderConfig {
+    pub working_dir: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    /// Default `/bin/sh`.
+    pub shell: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ShellProviderConfig {
+    pub prepare_command: Option<String>,
+    pub create_command: String,
+    pub exec_command: String,
+    pub destroy_command: String,
+    pub download_command: Option<String>,
+    /// Where the lifecycle commands run (local cwd).
+    pub working_dir: Option<PathBuf>,
+    /// Timeout of each lifecycle command. Default 3600.
+    pub timeout_secs: u64,
+    /// `"local:remote"` pairs.
+    pub copy_dirs: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModalProviderConfig {
+    pub dockerfile: Option<String>,
+    pub include_cwd: bool,
+    pub copy_dirs: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// `[framework]`, tagged by `type` (`"nextest"` is an alias of `"cargo"`).
+#[derive(Clone, Debug)]
+pub enum FrameworkConfig {
+    Pytest(PytestConfig),
+    Cargo(CargoConfig),
+    Default(DefaultFrameworkConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct PytestConfig {
+    /// Default `["tests"]`.
+    pub paths: Vec<String>,
+    /// e.g. `uv run pytest`. When unset: legacy mode `{python} -m pytest {extra_args}`.
+    pub command: Option<String>,
+    /// Extra arguments for execution only (not discovery).
+    pub run_args: Option<String>,
+    /// Legacy: pytest arguments, used when `command` is unset.
+    pub extra_args: Vec<String>,
+    /// Legacy: default `python`.
+    pub python: String,
+    /// Legacy, undocumented: `-m {markers}` at discovery when a group has no filters.
+    pub markers: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CargoConfig {
+    /// `-p`
+    pub package: Option<String>,
+    /// `--features a,b`
+    pub features: Vec<String>,
+    /// `--bin`
+    pub bin: Option<String>,
+    /// `--run-ignored all` when true.
+    pub include_ignored: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DefaultFrameworkConfig {
+    /// Contains `{filters}`; prints one ID per line (`#` lines skipped).
+    pub discover_command: String,
+    /// Contains `{tests}`; may contain `{result_file}`.
+    pub run_command: String,
+    /// Where the runner writes its JUnit when it cannot be told (relative to
+    /// the working dir). Unset and no `{result_file}` in `run_command`: exit-code fallback.
+    pub result_file: Option<String>,
+    pub working_dir: Option<PathBuf>,
+    /// Built from `{name}` and `{classname}`.
+    pub test_id_format: String,
+}
+
+/// `[groups.NAME]`
+#[derive(Clone, Debug)]
+pub struct GroupConfig {
+    pub name: String,
+    /// Default 0.
+    pub retry_count: u32,
+    /// Default "".
+    pub filters: String,
+}
+
+/// `[report]`
+#[derive(Clone, Debug)]
+pub struct ReportConfig {
+    /// Default `test-results` (resolved against the config file's directory).
+    pub output_dir: PathBuf,
+    /// Default true.
+    pub junit: bool,
+    /// Default `junit.xml`.
+    pub junit_file: String,
+}
+
+impl ReportConfig {
+    pub fn junit_path(&self) -> PathBuf {
+        self.output_dir.join(&self.junit_file)
+    }
+}
+
+impl ProviderConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ProviderConfig::Local(_) => "local",
+            ProviderConfig::Shell(_) => "default",
+            ProviderConfig::Modal(_) => "modal",
+        }
+    }
+}
+
+impl FrameworkConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FrameworkConfig::Pytest(_) => "pytest",
+            FrameworkConfig::Cargo(_) => "cargo",
+            FrameworkConfig::Default(_) => "default",
+        }
+    }
+}
+
+impl Config {
+    /// The directory the config file lives in: relative paths in it are
+    /// resolved against this.
+    pub fn base_dir(&self) -> &std::path::Path {
+        self.path.parent().unwrap_or(std::path::Path::new("."))
+    }
+
+    /// Where discovery and local batches run: `[offload] working_dir`, else the
+    /// framework's, else the local provider's, else the config file's directory.
+    pub fn local_working_dir(&self) -> PathBuf {
+        let framework_dir = match &self.framework {
+            FrameworkConfig::Default(d) => d.working_dir.clone(),
+            _ => None,
+        };
+        let provider_dir = match &self.provider {
+            ProviderConfig::Local(l) => l.working_dir.clone(),
+            _ => None,
+        };
+        self.offload
+            .working_dir
+            .clone()
+            .or(framework_dir)
+            .or(provider_dir)
+            .unwrap_or_else(|| self.base_dir().to_path_buf())
+    }
+
+    /// `OFFLOAD_ROOT` for batches: `sandbox_project_root`, or for the local
+    /// provider the working directory.
+    pub fn project_root(&self) -> String {
+        match (&self.offload.sandbox_project_root, &self.provider) {
+            (Some(root), ProviderConfig::Local(_)) if root == "." => {
+                self.local_working_dir().display().to_string()
+            }
+            (Some(root), _) => root.clone(),
+            (None, _) => self.local_working_dir().display().to_string(),
+        }
+    }
+
+    /// The provider's `env` table.
+    pub fn provider_env(&self) -> &BTreeMap<String, String> {
+        match &self.provider {
+            ProviderConfig::Local(c) => &c.env,
+            ProviderConfig::Shell(c) => &c.env,
+            ProviderConfig::Modal(c) => &c.env,
+        }
+    }
+}

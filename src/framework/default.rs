@@ -1,0 +1,140 @@
+//! The `default` framework: any runner, through `discover_command` and
+//! `run_command` templates.
+
+use std::path::PathBuf;
+
+use super::{format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation};
+use crate::cancel::Cancel;
+use crate::config::{DefaultFrameworkConfig, GroupConfig};
+use crate::error::{Error, Result};
+use crate::junit::read::JunitCase;
+use crate::process::{self, shell_quote, CommandSpec};
+
+pub struct DefaultFramework {
+    config: DefaultFrameworkConfig,
+    working_dir: PathBuf,
+}
+
+impl DefaultFramework {
+    pub fn new(config: DefaultFrameworkConfig, working_dir: PathBuf) -> Self {
+        DefaultFramework { config, working_dir }
+    }
+}
+
+impl Framework for DefaultFramework {
+    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+        // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
+        let script = self.config.discover_command.replace("{filters}", &group.filters);
+        let spec = CommandSpec {
+            cwd: Some(&self.working_dir),
+            ..CommandSpec::sh(&script)
+        };
+        let out = process::run(&spec, None, cancel, None).map_err(|e| {
+            Error::new(format!(
+                "group `{}`: cannot start discover_command: {}",
+                group.name,
+                crate::error::io_message(&e)
+            ))
+        })?;
+        if !out.success() {
+            let stderr = out.stderr();
+            let shown = if stderr.trim().is_empty() { out.tail(20) } else { stderr };
+            return Err(Error::new(format!(
+                "group `{}`: discover_command failed ({}): {}\n  command: {}\n{}\n  fix the command in [framework] discover_command, or run it by hand in {} to see why",
+                group.name,
+                out.describe_ending(None),
+                shown.lines().last().unwrap_or("no output"),
+                script,
+                indent(&shown),
+                self.working_dir.display()
+            )));
+        }
+        let ids = parse_discovered_ids(&out.stdout());
+        let mut warnings = Vec::new();
+        if ids.is_empty() {
+            warnings.push(format!("group `{}`: discover_command found no tests", group.name));
+        }
+        Ok(Discovery { ids, warnings })
+    }
+
+    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
+        let quoted: Vec<String> = tests.iter().map(|t| shell_quote(t)).collect();
+        let template = &self.config.run_command;
+        let results = if template.contains("{result_file}") {
+            ResultLocation::ResultFile
+        } else if let Some(fixed) = &self.config.result_file {
+            ResultLocation::Fixed(fixed.clone())
+        } else {
+            ResultLocation::ExitCode
+        };
+        // Substitute {result_file} first so a test ID containing the text
+        // "{result_file}" is never rewritten.
+        let script = template
+            .replace("{result_file}", &shell_quote(result_file))
+            .replace("{tests}", &quoted.join(" "));
+        BatchCommand { script, results }
+    }
+
+    fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
+        match_exact(cases, expected, |c| format_test_id(&self.config.test_id_format, c))
+    }
+}
+
+/// One ID per line; blank lines and `#` comments skipped; IDs may contain spaces.
+pub fn parse_discovered_ids(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(|l| l.trim_end_matches(['\r', ' ', '\t']))
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .rev()
+        .take(20)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framework(run: &str, result_file: Option<&str>) -> DefaultFramework {
+        DefaultFramework::new(
+            DefaultFrameworkConfig {
+                discover_command: "echo {filters}".into(),
+                run_command: run.into(),
+                result_file: result_file.map(str::to_string),
+                working_dir: None,
+                test_id_format: "{classname} {name}".into(),
+            },
+            PathBuf::from("."),
+        )
+    }
+
+    #[test]
+    fn discovered_ids_skip_comments_and_keep_spaces() {
+        let ids = parse_discovered_ids("# header\na b\n\nc\r\n  \n#x\n");
+        assert_eq!(ids, vec!["a b", "c"]);
+    }
+
+    #[test]
+    fn batch_command_quotes_each_id() {
+        let f = framework("run {result_file} {tests}", None);
+        let cmd = f.batch_command(&["a b".into(), "it's".into(), "{result_file}".into()], "/r.xml");
+        assert_eq!(cmd.script, "run /r.xml 'a b' 'it'\\''s' '{result_file}'");
+        assert_eq!(cmd.results, ResultLocation::ResultFile);
+        assert_eq!(
+            framework("run {tests}", Some("out.xml")).batch_command(&[], "/r").results,
+            ResultLocation::Fixed("out.xml".into())
+        );
+        assert_eq!(framework("run {tests}", None).batch_command(&[], "/r").results, ResultLocation::ExitCode);
+    }
+}

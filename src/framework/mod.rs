@@ -1,0 +1,126 @@
+//! Frameworks turn a group into canonical test IDs (discovery, run locally),
+//! a batch of IDs into a shell command (run in a sandbox), and the runner's
+//! JUnit back into per-test results keyed by those IDs.
+
+use crate::cancel::Cancel;
+use crate::config::{Config, FrameworkConfig, GroupConfig};
+use crate::error::Result;
+use crate::junit::read::JunitCase;
+use crate::model::TestAttempt;
+
+pub mod cargo;
+pub mod default;
+pub mod pytest;
+
+pub trait Framework: Send + Sync {
+    /// Discover one group's tests, locally, in the runner's order.
+    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery>;
+
+    /// The shell command that runs `tests` in a sandbox's project root and
+    /// writes JUnit to `result_file` (a path as the command sees it).
+    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand;
+
+    /// Map a batch's JUnit testcases to the batch's expected IDs. Only the
+    /// batch's own IDs are candidates: never guess across the suite.
+    fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults;
+
+    /// A length limit for one batch's ID list, in bytes of IDs, so that the
+    /// command stays under the OS argument limit (a `sh -c` script is one
+    /// argument: at most 128 KiB on Linux).
+    fn max_batch_id_bytes(&self) -> usize {
+        96 * 1024
+    }
+}
+
+/// What discovery found for one group.
+#[derive(Debug, Default, Clone)]
+pub struct Discovery {
+    pub ids: Vec<String>,
+    /// Things the user should know but that do not stop the run
+    /// (e.g. "group `slow` selected no tests").
+    pub warnings: Vec<String>,
+}
+
+/// A batch's command and where its results will be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchCommand {
+    pub script: String,
+    pub results: ResultLocation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultLocation {
+    /// The runner writes JUnit at the `result_file` path it was given.
+    ResultFile,
+    /// The runner writes JUnit at this fixed path (relative to the working
+    /// directory) because it cannot be told where (default framework's
+    /// `result_file` without `{result_file}` in `run_command`).
+    Fixed(String),
+    /// No per-test results: the exit code decides for the whole batch.
+    ExitCode,
+}
+
+/// The result of matching JUnit testcases against a batch's expected IDs.
+#[derive(Debug, Default, Clone)]
+pub struct MatchedResults {
+    /// (index into `expected`, the attempt). At most one per expected ID;
+    /// the `batch` field of each attempt is filled in by the caller.
+    pub matched: Vec<(usize, TestAttempt)>,
+    /// Testcases that matched no expected ID, as `classname name` — shown as a
+    /// warning since they usually mean an ID format mismatch.
+    pub unmatched: Vec<String>,
+}
+
+/// Build the configured framework.
+pub fn from_config(config: &Config) -> Result<Box<dyn Framework>> {
+    let workdir = config.local_working_dir();
+    Ok(match &config.framework {
+        FrameworkConfig::Default(c) => Box::new(default::DefaultFramework::new(c.clone(), workdir)),
+        FrameworkConfig::Pytest(c) => Box::new(pytest::PytestFramework::new(c.clone(), workdir)),
+        FrameworkConfig::Cargo(c) => Box::new(cargo::CargoFramework::new(c.clone(), workdir)),
+    })
+}
+
+/// The attempt a JUnit testcase records (its `batch` is filled in later).
+pub fn attempt_from_case(case: &JunitCase) -> TestAttempt {
+    TestAttempt {
+        outcome: case.outcome,
+        duration: std::time::Duration::from_secs_f64(if case.time.is_finite() {
+            case.time.max(0.0)
+        } else {
+            0.0
+        }),
+        message: case.message.clone(),
+        details: case.details.clone(),
+        system_out: case.system_out.clone(),
+        system_err: case.system_err.clone(),
+        batch: 0,
+    }
+}
+
+/// Match testcases whose ID is computed by `id_of` exactly against the
+/// expected IDs. Used by frameworks whose JUnit carries the canonical ID.
+pub fn match_exact(
+    cases: Vec<JunitCase>,
+    expected: &[String],
+    id_of: impl Fn(&JunitCase) -> String,
+) -> MatchedResults {
+    let index: std::collections::HashMap<&str, usize> =
+        expected.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut out = MatchedResults::default();
+    for case in cases {
+        let id = id_of(&case);
+        match index.get(id.as_str()).or_else(|| index.get(id.trim())) {
+            Some(&i) => out.matched.push((i, attempt_from_case(&case))),
+            None => out.unmatched.push(id),
+        }
+    }
+    out
+}
+
+/// Replace `{name}` and `{classname}` in a `test_id_format`.
+pub fn format_test_id(format: &str, case: &JunitCase) -> String {
+    format
+        .replace("{classname}", case.classname.as_deref().unwrap_or(""))
+        .replace("{name}", &case.name)
+}

@@ -1,0 +1,1 @@
+//! Writing the merged JUnit report.

@@ -1,0 +1,432 @@
+//! Every child process Offload starts goes through here: `{shell} -c SCRIPT`
+//! in its own process group, stdout and stderr captured line by line on two
+//! reader threads (so a chatty child never deadlocks on a full pipe), a
+//! timeout, and cancellation. Whatever happens, the whole process group —
+//! grandchildren included — is killed before [`run`] returns.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wait_timeout::ChildExt;
+
+use crate::cancel::{Cancel, CancelLevel, GRACE_PERIOD, POLL_INTERVAL};
+
+/// Which pipe a line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// Called for each line as it arrives (for `-v` streaming).
+pub type LineSink = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
+/// How the process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Exited(i32),
+    /// Killed by a signal we did not send.
+    Signalled(i32),
+    /// We killed it because the timeout expired.
+    TimedOut,
+    /// We killed it because the run was cancelled.
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProcessOutput {
+    pub ending: Ending,
+    /// Both streams, interleaved in arrival order.
+    pub lines: Vec<OutputLine>,
+    pub elapsed: Duration,
+    /// True when output beyond [`MAX_CAPTURE_BYTES`] was dropped.
+    pub truncated: bool,
+}
+
+impl ProcessOutput {
+    pub fn success(&self) -> bool {
+        self.ending == Ending::Exited(0)
+    }
+
+    fn joined(&self, stream: Stream) -> String {
+        let mut s = String::new();
+        for l in self.lines.iter().filter(|l| l.stream == stream) {
+            s.push_str(&l.text);
+            s.push('\n');
+        }
+        s
+    }
+
+    pub fn stdout(&self) -> String {
+        self.joined(Stream::Stdout)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.joined(Stream::Stderr)
+    }
+
+    /// A short description of the ending for error messages
+    /// ("exit code 3", "killed by signal 9", "timed out after 5 s").
+    pub fn describe_ending(&self, timeout: Option<Duration>) -> String {
+        match self.ending {
+            Ending::Exited(c) => format!("exit code {c}"),
+            Ending::Signalled(s) => format!("killed by signal {s}"),
+            Ending::TimedOut => match timeout {
+                Some(t) => format!("timed out after {} s", t.as_secs()),
+                None => "timed out".into(),
+            },
+            Ending::Cancelled => "cancelled".into(),
+        }
+    }
+
+    /// The last `n` lines of output (stderr and stdout), for error messages.
+    pub fn tail(&self, n: usize) -> String {
+        let start = self.lines.len().saturating_sub(n);
+        self.lines[start..]
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Output kept per process; beyond it lines are counted but dropped, so a
+/// runaway test cannot exhaust memory.
+pub const MAX_CAPTURE_BYTES: usize = 32 * 1024 * 1024;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct CommandSpec<'a> {
+    /// e.g. `/bin/sh`
+    pub shell: &'a str,
+    /// Passed as `{shell} -c SCRIPT`.
+    pub script: &'a str,
+    pub cwd: Option<&'a Path>,
+    pub env: &'a [(String, String)],
+}
+
+impl<'a> CommandSpec<'a> {
+    pub fn sh(script: &'a str) -> Self {
+        CommandSpec {
+            shell: "/bin/sh",
+            script,
+            cwd: None,
+            env: &[],
+        }
+    }
+}
+
+/// Run `spec` to completion, a timeout, or cancellation. `Err` only when the
+/// process could not be started at all (e.g. the shell does not exist).
+pub fn run(
+    spec: &CommandSpec<'_>,
+    timeout: Option<Duration>,
+    cancel: &Cancel,
+    sink: Option<LineSink>,
+) -> std::io::Result<ProcessOutput> {
+    use std::os::unix::process::CommandExt;
+
+    let started = Instant::now();
+    let mut cmd = Command::new(spec.shell);
+    cmd.arg("-c")
+        .arg(spec.script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Own process group: one kill reaches every descendant that did not
+        // deliberately leave it.
+        .process_group(0);
+    if let Some(dir) = spec.cwd {
+        cmd.current_dir(dir);
+    }
+    for (k, v) in spec.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn()?;
+    let pgid = child.id() as i32;
+
+    let captured = Arc::new(Mutex::new(Captured::default()));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
+    let readers = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    let mut n_readers = 0;
+    for (pipe, stream) in readers.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
+        let Some(pipe) = pipe else { continue };
+        n_readers += 1;
+        let captured = Arc::clone(&captured);
+        let sink = sink.clone();
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            read_lines(pipe, stream, &captured, sink.as_ref());
+            let _ = done_tx.send(());
+        });
+    }
+    drop(done_tx);
+
+    let ending = wait(&mut child, pgid, timeout, cancel);
+    // Whatever the shell left behind in its group goes too.
+    kill_group(pgid, libc::SIGKILL);
+
+    // The pipes close once every process holding them is gone. A descendant
+    // that escaped the group (setsid) may keep them open: do not wait forever.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for _ in 0..n_readers {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let captured = std::mem::take(&mut *captured.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok(ProcessOutput {
+        ending,
+        lines: captured.lines,
+        elapsed: started.elapsed(),
+        truncated: captured.truncated,
+    })
+}
+
+#[derive(Default)]
+struct Captured {
+    lines: Vec<OutputLine>,
+    bytes: usize,
+    truncated: bool,
+}
+
+fn read_lines(
+    pipe: Box<dyn Read + Send>,
+    stream: Stream,
+    captured: &Mutex<Captured>,
+    sink: Option<&LineSink>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(sink) = sink {
+            sink(stream, &text);
+        }
+        let mut c = captured.lock().unwrap_or_else(|e| e.into_inner());
+        if c.bytes + text.len() > MAX_CAPTURE_BYTES {
+            c.truncated = true;
+            continue;
+        }
+        c.bytes += text.len();
+        c.lines.push(OutputLine { stream, text });
+    }
+}
+
+/// Wait for the child, enforcing the timeout and the cancellation level.
+fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel) -> Ending {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        match child.wait_timeout(POLL_INTERVAL) {
+            Ok(Some(status)) => return ending_of(status),
+            Ok(None) => {}
+            Err(_) => {
+                kill_group(pgid, libc::SIGKILL);
+                return child.wait().map(ending_of).unwrap_or(Ending::Signalled(9));
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // A hung test gets no grace: it already had the whole timeout.
+            kill_group(pgid, libc::SIGKILL);
+            let _ = child.wait();
+            return Ending::TimedOut;
+        }
+        match cancel.level() {
+            CancelLevel::Running => {}
+            CancelLevel::Graceful => {
+                terminate_gracefully(child, pgid, cancel);
+                return Ending::Cancelled;
+            }
+            CancelLevel::Immediate => {
+                kill_group(pgid, libc::SIGKILL);
+                let _ = child.wait();
+                return Ending::Cancelled;
+            }
+        }
+    }
+}
+
+/// SIGTERM the group, give it [`GRACE_PERIOD`] (cut short by an immediate
+/// cancel), then SIGKILL.
+fn terminate_gracefully(child: &mut Child, pgid: i32, cancel: &Cancel) {
+    kill_group(pgid, libc::SIGTERM);
+    let deadline = Instant::now() + GRACE_PERIOD;
+    while Instant::now() < deadline && cancel.level() != CancelLevel::Immediate {
+        if let Ok(Some(_)) = child.wait_timeout(POLL_INTERVAL) {
+            break;
+        }
+    }
+    kill_group(pgid, libc::SIGKILL);
+    let _ = child.wait();
+}
+
+fn ending_of(status: ExitStatus) -> Ending {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Ending::Exited(c),
+        (None, Some(s)) => Ending::Signalled(s),
+        (None, None) => Ending::Exited(-1),
+    }
+}
+
+/// Send `signal` to every process in group `pgid`. A group that is already
+/// gone is not an error.
+pub fn kill_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: plain syscall; a negative pid addresses the process group.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+/// Make this process the reaper of its orphaned descendants, so that a
+/// grandchild that daemonizes itself out of its process group is still ours
+/// to find and kill at the end of the run ([`kill_orphans`]).
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// Kill every remaining child of this process, and reap it. Called at the very
+/// end of a run, when no child of ours has any business being alive.
+pub fn kill_orphans() -> usize {
+    let me = std::process::id() as i32;
+    let mut killed = 0;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state ppid pgrp ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let _state = fields.next();
+        if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) {
+            // SAFETY: plain syscalls on a pid that is our child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// Quote `s` for a POSIX shell: `'...'` with embedded quotes as `'\''`.
+/// Strings made only of safe characters are left bare for readability.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+')
+        });
+    if safe {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, timeout: Option<Duration>) -> ProcessOutput {
+        run(&CommandSpec::sh(script), timeout, &Cancel::new(), None).unwrap()
+    }
+
+    #[test]
+    fn captures_both_streams_and_exit_code() {
+        let out = sh("echo out; echo err >&2; exit 3", None);
+        assert_eq!(out.ending, Ending::Exited(3));
+        assert_eq!(out.stdout(), "out\n");
+        assert_eq!(out.stderr(), "err\n");
+    }
+
+    #[test]
+    fn large_output_does_not_deadlock() {
+        let out = sh("i=0; while [ $i -lt 20000 ]; do echo line $i; echo e $i >&2; i=$((i+1)); done", None);
+        assert!(out.success());
+        assert_eq!(out.lines.len(), 40000);
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group() {
+        let dir = std::env::temp_dir().join(format!("offload-proc-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let out = sh(&script, Some(Duration::from_millis(300)));
+        assert_eq!(out.ending, Ending::TimedOut);
+        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        // The grandchild must be gone (or a zombie about to be reaped by init).
+        std::thread::sleep(Duration::from_millis(100));
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z"))
+            .unwrap_or(false);
+        assert!(!alive, "grandchild {pid} survived the timeout");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cancel_terminates() {
+        let cancel = Cancel::new();
+        let c2 = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            c2.raise(CancelLevel::Immediate);
+        });
+        let out = run(&CommandSpec::sh("sleep 30"), None, &cancel, None).unwrap();
+        t.join().unwrap();
+        assert_eq!(out.ending, Ending::Cancelled);
+        assert!(out.elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn shell_quote_round_trips() {
+        for s in ["plain", "with space", "it's", "$HOME", "back\\slash", "@x.py", "", "a\"b"] {
+            let out = sh(&format!("printf %s {}", shell_quote(s)), None);
+            assert_eq!(out.stdout().trim_end_matches('\n'), s, "quoting {s:?}");
+        }
+    }
+}

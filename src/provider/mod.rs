@@ -1,0 +1,173 @@
+//! Providers create sandboxes; a sandbox runs batch commands and hands back
+//! their result files. Each worker thread owns exactly one sandbox for its
+//! life, behind a [`SandboxGuard`] that destroys it on every path out.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cancel::Cancel;
+use crate::process::{LineSink, ProcessOutput};
+
+pub mod local;
+pub mod modal;
+pub mod shell;
+
+pub trait Provider: Send + Sync {
+    /// Once, before any sandbox is created (e.g. build an image).
+    fn prepare(&mut self, _cancel: &Cancel) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Create sandbox number `index` (0-based). Called on the worker thread
+    /// that will own it, so creations run in parallel.
+    fn create(&self, index: usize, cancel: &Cancel) -> Result<Box<dyn Sandbox>, ProviderError>;
+}
+
+pub trait Sandbox: Send {
+    /// A name for logs and errors (`local-3`, `sb-xyz123`).
+    fn id(&self) -> &str;
+
+    /// Where batch `batch` (attempt `attempt`) should write its JUnit, as a
+    /// path the command sees inside the sandbox. Unique per batch attempt, so
+    /// a stale file from an earlier batch can never be read by mistake.
+    fn result_path(&self, batch: usize, attempt: u32) -> String;
+
+    /// Run a batch command in the sandbox's project root.
+    fn exec(&mut self, request: &ExecRequest<'_>, cancel: &Cancel) -> Result<ProcessOutput, ProviderError>;
+
+    /// Copy the file at `remote` (a [`Sandbox::result_path`], or a path
+    /// relative to the project root) to `local`. A missing remote file is an
+    /// error of kind [`ErrorStage::Download`].
+    fn fetch(&mut self, remote: &str, local: &Path, cancel: &Cancel) -> Result<(), ProviderError>;
+
+    /// Whether killing a timed-out command also stops everything it started.
+    /// True for local process groups; false for remote sandboxes, which are
+    /// then destroyed and replaced.
+    fn timeout_kills_everything(&self) -> bool {
+        false
+    }
+
+    /// Tear the sandbox down. Called exactly once, by the guard.
+    fn destroy(&mut self) -> Result<(), ProviderError>;
+}
+
+/// A batch command to run in a sandbox.
+pub struct ExecRequest<'a> {
+    pub script: &'a str,
+    /// `[provider] env` plus `OFFLOAD_*`; the sandbox applies them.
+    pub env: &'a [(String, String)],
+    pub timeout: Duration,
+    /// Receives each output line as it arrives (`-v`).
+    pub sink: Option<LineSink>,
+}
+
+/// Which lifecycle step failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorStage {
+    Prepare,
+    Create,
+    Exec,
+    Download,
+    Destroy,
+}
+
+impl fmt::Display for ErrorStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorStage::Prepare => "prepare",
+            ErrorStage::Create => "create",
+            ErrorStage::Exec => "exec",
+            ErrorStage::Download => "download",
+            ErrorStage::Destroy => "destroy",
+        })
+    }
+}
+
+/// A lifecycle step that failed, with the command's own words.
+#[derive(Clone, Debug)]
+pub struct ProviderError {
+    pub stage: ErrorStage,
+    /// What happened and what to do, e.g. `create_command failed (exit code 1): <stderr>`.
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(stage: ErrorStage, message: impl Into<String>) -> Self {
+        ProviderError {
+            stage,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sandbox {} failed: {}", self.stage, self.message)
+    }
+}
+
+/// Owns a sandbox and destroys it when dropped — after success, failure,
+/// cancellation or a panic of the worker thread.
+pub struct SandboxGuard {
+    sandbox: Option<Box<dyn Sandbox>>,
+}
+
+impl SandboxGuard {
+    pub fn new(sandbox: Box<dyn Sandbox>) -> Self {
+        SandboxGuard {
+            sandbox: Some(sandbox),
+        }
+    }
+
+    pub fn get(&mut self) -> &mut dyn Sandbox {
+        self.sandbox.as_deref_mut().expect("sandbox already destroyed")
+    }
+
+    /// Destroy now, reporting the error (dropping the guard destroys silently).
+    pub fn destroy(mut self) -> Result<(), ProviderError> {
+        match self.sandbox.take() {
+            Some(mut s) => s.destroy(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SandboxGuard {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.sandbox.take() {
+            if let Err(e) = s.destroy() {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
+}
+
+/// Run-time choices that are not in the config file.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderOptions {
+    /// `--no-cache`: build the image afresh instead of reusing a cached one.
+    pub no_cache: bool,
+    /// Local directory for this run's scratch files (batch result files).
+    pub scratch_dir: std::path::PathBuf,
+}
+
+/// Build the configured provider.
+pub fn from_config(
+    config: &crate::config::Config,
+    options: &ProviderOptions,
+) -> crate::error::Result<Box<dyn Provider>> {
+    use crate::config::ProviderConfig;
+    Ok(match &config.provider {
+        ProviderConfig::Local(c) => Box::new(local::LocalProvider::new(
+            c.shell.clone(),
+            config.local_working_dir(),
+            options.scratch_dir.clone(),
+        )),
+        ProviderConfig::Shell(c) => Box::new(shell::ShellProvider::new(c.clone(), config, options)?),
+        ProviderConfig::Modal(c) => {
+            let shell_config = modal::shell_config(c, config, options)?;
+            Box::new(shell::ShellProvider::new(shell_config, config, options)?)
+        }
+    })
+}

@@ -1,0 +1,5 @@
+//! What the user sees and keeps: batch logs, console progress and summary,
+//! and the `logs` subcommand.
+pub mod batch_logs;
+pub mod logs_cmd;
+pub mod summary;
