@@ -36,7 +36,12 @@ pub fn print_text(table: &TestTable) {
     for t in &table.tests {
         let _ = writeln!(out, "{}", t.id);
     }
-    let _ = writeln!(out, "{} tests in {} groups", table.tests.len(), table.groups.len());
+    let _ = writeln!(
+        out,
+        "{} tests in {} groups",
+        table.tests.len(),
+        table.groups.len()
+    );
 }
 
 /// `{"total": N, "groups": [{"name": .., "retry_count": .., "tests": [..]}]}`.

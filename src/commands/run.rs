@@ -20,9 +20,12 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     // Grandchildren that daemonize out of their batch's process group come
     // back to us, so that nothing the run started outlives it.
     crate::process::become_subreaper();
-    let framework: Arc<dyn crate::framework::Framework> = Arc::from(crate::framework::from_config(&config)?);
+    let framework: Arc<dyn crate::framework::Framework> =
+        Arc::from(crate::framework::from_config(&config)?);
 
-    let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| eprintln!("warning: {w}")) {
+    let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| {
+        eprintln!("warning: {w}")
+    }) {
         Ok(t) => t,
         Err(_) if cancel.was_interrupted() => {
             eprintln!("interrupted during discovery");
@@ -67,8 +70,12 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     );
 
     let output_dir = config.report.output_dir.clone();
-    std::fs::create_dir_all(&output_dir)
-        .map_err(|e| io_error(format!("cannot create output directory {}", output_dir.display()), &e))?;
+    std::fs::create_dir_all(&output_dir).map_err(|e| {
+        io_error(
+            format!("cannot create output directory {}", output_dir.display()),
+            &e,
+        )
+    })?;
     let scratch = ScratchDir::create(&output_dir)?;
     let mut provider = crate::provider::from_config(
         &config,
@@ -124,7 +131,10 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         crate::junit::write::write_report(&junit_path, &collected.records, collected.wall)
             .map_err(|e| io_error(format!("cannot write {}", junit_path.display()), &e))?;
     }
-    print!("{}", simple_summary(&collected, &junit_path, &output_dir.join("logs")));
+    print!(
+        "{}",
+        simple_summary(&collected, &junit_path, &output_dir.join("logs"))
+    );
     if let Some(fatal) = &collected.fatal {
         eprintln!("error: {fatal}");
         return Ok(Verdict::Failure);
@@ -153,7 +163,9 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
     }
     for dir in &args.copy_dir {
         if !dir.contains(':') {
-            return Err(Error::new(format!("--copy-dir {dir:?}: expected LOCAL:REMOTE")));
+            return Err(Error::new(format!(
+                "--copy-dir {dir:?}: expected LOCAL:REMOTE"
+            )));
         }
         match &mut config.provider {
             ProviderConfig::Shell(c) => c.copy_dirs.push(dir.clone()),
@@ -255,7 +267,12 @@ fn simple_summary(c: &run::Collected, junit: &Path, logs: &Path) -> String {
             .clone()
             .or_else(|| r.deciding_attempt().and_then(|a| a.message.clone()))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {label} {}: {}", r.id, msg.lines().next().unwrap_or(""));
+        let _ = writeln!(
+            out,
+            "  {label} {}: {}",
+            r.id,
+            msg.lines().next().unwrap_or("")
+        );
     }
     let _ = writeln!(out, "JUnit: {}\nLogs: {}", junit.display(), logs.display());
     out

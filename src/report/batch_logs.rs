@@ -20,7 +20,8 @@ impl BatchLogs {
         for entry in std::fs::read_dir(dir)?.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("batch-") && is_log_extension(name.rsplit('.').next().unwrap_or("")) {
+            if name.starts_with("batch-") && is_log_extension(name.rsplit('.').next().unwrap_or(""))
+            {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -83,7 +84,8 @@ mod tests {
                 text: "oops".into(),
             },
         ];
-        logs.write(1, BatchOutcome::Failure, &out, &["timed out".into()]).unwrap();
+        logs.write(1, BatchOutcome::Failure, &out, &["timed out".into()])
+            .unwrap();
         let text = std::fs::read_to_string(dir.join("batch-1.failure")).unwrap();
         assert_eq!(text, "hello\n[stderr] oops\n[offload] timed out\n");
         std::fs::remove_dir_all(&dir).unwrap();

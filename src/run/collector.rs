@@ -194,7 +194,10 @@ impl<'a> Collector<'a> {
                 Ok(WorkerMsg::Exited { worker, .. }) => {
                     let at = start.elapsed();
                     for r in &mut reporters {
-                        r.on_event(&RunEvent::SandboxDestroyed { sandbox: worker, at });
+                        r.on_event(&RunEvent::SandboxDestroyed {
+                            sandbox: worker,
+                            at,
+                        });
                     }
                 }
                 Ok(WorkerMsg::Notice(message)) => {
@@ -236,7 +239,9 @@ impl<'a> Collector<'a> {
     /// Hand queued batches to idle workers, highest priority first.
     fn dispatch(&mut self) {
         while self.idle_workers > 0 && !self.cancel.is_cancelled() {
-            let Some(pending) = self.queue.pop() else { break };
+            let Some(pending) = self.queue.pop() else {
+                break;
+            };
             let tests: Vec<usize> = pending
                 .tests
                 .into_iter()
@@ -254,7 +259,10 @@ impl<'a> Collector<'a> {
                 .unwrap_or(1);
             let job = Job {
                 batch,
-                ids: tests.iter().map(|&t| self.table.tests[t].id.clone()).collect(),
+                ids: tests
+                    .iter()
+                    .map(|&t| self.table.tests[t].id.clone())
+                    .collect(),
                 tests,
                 attempt,
             };
@@ -332,8 +340,16 @@ impl<'a> Collector<'a> {
                     at,
                 });
             }
-            WorkerMsg::Output { batch, stream, line } => {
-                self.emit(RunEvent::BatchOutput { batch, stream, line });
+            WorkerMsg::Output {
+                batch,
+                stream,
+                line,
+            } => {
+                self.emit(RunEvent::BatchOutput {
+                    batch,
+                    stream,
+                    line,
+                });
             }
             WorkerMsg::Notice(message) => self.emit(RunEvent::Notice { message }),
             WorkerMsg::BatchDone(report) => {
@@ -362,7 +378,8 @@ impl<'a> Collector<'a> {
                             matched: Vec::new(),
                             unmatched: Vec::new(),
                             infra_error: Some(if panicked {
-                                "the worker thread crashed (a bug in Offload; please report it)".into()
+                                "the worker thread crashed (a bug in Offload; please report it)"
+                                    .into()
                             } else {
                                 "the worker thread ended unexpectedly".into()
                             }),
@@ -377,7 +394,10 @@ impl<'a> Collector<'a> {
                     self.live_workers = self.live_workers.saturating_sub(1);
                 }
                 let at = self.now();
-                self.emit(RunEvent::SandboxDestroyed { sandbox: worker, at });
+                self.emit(RunEvent::SandboxDestroyed {
+                    sandbox: worker,
+                    at,
+                });
             }
         }
     }
@@ -386,7 +406,10 @@ impl<'a> Collector<'a> {
         let batch = report.job.batch;
         self.in_flight.remove(&batch);
         self.running_on.remove(&batch);
-        let started = self.batch_started.remove(&batch).unwrap_or_else(|| self.now());
+        let started = self
+            .batch_started
+            .remove(&batch)
+            .unwrap_or_else(|| self.now());
         let finished = self.now();
         let timeout_secs = self.settings.timeout.as_secs();
         let ending = report.ending;
@@ -523,11 +546,17 @@ impl<'a> Collector<'a> {
                 message: format!("batch {batch}: {missing_reason}; re-running {n} test(s) without a result once more"),
             });
         }
-        self.requeue(Class::InfraRetry, infra_retry, n.min(idle));
+        // Apart from each other, so one test that crashes its runner cannot
+        // take the others' results down with it a second time.
+        let parts = hang_split_parts(n, self.live_workers);
+        self.requeue(Class::InfraRetry, infra_retry, parts);
 
         let outcome = if cancelled {
             BatchOutcome::Cancelled
-        } else if report.infra_error.is_some() || timed_out || event_results.iter().any(|(_, o)| o.is_none()) {
+        } else if report.infra_error.is_some()
+            || timed_out
+            || event_results.iter().any(|(_, o)| o.is_none())
+        {
             BatchOutcome::Error
         } else if any_failed {
             BatchOutcome::Failure
@@ -536,7 +565,9 @@ impl<'a> Collector<'a> {
         };
         let mut trailer = Vec::new();
         if timed_out {
-            trailer.push(format!("batch timed out after {timeout_secs} s and was killed"));
+            trailer.push(format!(
+                "batch timed out after {timeout_secs} s and was killed"
+            ));
         }
         if let Some(e) = &report.infra_error {
             trailer.push(e.clone());
@@ -598,15 +629,22 @@ impl<'a> Collector<'a> {
         let parts = parts.clamp(1, tests.len());
         let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); parts];
         let mut sorted = tests;
-        sorted.sort_by(|a, b| self.table.tests[*b].expected.cmp(&self.table.tests[*a].expected));
+        sorted.sort_by(|a, b| {
+            self.table.tests[*b]
+                .expected
+                .cmp(&self.table.tests[*a].expected)
+        });
         let mut loads = vec![Duration::ZERO; parts];
         for t in sorted {
-            let i = (0..parts).min_by_key(|&i| (loads[i], buckets[i].len())).unwrap_or(0);
+            let i = (0..parts)
+                .min_by_key(|&i| (loads[i], buckets[i].len()))
+                .unwrap_or(0);
             loads[i] += self.table.tests[t].expected;
             buckets[i].push(t);
         }
         for (bucket, load) in buckets.into_iter().zip(loads) {
-            self.queue.push(class, load + self.settings.batch_startup, bucket);
+            self.queue
+                .push(class, load + self.settings.batch_startup, bucket);
         }
     }
 }
@@ -623,7 +661,11 @@ pub fn hang_split_parts(n: usize, workers: usize) -> usize {
     }
 }
 
-fn missing_reason(infra_error: &Option<String>, ending: Option<Ending>, unmatched: &[String]) -> String {
+fn missing_reason(
+    infra_error: &Option<String>,
+    ending: Option<Ending>,
+    unmatched: &[String],
+) -> String {
     if let Some(e) = infra_error {
         return format!("no result: {e}");
     }
@@ -652,14 +694,21 @@ fn tail_of(output: &[crate::process::OutputLine]) -> String {
         .join("\n")
 }
 
-fn build_records(table: &TestTable, states: Vec<TestState>, default_reason: &str) -> Vec<TestRecord> {
+fn build_records(
+    table: &TestTable,
+    states: Vec<TestState>,
+    default_reason: &str,
+) -> Vec<TestRecord> {
     states
         .into_iter()
         .enumerate()
         .map(|(t, s)| {
             let status = TestRecord::status_from_attempts(&s.attempts);
             let not_run_reason = if s.attempts.is_empty() {
-                Some(s.not_run_reason.unwrap_or_else(|| default_reason.to_string()))
+                Some(
+                    s.not_run_reason
+                        .unwrap_or_else(|| default_reason.to_string()),
+                )
             } else {
                 None
             };

@@ -119,8 +119,9 @@ pub fn execute<'a>(
     reporters: Vec<Box<dyn Reporter + 'a>>,
 ) -> Result<Collected> {
     let start = Instant::now();
-    let logs = BatchLogs::prepare(&options.logs_dir)
-        .map_err(|e| crate::error::io_error(format!("cannot create {}", options.logs_dir.display()), &e))?;
+    let logs = BatchLogs::prepare(&options.logs_dir).map_err(|e| {
+        crate::error::io_error(format!("cannot create {}", options.logs_dir.display()), &e)
+    })?;
     // No more sandboxes than tests: a sandbox can cost real money.
     let workers = options.parallelism.max(1).min(table.tests.len().max(1));
     let (job_tx, job_rx) = crossbeam_channel::unbounded();

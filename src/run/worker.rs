@@ -139,7 +139,9 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
             // sandbox that keeps failing is probably broken: start afresh.
             let old_id = guard.get().id().to_string();
             if let Err(e) = guard.destroy() {
-                let _ = out.send(WorkerMsg::Notice(format!("destroying sandbox {old_id}: {e}")));
+                let _ = out.send(WorkerMsg::Notice(format!(
+                    "destroying sandbox {old_id}: {e}"
+                )));
             }
             match ctx.provider.create(worker, &ctx.cancel) {
                 Ok(s) => {
@@ -147,7 +149,11 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
                     let _ = out.send(WorkerMsg::Notice(format!(
                         "sandbox {old_id} replaced by {} after {}",
                         guard.get().id(),
-                        if timed_out { "a timeout" } else { "repeated failures" }
+                        if timed_out {
+                            "a timeout"
+                        } else {
+                            "repeated failures"
+                        }
                     )));
                     infra_errors_in_a_row = 0;
                 }
@@ -251,9 +257,10 @@ fn run_batch(
     if let (Some(remote), false) = (remote, output.ending == Ending::Cancelled) {
         // Named like the local provider's result path, so that fetching is a
         // no-op there.
-        let local = ctx
-            .scratch_dir
-            .join(format!("batch-{}-{}.xml", report.job.batch, report.job.attempt));
+        let local = ctx.scratch_dir.join(format!(
+            "batch-{}-{}.xml",
+            report.job.batch, report.job.attempt
+        ));
         match sandbox.fetch(&remote, &local, &ctx.cancel) {
             Ok(()) => read_results(ctx, &local, &mut report),
             // A timed-out batch usually wrote nothing: not worth an error.
