@@ -666,22 +666,22 @@ fn missing_reason(
     ending: Option<Ending>,
     unmatched: &[String],
 ) -> String {
-    if let Some(e) = infra_error {
-        return format!("no result: {e}");
-    }
     let how = match ending {
         Some(Ending::Exited(c)) => format!("the runner exited with code {c}"),
         Some(Ending::Signalled(s)) => format!("the runner was killed by signal {s}"),
-        _ => "the runner stopped".to_string(),
+        Some(Ending::TimedOut) => "the batch timed out".to_string(),
+        Some(Ending::Cancelled) => "the batch was cancelled".to_string(),
+        None => String::new(),
     };
-    if unmatched.is_empty() {
-        format!("no result for this test in the batch's JUnit ({how})")
-    } else {
-        format!(
+    match (ending, infra_error) {
+        (None, Some(e)) => format!("no result: {e}"),
+        (Some(_), Some(e)) => format!("no result: {how} and {e}"),
+        _ if unmatched.is_empty() => format!("no result for this test in the batch's JUnit ({how})"),
+        _ => format!(
             "no result for this test in the batch's JUnit ({how}); {} testcase(s) matched no expected ID, e.g. `{}`: check that JUnit names match the discovered IDs",
             unmatched.len(),
             unmatched[0]
-        )
+        ),
     }
 }
 
