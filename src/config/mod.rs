@@ -1,12 +1,30 @@
 //! `offload.toml`: parsed with toml_edit (so errors carry line and column),
 //! `${VAR}` expanded, validated, defaults filled in.
+//!
+//! * `source.rs`: byte spans → `file:line:col`.
+//! * `read.rs`: typed reads from one table, with located errors and
+//!   unknown-key warnings.
+//! * `expand.rs`: `${VAR}`, `${VAR:-default}`, `$$`.
+//! * `load.rs`: the sections, their defaults, and which rule applies where.
+//! * `validate.rs`: the rules (placeholders, formats) and their messages.
+//! * `suggest.rs`: did-you-mean.
 
+mod expand;
+mod load;
+mod read;
 mod schema;
+mod source;
+mod suggest;
+mod validate;
 
 pub use schema::*;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
+
+use read::{Ctx, Section};
+use source::Source;
 
 /// A loaded configuration and the warnings found on the way (unknown keys).
 #[derive(Debug)]
@@ -44,8 +62,44 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Parse config text as if it were the file at `path` (used for messages and
 /// to resolve relative paths).
-pub fn parse_str(_text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-    Err(ConfigError {
-        message: format!("{}: config parsing is not implemented yet", path.display()),
+pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
+    parse_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`parse_str`] reading `${VAR}`s through `lookup` instead of the process
+/// environment.
+fn parse_with_env(
+    text: &str,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let source = Source::new(path.display().to_string(), text);
+    let document = toml_edit::Document::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        ConfigError {
+            message: format!(
+                "{}: invalid TOML: {}\n{}",
+                source.at(Some(offset..offset)),
+                e.message().trim_end(),
+                source.excerpt(offset)
+            ),
+        }
+    })?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute: std::path::PathBuf = absolute.components().collect();
+    let ctx = Ctx {
+        source,
+        lookup,
+        base_dir: absolute.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        warnings: RefCell::new(Vec::new()),
+    };
+    let root = Section::root(&ctx, document.as_table());
+    let config = load::config(&root, absolute)?;
+    Ok(Loaded {
+        config,
+        warnings: ctx.warnings.into_inner(),
     })
 }
+
+#[cfg(test)]
+mod tests;
