@@ -94,11 +94,20 @@ fn parse_with_env(
         warnings: RefCell::new(Vec::new()),
     };
     let root = Section::root(&ctx, document.as_table());
-    let config = load::config(&root, absolute)?;
-    Ok(Loaded {
-        config,
-        warnings: ctx.warnings.into_inner(),
-    })
+    let result = load::config(&root, absolute);
+    let warnings = ctx.warnings.into_inner();
+    match result {
+        Ok(config) => Ok(Loaded { config, warnings }),
+        // A misspelt key is often why a required one is "missing": keep the
+        // warnings found so far with the error.
+        Err(mut error) => {
+            for warning in warnings {
+                error.message.push_str("\nwarning: ");
+                error.message.push_str(&warning);
+            }
+            Err(error)
+        }
+    }
 }
 
 #[cfg(test)]

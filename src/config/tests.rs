@@ -738,3 +738,19 @@ fn expansion_happens_before_validation() {
     let e = error(&LOCAL_DEFAULT.replace("./list {filters}", "${LISTER:-./list}"));
     assert!(e.contains("Got: './list'"), "{e}");
 }
+
+#[test]
+fn an_error_keeps_the_warnings_that_explain_it() {
+    let e = error(&SHELL_PROVIDER.replace("create_command =", "create_comand ="));
+    assert!(
+        e.starts_with("offload.toml:4:1: [provider] create_command: missing;"),
+        "{e}"
+    );
+    assert!(
+        e.ends_with(
+            "\nwarning: offload.toml:6:1: unknown key `provider.create_comand` \
+             (did you mean `create_command`?)"
+        ),
+        "{e}"
+    );
+}
