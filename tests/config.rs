@@ -194,7 +194,8 @@ fn missing_config_file_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_eq!(
         stderr(&out),
-        "error: cannot read config file offload.toml: No such file or directory\n"
+        "error: cannot read config file offload.toml: No such file or directory (create one \
+         with `offload init`, or pass another with -c PATH)\n"
     );
 }
 

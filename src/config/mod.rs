@@ -50,12 +50,19 @@ impl std::error::Error for ConfigError {}
 
 /// Read, parse, expand and validate the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        message: format!(
-            "cannot read config file {}: {}",
-            path.display(),
-            crate::error::io_message(&e)
-        ),
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (create one with `offload init`, or pass another with -c PATH)"
+        } else {
+            ""
+        };
+        ConfigError {
+            message: format!(
+                "cannot read config file {}: {}{hint}",
+                path.display(),
+                crate::error::io_message(&e)
+            ),
+        }
     })?;
     parse_str(&text, path)
 }

@@ -35,7 +35,9 @@ impl Ctx<'_> {
 pub(super) struct Section<'a> {
     ctx: &'a Ctx<'a>,
     /// Dotted path, empty for the root: `offload`, `groups.unit`.
-    pub path: String,
+    path: String,
+    /// The table's own key (`unit`), empty for the root.
+    name: String,
     table: &'a dyn TableLike,
     /// Where the table starts (its header), if the file wrote one.
     span: Option<Range<usize>>,
@@ -46,6 +48,7 @@ impl<'a> Section<'a> {
         Section {
             ctx,
             path: String::new(),
+            name: String::new(),
             table,
             span: None,
         }
@@ -54,49 +57,32 @@ impl<'a> Section<'a> {
     /// The sub-table `key`, or `None` if absent. Any other kind of value is
     /// an error (`[provider]` written as `provider = "local"`).
     pub(super) fn section(&self, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
-        let Some((k, item)) = self.table.get_key_value(key) else {
-            return Ok(None);
-        };
-        match item.as_table_like() {
-            Some(table) => Ok(Some(self.child(k, item, table))),
-            None => Err(self.error(
-                k,
-                item,
-                key,
-                format!(
-                    "expected a table ([{}]), found {}",
-                    self.dotted(key),
-                    describe(item)
-                ),
-            )),
+        match self.table.get_key_value(key) {
+            Some((k, item)) => self.child(k, item).map(Some),
+            None => Ok(None),
         }
     }
 
     /// Every entry of this table as a sub-table, in file order (`[groups.*]`).
     pub(super) fn sections(&self) -> Result<Vec<Section<'a>>, ConfigError> {
-        let mut out = Vec::new();
-        for (name, item) in self.table.iter() {
-            let (k, _) = self.table.get_key_value(name).expect("key from iter");
-            match item.as_table_like() {
-                Some(table) => out.push(self.child(k, item, table)),
-                None => {
-                    return Err(self.error(
-                        k,
-                        item,
-                        name,
-                        format!(
-                            "expected a table ([{}]), found {}",
-                            self.dotted(name),
-                            describe(item)
-                        ),
-                    ))
-                }
-            }
-        }
-        Ok(out)
+        self.table
+            .iter()
+            .map(|(name, _)| {
+                let (k, item) = self.table.get_key_value(name).expect("key from iter");
+                self.child(k, item)
+            })
+            .collect()
     }
 
-    fn child(&self, key: &'a Key, item: &'a Item, table: &'a dyn TableLike) -> Section<'a> {
+    fn child(&self, key: &'a Key, item: &'a Item) -> Result<Section<'a>, ConfigError> {
+        let Some(table) = item.as_table_like() else {
+            let message = format!(
+                "expected a table ([{}]), found {}",
+                self.dotted(key.get()),
+                describe(item)
+            );
+            return Err(self.error(key, item, key.get(), message));
+        };
         // A table written only through its children (`[groups.unit]` makes
         // `groups` implicit) has no span of its own; its first key is the
         // best place to point at.
@@ -106,17 +92,18 @@ impl<'a> Section<'a> {
                 .next()
                 .and_then(|(k, _)| table.key(k).and_then(Key::span))
         });
-        Section {
+        Ok(Section {
             ctx: self.ctx,
             path: self.dotted(key.get()),
+            name: key.get().to_string(),
             table,
             span,
-        }
+        })
     }
 
-    /// The last component of the path: `unit` for `groups.unit`.
+    /// The table's own key: `unit` for `[groups.unit]`.
     pub(super) fn name(&self) -> &str {
-        self.path.rsplit('.').next().unwrap_or("")
+        &self.name
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -247,6 +247,8 @@ fn groups_keep_file_order_even_when_split() {
     .config;
     let names: Vec<_> = c.groups.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["all", "zeta", "alpha"]);
+    let quoted = parse(&LOCAL_DEFAULT.replace("[groups.all]", "[groups.\"py3.12 unit\"]")).unwrap();
+    assert_eq!(quoted.config.groups[0].name, "py3.12 unit");
     assert!(!c.report.junit);
 }
 
