@@ -95,14 +95,18 @@ impl Sandbox for LocalSandbox {
             } else {
                 Err(ProviderError::new(
                     ErrorStage::Download,
-                    format!("{} was not written", local.display()),
+                    "wrote no JUnit result file",
                 ))
             };
         }
         std::fs::copy(&source, local).map(|_| ()).map_err(|e| {
             ProviderError::new(
                 ErrorStage::Download,
-                format!("cannot read {}: {}", source.display(), io_message(&e)),
+                format!(
+                    "wrote no readable result file at {}: {}",
+                    source.display(),
+                    io_message(&e)
+                ),
             )
         })
     }
