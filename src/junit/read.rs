@@ -35,6 +35,10 @@ pub struct JunitCase {
     pub reruns: Vec<(String, Option<String>, Option<String>)>,
 }
 
+/// One Surefire rerun element: (element name, message, details), as in
+/// [`JunitCase::reruns`].
+type Rerun = (String, Option<String>, Option<String>);
+
 /// The Surefire elements that record an earlier attempt of a test.
 pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailure", "rerunError"];
 
@@ -92,8 +96,6 @@ pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
 /// What text inside the current testcase is being collected for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
-    /// Nothing: text here is ignored (properties, suite-level output, ...).
-    None,
     /// The body of `<failure>`, `<error>` or `<skipped>`.
     Details,
     SystemOut,
@@ -113,7 +115,7 @@ struct Reader {
     current: Option<(JunitCase, usize)>,
     /// The rerun element being read (pushed to `current.reruns` at its end)
     /// and its depth.
-    rerun: Option<((String, Option<String>, Option<String>), usize)>,
+    rerun: Option<(Rerun, usize)>,
     target: Option<(Target, usize)>,
     text: String,
 }

@@ -95,7 +95,7 @@ pub fn render(records: &[TestRecord], wall: Duration) -> String {
         push_attr(&mut suites, group);
         suites.push('"');
         counts.push_attrs(&mut suites);
-        let _ = write!(suites, " time=\"{}\">\n", seconds(counts.time));
+        let _ = writeln!(suites, " time=\"{}\">", seconds(counts.time));
         suites.push_str(&cases);
         suites.push_str("  </testsuite>\n");
         total.merge(&counts);
@@ -103,7 +103,7 @@ pub fn render(records: &[TestRecord], wall: Duration) -> String {
 
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"offload\"");
     total.push_attrs(&mut out);
-    let _ = write!(out, " time=\"{}\">\n", seconds(wall));
+    let _ = writeln!(out, " time=\"{}\">", seconds(wall));
     out.push_str(&suites);
     out.push_str("</testsuites>\n");
     out

@@ -63,7 +63,7 @@ impl LogsFilter {
             (true, true) => matches!(status, Status::Failed | Status::Error | Status::NotRun),
         };
         status_ok
-            && (self.tests.is_empty() || self.tests.iter().any(|t| *t == case.name))
+            && (self.tests.is_empty() || self.tests.contains(&case.name))
             && self.regex.as_ref().map_or(true, |r| r.is_match(&case.name))
     }
 }
