@@ -52,7 +52,8 @@ pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailu
 /// Characters XML 1.0 forbids (a raw `\x1b` from a runner that does not
 /// escape its output) are removed or replaced first, see [`escape::sanitize`].
 pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
-    let xml = escape::sanitize(xml);
+    // A UTF-8 byte order mark (Windows tools write one) is not content.
+    let xml = escape::sanitize(xml.strip_prefix('\u{feff}').unwrap_or(xml));
     let mut config = ParserConfig::new()
         .cdata_to_characters(true)
         .whitespace_to_characters(true)
@@ -597,6 +598,12 @@ assertion `left == right` failed</system-err>
         let times: Vec<f64> = cases.iter().map(|c| c.time).collect();
         assert_eq!(times, [0.0, 0.0, 0.0, 0.0, 0.25]);
         assert_eq!(cases[0].line, None);
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let case = one("\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuite><testcase name=\"a\"/></testsuite>");
+        assert_eq!(case.name, "a");
     }
 
     #[test]
