@@ -389,6 +389,14 @@ mod tests {
     }
 
     #[test]
+    fn case_insensitive_regex_works() {
+        assert_eq!(
+            names(&filter(false, false, &[], Some("(?i)TEST_DIV"))),
+            ["tests/test_math.py::test_div"]
+        );
+    }
+
+    #[test]
     fn invalid_regex_is_reported_with_the_flag_name() {
         let err = LogsFilter::new(false, false, vec![], Some("test_(")).unwrap_err();
         assert!(
