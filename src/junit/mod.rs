@@ -110,4 +110,74 @@ mod tests {
             );
         }
     }
+
+    /// Random strings of awkward characters survive write → read: IDs and
+    /// messages exactly (after the documented clean-up of characters XML
+    /// cannot carry), details up to surrounding whitespace.
+    #[test]
+    fn awkward_strings_round_trip() {
+        const PALETTE: &[char] = &[
+            'a', 'Z', '0', ' ', '\t', '\n', '\r', '"', '\'', '<', '>', '&', ';', '#', ']', '[',
+            '3', 'm', '\x00', '\x07', '\x1b', '\x7f', 'é', '日', '🎉', '\u{85}', '\u{2028}',
+            '\u{FFFE}', '\u{FFFF}', '\u{FFFD}', '\u{E000}',
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut random_string = |max_len: u64| -> String {
+            let mut next = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                seed >> 33
+            };
+            let len = next() % max_len;
+            (0..len)
+                .map(|_| PALETTE[(next() % PALETTE.len() as u64) as usize])
+                .collect()
+        };
+        let records: Vec<TestRecord> = (0..300)
+            .map(|i| {
+                let attempts = vec![TestAttempt {
+                    outcome: Outcome::Failed,
+                    duration: Duration::from_millis(i),
+                    message: Some(random_string(30)),
+                    details: Some(random_string(60)),
+                    system_out: Some(random_string(60)),
+                    system_err: None,
+                    batch: 1,
+                }];
+                TestRecord {
+                    // Unique even if the random part is empty.
+                    id: format!("{i}:{}", random_string(40)),
+                    group: random_string(10),
+                    status: TestRecord::status_from_attempts(&attempts),
+                    attempts,
+                    not_run_reason: None,
+                }
+            })
+            .collect();
+        let cases = super::read::parse(&super::write::render(&records, Duration::ZERO))
+            .expect("valid XML whatever the strings");
+        assert_eq!(cases.len(), records.len());
+        let clean = |s: &str| super::escape::sanitize(s).into_owned();
+        for case in &cases {
+            // The report groups tests by group, so find each by its prefix.
+            let i: usize = case.name.split(':').next().unwrap().parse().unwrap();
+            let record = &records[i];
+            let a = &record.attempts[0];
+            assert_eq!(case.name, clean(&record.id));
+            let group = clean(&record.group);
+            assert_eq!(case.classname, Some(group).filter(|g| !g.is_empty()));
+            let message = clean(a.message.as_deref().unwrap());
+            assert_eq!(
+                case.message,
+                Some(message).filter(|m| !m.is_empty()),
+                "{:?}",
+                record.id
+            );
+            let details = super::read::tidy(&clean(a.details.as_deref().unwrap()));
+            assert_eq!(case.details, details, "{:?}", record.id);
+            let out = super::read::tidy(&clean(a.system_out.as_deref().unwrap()));
+            assert_eq!(case.system_out, out, "{:?}", record.id);
+        }
+    }
 }

@@ -261,7 +261,7 @@ fn parse_seconds(text: &str) -> f64 {
 /// Whitespace-only text is absent; otherwise drop trailing whitespace and
 /// leading blank lines (indentation around a CDATA block), but keep the
 /// first line's own indentation.
-fn tidy(text: &str) -> Option<String> {
+pub(super) fn tidy(text: &str) -> Option<String> {
     let trimmed = text.trim_end();
     if trimmed.is_empty() {
         return None;
