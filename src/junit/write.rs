@@ -105,13 +105,13 @@ pub fn render_to(
     let mut buf = String::with_capacity(4096);
     buf.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"offload\"");
     total.push_attrs(&mut buf);
-    let _ = write!(buf, " time=\"{}\">\n", seconds(wall));
+    let _ = writeln!(buf, " time=\"{}\">", seconds(wall));
     for (g, (group, counts)) in groups.iter().enumerate() {
         buf.push_str("  <testsuite name=\"");
         push_attr(&mut buf, group);
         buf.push('"');
         counts.push_attrs(&mut buf);
-        let _ = write!(buf, " time=\"{}\">\n", seconds(counts.time));
+        let _ = writeln!(buf, " time=\"{}\">", seconds(counts.time));
         for (record, _) in records.iter().zip(&group_of).filter(|(_, &rg)| rg == g) {
             push_testcase(&mut buf, record);
             if buf.len() >= 64 * 1024 {
