@@ -54,6 +54,9 @@ fn run_offload(dir: &TempDir, args: &[&str]) -> Output {
             &[
                 ("OFFLOAD_FIXTURE_STATE", state.to_str().unwrap()),
                 ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+                // What nextest sets for the tests it runs (Offload's own suite
+                // under Offload): it must not leak into the fixture's nextest.
+                ("NEXTEST_PROFILE", "no-such-profile"),
             ],
         ),
         Duration::from_secs(300),

@@ -60,8 +60,11 @@ impl CargoFramework {
     }
 
     fn discovery_script(&self, group: &GroupConfig) -> String {
+        // The profile batches inherit from: a `NEXTEST_PROFILE` in the
+        // environment (nextest sets it for the tests it runs, so it leaks into
+        // any nested use) must not choose another one.
         let mut s = format!(
-            "cargo nextest list --message-format json{}",
+            "cargo nextest list --message-format json --profile default{}",
             self.selection_options()
         );
         let filters = group.filters.trim();
@@ -205,7 +208,7 @@ mod tests {
         };
         assert_eq!(
             f.discovery_script(&g),
-            "cargo nextest list --message-format json -p alpha --features 'a,b c' --run-ignored all -E 'test(/slow/)'"
+            "cargo nextest list --message-format json --profile default -p alpha --features 'a,b c' --run-ignored all -E 'test(/slow/)'"
         );
     }
 

@@ -181,6 +181,9 @@ impl Framework for PytestFramework {
             }
             _ => {
                 let hint = match out.ending {
+                    _ if out.tail(QUOTED_LINES).contains("No module named pytest") => {
+                        "pytest is not installed for that Python: install it, or set [framework] command"
+                    }
                     Ending::Exited(4) => "pytest rejected its command line: check the group's filters and [framework] paths",
                     Ending::Exited(127) => "the pytest command was not found: check [framework] command (or python)",
                     _ => "run the command by hand in the working directory to see why",
@@ -212,6 +215,13 @@ impl Framework for PytestFramework {
                 group.name,
                 plural(parsed.stray_lines.len(), "line"),
                 parsed.stray_lines[0]
+            ));
+        }
+        if parsed.ids.is_empty() {
+            warnings.push(format!(
+                "group `{}`: pytest printed no test IDs (exit code 0); output:\n{}",
+                group.name,
+                indent(&out.tail(10))
             ));
         }
         let ids = self.canonical_ids(parsed.ids, &mut warnings, &group.name);
