@@ -173,4 +173,13 @@ fn run_selects_exactly_each_batch_and_keeps_the_projects_nextest_config() {
         "{}",
         describe(&out)
     );
+
+    // The report is keyed by canonical ID: the next run finds every duration.
+    let again = run_offload(&dir, &["run"]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    assert!(
+        describe(&again).contains("durations for 12 of 12 tests"),
+        "{}",
+        describe(&again)
+    );
 }

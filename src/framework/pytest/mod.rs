@@ -93,7 +93,12 @@ impl PytestFramework {
         warnings: &mut Vec<String>,
         group: &str,
     ) -> Vec<String> {
-        let mut files: Vec<&str> = node_ids.iter().map(|n| junit_ids::file_part(n)).collect();
+        // Items without `::` (a plugin's whole-session check) name no file.
+        let mut files: Vec<&str> = node_ids
+            .iter()
+            .filter(|n| n.contains("::"))
+            .map(|n| junit_ids::file_part(n))
+            .collect();
         files.sort_unstable();
         files.dedup();
         let Some(root) = rootdir::locate(&self.working_dir, &self.config.paths, &files) else {
@@ -112,6 +117,9 @@ impl PytestFramework {
         node_ids
             .into_iter()
             .map(|node_id| {
+                if !node_id.contains("::") {
+                    return node_id;
+                }
                 let file = junit_ids::file_part(&node_id);
                 let rel = rootdir::relative_to_working_dir(&self.working_dir, &root, file);
                 let canonical = format!("{rel}{}", &node_id[file.len()..]);
