@@ -49,15 +49,10 @@ pub fn file_part(node_id: &str) -> &str {
     node_id.split("::").next().unwrap_or(node_id)
 }
 
-/// Match a batch's testcases to its expected IDs. `node_id_of` gives the node
-/// ID pytest uses for an expected (canonical) ID: they differ only when the
-/// rootdir is not the working directory.
-pub fn match_cases<'a>(
-    cases: Vec<JunitCase>,
-    expected: &'a [String],
-    node_id_of: impl Fn(&'a str) -> &'a str,
-) -> MatchedResults {
-    let node_ids: Vec<&str> = expected.iter().map(|id| node_id_of(id)).collect();
+/// Match a batch's testcases to its expected tests, given as the node IDs
+/// pytest uses for them (`node_ids[i]` is expected test `i`; it differs from
+/// the canonical ID only when the rootdir is not the working directory).
+pub fn match_cases(cases: Vec<JunitCase>, node_ids: &[&str]) -> MatchedResults {
     let by_node_id: HashMap<&str, usize> =
         node_ids.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let mut by_key: HashMap<(String, String), Vec<usize>> = HashMap::new();
@@ -65,7 +60,7 @@ pub fn match_cases<'a>(
         by_key.entry(junit_key(n)).or_default().push(i);
     }
 
-    let mut slot: Vec<Option<usize>> = vec![None; expected.len()];
+    let mut slot: Vec<Option<usize>> = vec![None; node_ids.len()];
     let mut out = MatchedResults::default();
     let mut leftovers = Vec::new();
     for case in cases {
@@ -77,7 +72,7 @@ pub fn match_cases<'a>(
                 .cloned()
                 .unwrap_or_default(),
         };
-        let chosen = pick(&candidates, &case, &node_ids, &slot);
+        let chosen = pick(&candidates, &case, node_ids, &slot);
         match chosen {
             Some(i) => match slot[i] {
                 // pytest reports a teardown error of a test that already has a
@@ -197,6 +192,10 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn refs(list: &[String]) -> Vec<&str> {
+        list.iter().map(String::as_str).collect()
+    }
+
     #[test]
     fn keys_follow_pytest_mangling() {
         let k = |id: &str| junit_key(id);
@@ -281,7 +280,7 @@ mod tests {
                 Outcome::Passed,
             ),
         ];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
         let got: Vec<(usize, Outcome)> = m.matched.iter().map(|(i, a)| (*i, a.outcome)).collect();
         assert_eq!(
@@ -314,7 +313,7 @@ mod tests {
                 Outcome::Passed,
             ),
         ];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         assert!(m.unmatched.is_empty());
         assert_eq!(m.matched[0].0, 1);
         assert_eq!(m.matched[1].0, 0);
@@ -328,7 +327,7 @@ mod tests {
             case("a.b.t", "test_x", Some("a/b/t.py"), Outcome::Failed),
             case("a.b.t", "test_x", Some("a.b/t.py"), Outcome::Passed),
         ];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         let got: Vec<(usize, Outcome)> = m.matched.iter().map(|(i, a)| (*i, a.outcome)).collect();
         assert_eq!(got, vec![(1, Outcome::Failed), (0, Outcome::Passed)]);
     }
@@ -344,18 +343,9 @@ mod tests {
             Some("tests/test_math.py"),
             Outcome::Passed,
         )];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         assert!(m.matched.is_empty());
         assert_eq!(m.unmatched, vec!["tests.test_math test_add"]);
-    }
-
-    #[test]
-    fn rootdir_relative_node_ids() {
-        // Canonical IDs are relative to the working dir; pytest's rootdir is `tests/`.
-        let expected = ids(&["tests/test_r.py::test_a"]);
-        let cases = vec![case("test_r", "test_a", Some("test_r.py"), Outcome::Passed)];
-        let m = match_cases(cases, &expected, |_| "test_r.py::test_a");
-        assert_eq!(m.matched.len(), 1);
     }
 
     #[test]
@@ -364,7 +354,7 @@ mod tests {
         let mut second = case("t", "test_a", Some("t.py"), Outcome::Error);
         second.message = Some("failed on teardown".into());
         let cases = vec![case("t", "test_a", Some("t.py"), Outcome::Passed), second];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         assert_eq!(m.matched.len(), 1);
         assert_eq!(m.matched[0].1.outcome, Outcome::Error);
         assert_eq!(
@@ -387,7 +377,7 @@ mod tests {
             err,
             case("tests.u", "test_c", Some("tests/u.py"), Outcome::Passed),
         ];
-        let m = match_cases(cases, &expected, |s| s);
+        let m = match_cases(cases, &refs(&expected));
         assert!(m.unmatched.is_empty());
         let mut got: Vec<(usize, Outcome)> =
             m.matched.iter().map(|(i, a)| (*i, a.outcome)).collect();

@@ -270,10 +270,15 @@ impl Framework for PytestFramework {
     }
 
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
-        let map = self.node_ids.lock().unwrap_or_else(|e| e.into_inner());
-        junit_ids::match_cases(cases, expected, |id| {
-            map.get(id).map(String::as_str).unwrap_or(id)
-        })
+        let node_ids: Vec<String> = {
+            let map = self.node_ids.lock().unwrap_or_else(|e| e.into_inner());
+            expected
+                .iter()
+                .map(|id| map.get(id).unwrap_or(id).clone())
+                .collect()
+        };
+        let node_ids: Vec<&str> = node_ids.iter().map(String::as_str).collect();
+        junit_ids::match_cases(cases, &node_ids)
     }
 
     /// Each ID costs 3 bytes of quoting, more when a provider quotes the
@@ -360,5 +365,37 @@ mod tests {
              'tests/t.py::test_p[a b]' 'tests/t.py::test_p[it'\\''s]' tests/t.py::test_plain './@odd/t.py::test'"
         );
         assert_eq!(cmd.results, ResultLocation::ResultFile);
+    }
+
+    #[test]
+    fn results_are_matched_through_the_node_ids_discovery_saw() {
+        // pytest's rootdir is `tests/`: its JUnit speaks of `test_r.py`, the
+        // canonical ID is `tests/test_r.py::test_a`.
+        let f = PytestFramework::new(config(Some("pytest")), PathBuf::from("."));
+        f.node_ids
+            .lock()
+            .unwrap()
+            .insert("tests/test_r.py::test_a".into(), "test_r.py::test_a".into());
+        let case = JunitCase {
+            name: "test_a".into(),
+            classname: Some("test_r".into()),
+            file: Some("test_r.py".into()),
+            line: None,
+            time: 0.1,
+            outcome: crate::model::Outcome::Failed,
+            message: None,
+            details: None,
+            system_out: None,
+            system_err: None,
+            reruns: Vec::new(),
+        };
+        let expected = vec![
+            "tests/other.py::test_b".to_string(),
+            "tests/test_r.py::test_a".to_string(),
+        ];
+        let m = f.match_results(vec![case], &expected);
+        assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
+        assert_eq!(m.matched.len(), 1);
+        assert_eq!(m.matched[0].0, 1);
     }
 }
