@@ -261,20 +261,27 @@ fn a_module_that_does_not_import_stops_discovery_and_is_named() {
 
 #[test]
 fn verbose_addopts_and_a_junit_prefix_change_nothing() {
-    // pyproject.toml: addopts = "-v -ra --junit-prefix=myprefix".
+    // pyproject.toml: addopts = "-v -ra --junit-prefix=myprefix"; a group's
+    // filters may change verbosity too.
     let dir = project(
         "pytest-addopts",
         "paths = [\"tests\"]\ncommand = \"pytest\"",
-        "[groups.all]\n",
+        "[groups.chatty]\nfilters = \"-v -v -k param\"\n\n[groups.all]\n",
     );
     let groups = collect(&dir);
     assert_eq!(
         groups[0].1,
         [
-            "tests/test_verbose.py::test_one",
             "tests/test_verbose.py::test_param[a b]",
             "tests/test_verbose.py::test_param[c]",
-            "tests/test_verbose.py::test_fails",
+        ]
+    );
+    // `all` also finds the two above; they run once, in the first group.
+    assert_eq!(
+        groups[1].1,
+        [
+            "tests/test_verbose.py::test_one",
+            "tests/test_verbose.py::test_fails"
         ]
     );
     let out = run_offload(&dir, &["run"]);

@@ -21,11 +21,12 @@ use crate::junit::read::JunitCase;
 use crate::process::{self, shell_quote, CommandSpec, Ending};
 
 /// Options that make discovery output readable whatever the project's
-/// `addopts` say. `--verbosity=-1` sets the level outright (a user `-v` plus
-/// our `-q` would otherwise cancel out into a tree listing, and a user `-q`
-/// would turn the IDs into per-file counts); `-rfE` and `--tb=short` make sure
+/// `addopts` (or a group's filters) say; they come after both, and the last
+/// one wins. `--verbosity=-1` sets the level outright (a user `-v` plus our
+/// `-q` would otherwise cancel out into a tree listing, and a user `-q` would
+/// turn the IDs into per-file counts); `-rfE` and `--tb=short` make sure
 /// collection errors are named; `--color=no` keeps escape codes out.
-const DISCOVERY_OPTIONS: &str = "--collect-only -q --verbosity=-1 --color=no --tb=short -rfE";
+const DISCOVERY_OPTIONS: &str = "--verbosity=-1 --color=no --tb=short -rfE";
 
 /// Lines of pytest output quoted in an error message.
 const QUOTED_LINES: usize = 40;
@@ -64,7 +65,7 @@ impl PytestFramework {
     }
 
     fn discovery_script(&self, group: &GroupConfig) -> String {
-        let mut s = format!("{} {DISCOVERY_OPTIONS}", self.pytest());
+        let mut s = format!("{} --collect-only -q", self.pytest());
         let filters = group.filters.trim();
         if !filters.is_empty() {
             // Shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
@@ -79,6 +80,8 @@ impl PytestFramework {
             s.push_str(" -m ");
             s.push_str(&shell_quote(m));
         }
+        s.push(' ');
+        s.push_str(DISCOVERY_OPTIONS);
         for p in &self.config.paths {
             s.push(' ');
             s.push_str(&shell_quote(p));
@@ -337,13 +340,13 @@ mod tests {
         let f = PytestFramework::new(config(Some("uv run pytest")), PathBuf::from("."));
         assert_eq!(
             f.discovery_script(&group("-m 'slow' -k x")),
-            format!("uv run pytest {DISCOVERY_OPTIONS} -m 'slow' -k x tests 'my tests'")
+            format!("uv run pytest --collect-only -q -m 'slow' -k x {DISCOVERY_OPTIONS} tests 'my tests'")
         );
         // Legacy mode: python + extra_args (pytest arguments), markers when no filters.
         let f = PytestFramework::new(config(None), PathBuf::from("."));
         assert_eq!(
             f.discovery_script(&group("")),
-            format!("python3 -m pytest -x '--co'\\''x' {DISCOVERY_OPTIONS} -m 'not slow' tests 'my tests'")
+            format!("python3 -m pytest -x '--co'\\''x' --collect-only -q -m 'not slow' {DISCOVERY_OPTIONS} tests 'my tests'")
         );
     }
 
