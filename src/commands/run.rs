@@ -8,7 +8,7 @@ use crate::cancel::{Cancel, CancelLevel};
 use crate::cli::RunArgs;
 use crate::config::{Config, ProviderConfig};
 use crate::error::{io_error, Error, Result};
-use crate::history::History;
+use crate::history::{self, History, RunTimings};
 use crate::run::{self, ExecuteOptions, TestTable};
 use crate::schedule::{self, PlanParams, SchedTest};
 use crate::Verdict;
@@ -44,11 +44,21 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     let mut table = table;
     let junit_path = config.report.junit_path();
-    let history = History::load(&junit_path);
-    let has_history = assign_expected_durations(&mut table, &history);
+    let history_path = history::path_for(&config.path);
+    let estimates = History::load(&junit_path, &history_path).estimate(
+        table
+            .tests
+            .iter()
+            .map(|t| (t.id.as_str(), table.groups[t.group].name.as_str())),
+    );
+    let (found, total) = estimates.coverage();
+    eprintln!("Timing history: durations for {found} of {total} tests");
+    for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
+        t.expected = d;
+    }
 
     let parallelism = config.offload.max_parallel.max(1);
-    let batch_startup = history.batch_startup.unwrap_or(Duration::from_millis(200));
+    let batch_startup = estimates.startup.unwrap_or(Duration::from_millis(200));
     let sched: Vec<SchedTest> = table
         .tests
         .iter()
@@ -56,6 +66,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         .map(|(i, t)| SchedTest {
             index: i,
             expected: t.expected,
+            known: estimates.known[i],
+            may_retry: table.groups[t.group].retry_count > 0,
             id_bytes: t.id.len() + 3,
         })
         .collect();
@@ -63,9 +75,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         &sched,
         &PlanParams {
             parallelism,
-            batch_startup,
+            batch_startup: estimates.startup,
             max_id_bytes: framework.max_batch_id_bytes(),
-            has_history,
         },
     );
 
@@ -127,6 +138,13 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     drop(scratch);
     crate::process::kill_orphans();
 
+    if let Err(e) = history::save(&history_path, &run_timings(&table, &collected)) {
+        eprintln!(
+            "warning: cannot save the timing history {}: {}",
+            history_path.display(),
+            crate::error::io_message(&e)
+        );
+    }
     if config.report.junit {
         crate::junit::write::write_report(&junit_path, &collected.records, collected.wall)
             .map_err(|e| io_error(format!("cannot write {}", junit_path.display()), &e))?;
@@ -180,22 +198,23 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fill in each test's expected duration; returns whether any came from history.
-fn assign_expected_durations(table: &mut TestTable, history: &History) -> bool {
-    let mut found = 0;
-    for t in &mut table.tests {
-        if let Some(d) = history.expected(&t.id) {
-            t.expected = d;
-            found += 1;
+/// What this run measured, for the timing history: every attempt with a
+/// real JUnit time (synthetic attempts, which carry a message and no time,
+/// are left out) and every batch that ended normally.
+fn run_timings(table: &TestTable, collected: &run::Collected) -> RunTimings {
+    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.clone()));
+    for r in &collected.records {
+        for a in &r.attempts {
+            if !(a.duration.is_zero() && a.message.is_some()) {
+                timings.test(&r.id, a.duration);
+            }
         }
     }
-    if found > 0 {
-        eprintln!(
-            "Timing history: durations for {found} of {} tests",
-            table.tests.len()
-        );
+    // The engine does not say which group a batch ran (batches mix groups).
+    for &(wall, reported, _tests) in &collected.batch_timings {
+        timings.batch(history::ANY_GROUP, wall, reported);
     }
-    found > 0
+    timings
 }
 
 /// Ctrl-C: first press cancels gracefully, second kills at once, a third

@@ -112,7 +112,11 @@ pub fn plan(tests: &[SchedTest], params: &PlanParams) -> Vec<PlannedBatch> {
     plan_tuned(tests, params, &TUNING)
 }
 
-pub(crate) fn plan_tuned(tests: &[SchedTest], params: &PlanParams, tuning: &Tuning) -> Vec<PlannedBatch> {
+pub(crate) fn plan_tuned(
+    tests: &[SchedTest],
+    params: &PlanParams,
+    tuning: &Tuning,
+) -> Vec<PlannedBatch> {
     if tests.is_empty() {
         return Vec::new();
     }
@@ -135,7 +139,14 @@ pub(crate) fn plan_tuned(tests: &[SchedTest], params: &PlanParams, tuning: &Tuni
     for list in &lists {
         let load: u64 = list.iter().map(|&p| nanos(tests[p].expected)).sum();
         let caps = capacities(load, tail.min(load / 2), min_batch);
-        cut(tests, list, &caps, params.max_id_bytes, &copies, &mut batches);
+        cut(
+            tests,
+            list,
+            &caps,
+            params.max_id_bytes,
+            &copies,
+            &mut batches,
+        );
     }
     finish(tests, batches, params.batch_startup)
 }
@@ -154,7 +165,14 @@ pub fn split(tests: &[SchedTest], parts: usize, max_id_bytes: usize) -> Vec<Plan
     let lists = lpt_assign(tests, &order, workers, &copies);
     let mut batches = Vec::new();
     for list in &lists {
-        cut(tests, list, &[u64::MAX], max_id_bytes, &copies, &mut batches);
+        cut(
+            tests,
+            list,
+            &[u64::MAX],
+            max_id_bytes,
+            &copies,
+            &mut batches,
+        );
     }
     finish(tests, batches, None)
 }
@@ -176,12 +194,7 @@ fn dispatch_order(tests: &[SchedTest]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..tests.len()).collect();
     order.sort_by_key(|&p| {
         let t = &tests[p];
-        (
-            Reverse(t.may_retry),
-            Reverse(t.expected),
-            stratified(p),
-            p,
-        )
+        (Reverse(t.may_retry), Reverse(t.expected), stratified(p), p)
     });
     order
 }
@@ -339,7 +352,11 @@ fn finish(
     let mut keyed: Vec<(Duration, usize, PlannedBatch)> = batches
         .into_iter()
         .map(|positions| {
-            let expected = startup + positions.iter().map(|&p| tests[p].expected).sum::<Duration>();
+            let expected = startup
+                + positions
+                    .iter()
+                    .map(|&p| tests[p].expected)
+                    .sum::<Duration>();
             let first = positions.iter().copied().min().unwrap_or(0);
             let tests = positions.iter().map(|&p| tests[p].index).collect();
             (expected, first, PlannedBatch { tests, expected })

@@ -44,7 +44,11 @@ impl Rng {
 /// sigma 0.7, clamped to 10..200) plus 1% tails of 600..1500 ms.
 pub fn bench_like_ms(rng: &mut Rng, n: usize) -> Vec<u64> {
     let mut ms: Vec<u64> = (0..n)
-        .map(|_| (40.0 * (0.7 * rng.gauss()).exp()).round().clamp(10.0, 200.0) as u64)
+        .map(|_| {
+            (40.0 * (0.7 * rng.gauss()).exp())
+                .round()
+                .clamp(10.0, 200.0) as u64
+        })
         .collect();
     let tails = (n as f64 / 100.0).round().max(1.0) as usize;
     for _ in 0..tails {
@@ -78,7 +82,12 @@ pub fn sched_tests(ms: &[u64], known: bool) -> Vec<SchedTest> {
 
 /// Makespan of running `plan` on `workers` workers when test `i` really
 /// takes `actual[i]` and every batch costs `startup` on top.
-pub fn makespan(plan: &[PlannedBatch], actual: &[Duration], workers: usize, startup: Duration) -> Duration {
+pub fn makespan(
+    plan: &[PlannedBatch],
+    actual: &[Duration],
+    workers: usize,
+    startup: Duration,
+) -> Duration {
     let mut free = vec![Duration::ZERO; workers.max(1)];
     for b in plan {
         let w = (0..free.len()).min_by_key(|&w| (free[w], w)).unwrap();
