@@ -5,9 +5,9 @@
 //!
 //! 1. **Order** the tests: those whose failure would be retried first (so the
 //!    retry does not land after everything else), then longest first. Equal
-//!    guesses (no history) are ordered by bit-reversed discovery position, a
-//!    stratified order, so that every batch samples the whole suite — a slow
-//!    module is spread over the batches instead of landing in one.
+//!    guesses (no history) are dealt round-robin in a stratified order, so
+//!    that every batch samples the whole suite — a slow module is spread over
+//!    the batches instead of landing in one.
 //! 2. **LPT** onto `parallelism` virtual workers: each test goes to the
 //!    least-loaded worker that holds no copy of it. The workers' loads end
 //!    within about one small test of each other. With equal guesses this is
@@ -121,7 +121,7 @@ pub(crate) fn plan_tuned(
         return Vec::new();
     }
     let workers = params.parallelism.max(1).min(tests.len());
-    let order = dispatch_order(tests);
+    let order = dispatch_order(tests, workers);
     let copies = Copies::new(tests);
     let lists = lpt_assign(tests, &order, workers, &copies);
 
@@ -160,7 +160,7 @@ pub fn split(tests: &[SchedTest], parts: usize, max_id_bytes: usize) -> Vec<Plan
         return Vec::new();
     }
     let workers = parts.max(1).min(tests.len());
-    let order = dispatch_order(tests);
+    let order = dispatch_order(tests, workers);
     let copies = Copies::new(tests);
     let lists = lpt_assign(tests, &order, workers, &copies);
     let mut batches = Vec::new();
@@ -181,20 +181,27 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Positions into `tests` in the order they should be dealt out.
-fn dispatch_order(tests: &[SchedTest]) -> Vec<usize> {
-    let bits = usize::BITS - tests.len().saturating_sub(1).leading_zeros();
+/// Positions into `tests` in the order they should be dealt out to
+/// `workers` workers. Equal durations are dealt round-robin (worker `w` gets
+/// positions `w`, `w + workers`, ...), taking the rounds in bit-reversed
+/// order: each worker's list is then a stratified sample of the suite, so
+/// its first batch and its tail batches each sample the whole of it.
+fn dispatch_order(tests: &[SchedTest], workers: usize) -> Vec<usize> {
+    let rounds = tests.len().div_ceil(workers.max(1));
+    let bits = usize::BITS - rounds.saturating_sub(1).leading_zeros();
     let stratified = |p: usize| {
-        if bits == 0 {
+        let round = (p / workers) as u64;
+        let round = if bits == 0 {
             0
         } else {
-            (p as u64).reverse_bits() >> (64 - bits)
-        }
+            round.reverse_bits() >> (64 - bits)
+        };
+        (round, p % workers)
     };
     let mut order: Vec<usize> = (0..tests.len()).collect();
     order.sort_by_key(|&p| {
         let t = &tests[p];
-        (Reverse(t.may_retry), Reverse(t.expected), stratified(p), p)
+        (Reverse(t.may_retry), Reverse(t.expected), stratified(p))
     });
     order
 }
@@ -229,8 +236,9 @@ fn lpt_assign(
     workers: usize,
     copies: &Copies,
 ) -> Vec<Vec<usize>> {
-    let mut heap: BinaryHeap<Reverse<(u64, usize)>> =
-        (0..workers).map(|w| Reverse((0, w))).collect();
+    // (load, tests so far, worker): equal loads (zero durations) still spread.
+    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> =
+        (0..workers).map(|w| Reverse((0, 0, w))).collect();
     let mut lists: Vec<Vec<usize>> = vec![Vec::new(); workers];
     // Which workers hold which copied index (only copied indices are tracked).
     let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -243,18 +251,18 @@ fn lpt_assign(
         let mut popped = Vec::new();
         let chosen = loop {
             match heap.pop() {
-                Some(Reverse(entry)) if !holds(entry.1) => break entry,
+                Some(Reverse(entry)) if !holds(entry.2) => break entry,
                 Some(Reverse(entry)) => popped.push(entry),
                 None => break popped.remove(0),
             }
         };
         heap.extend(popped.into_iter().map(Reverse));
-        let (load, w) = chosen;
+        let (load, count, w) = chosen;
         if copied {
             holders.entry(t.index).or_default().push(w);
         }
         lists[w].push(p);
-        heap.push(Reverse((load + nanos(t.expected), w)));
+        heap.push(Reverse((load + nanos(t.expected), count + 1, w)));
     }
     lists
 }
