@@ -20,6 +20,9 @@ use crate::report::batch_logs::BatchLogs;
 
 /// Settings the collector needs from the config and the command line.
 pub struct CollectorSettings {
+    pub parallelism: usize,
+    /// The planned makespan, when timing history made it meaningful.
+    pub expected_wall: Option<Duration>,
     pub timeout: Duration,
     pub fail_fast: bool,
     /// Expected start-up cost of a batch, for the expected durations of
@@ -133,6 +136,12 @@ impl<'a> Collector<'a> {
     /// Run until every test is decided, the run is cancelled, or no sandbox
     /// is left. Returns the records of every test.
     pub fn run(mut self, messages: Receiver<WorkerMsg>) -> Collected {
+        let event = RunEvent::RunStarted {
+            total_tests: self.table.tests.len(),
+            parallelism: self.settings.parallelism,
+            expected_wall: self.settings.expected_wall,
+        };
+        self.emit(event);
         let mut cancel_handled = false;
         loop {
             if self.cancel.is_cancelled() && !cancel_handled {
@@ -213,13 +222,17 @@ impl<'a> Collector<'a> {
             }
         }
         let event = RunEvent::RunFinished {
-            records: records.clone(),
+            records,
             wall,
             cancelled,
         };
         for r in &mut reporters {
             r.on_event(&event);
         }
+        // Take the records back out of the event: no copy of 100,000 records.
+        let RunEvent::RunFinished { records, .. } = event else {
+            unreachable!("the event was built above as RunFinished")
+        };
         Collected {
             records,
             wall,
@@ -292,12 +305,11 @@ impl<'a> Collector<'a> {
 
     fn mark_not_run(&mut self, tests: &[usize], reason: &str) {
         for &t in tests {
-            let s = &mut self.states[t];
-            if !s.decided {
-                s.decided = true;
-                if s.attempts.is_empty() {
-                    s.not_run_reason = Some(reason.to_string());
+            if !self.states[t].decided {
+                if self.states[t].attempts.is_empty() {
+                    self.states[t].not_run_reason = Some(reason.to_string());
                 }
+                self.decide(t);
             }
         }
     }
@@ -469,7 +481,7 @@ impl<'a> Collector<'a> {
             match result {
                 Some(attempt) => {
                     let outcome = attempt.outcome;
-                    self.states[t].attempts.push(attempt);
+                    push_attempt(&mut self.states[t].attempts, attempt);
                     if matches!(outcome, Outcome::Failed | Outcome::Error) {
                         any_failed = true;
                         if self.states[t].failure_retries < self.retry_count(t) {
@@ -489,12 +501,10 @@ impl<'a> Collector<'a> {
                         self.states[t].infra_retries += 1;
                         infra_retry.push(t);
                     } else {
-                        let s = &mut self.states[t];
-                        s.decided = true;
-                        if s.attempts.is_empty() {
-                            s.not_run_reason = Some(missing_reason.clone());
+                        if self.states[t].attempts.is_empty() {
+                            self.states[t].not_run_reason = Some(missing_reason.clone());
                         }
-                        newly_failed_for_good = true;
+                        newly_failed_for_good |= self.decide(t);
                     }
                 }
             }
@@ -505,14 +515,17 @@ impl<'a> Collector<'a> {
         if timed_out {
             if unfinished.len() == 1 {
                 let t = unfinished[0];
-                self.states[t].attempts.push(TestAttempt {
-                    details: Some(tail_of(&report.output)),
-                    ..TestAttempt::synthetic(
-                        Outcome::Failed,
-                        format!("timed out after {timeout_secs} s"),
-                        batch,
-                    )
-                });
+                push_attempt(
+                    &mut self.states[t].attempts,
+                    TestAttempt {
+                        details: Some(tail_of(&report.output)),
+                        ..TestAttempt::synthetic(
+                            Outcome::Failed,
+                            format!("timed out after {timeout_secs} s"),
+                            batch,
+                        )
+                    },
+                );
                 any_failed = true;
                 if self.states[t].failure_retries < self.retry_count(t) {
                     self.states[t].failure_retries += 1;
@@ -647,6 +660,13 @@ impl<'a> Collector<'a> {
                 .push(class, load + self.settings.batch_startup, bucket);
         }
     }
+}
+
+/// Most tests run once: grow attempt lists one at a time, not by four
+/// (512 bytes a test, tens of megabytes at 100,000 tests).
+fn push_attempt(attempts: &mut Vec<TestAttempt>, attempt: TestAttempt) {
+    attempts.reserve_exact(1);
+    attempts.push(attempt);
 }
 
 /// How many parts to split `n` unfinished tests of a timed-out batch into.
