@@ -132,7 +132,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             scratch_dir: scratch.path.clone(),
             env,
             batch_startup,
-            expected_wall: has_history.then_some(expected_wall),
+            expected_wall: (found > 0).then_some(expected_wall),
         },
         &cancel,
         Vec::new(),
