@@ -10,8 +10,10 @@
 //!
 //! The history file is line-oriented and sorted, one line per test, so that
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
-//! with `kind` = `test` (key: the canonical ID) or `startup` (key: a group
-//! name; the per-batch start-up cost of that group's batches); `missed`
+//! with `kind` = `test` (key: the canonical ID), `startup` (key: a group
+//! name, or `*` for batches of mixed groups; the per-batch start-up cost) or
+//! `error` (key `*`: how far off the durations were in the last run, in per
+//! mille; the scheduler sizes its tail of small batches by it); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
 //! a damaged line, a conflict marker, and duplicate keys (their durations are
 //! averaged) — so a merge conflict is resolved by keeping both sides, and
@@ -23,10 +25,11 @@
 //! (then halfway towards it), so a stable suite leaves the file unchanged and
 //! merge conflicts stay rare. Tests not discovered for [`MAX_MISSED_RUNS`]
 //! runs are dropped, and the file holds at most [`MAX_ENTRIES`] lines.
-//! Concurrent runs are safe: the file is replaced atomically (temporary file
-//! + rename) after re-reading it under an advisory lock on its directory, so
-//! neither a torn file nor a lost update can happen (without `flock`, e.g. on
-//! some network file systems, a lost update is possible; never a torn file).
+//! Concurrent runs are safe: the file is replaced atomically (a temporary
+//! file renamed over it) after re-reading it under an advisory lock on its
+//! directory, so neither a torn file nor a lost update can happen (without
+//! `flock`, e.g. on some network file systems, a lost update is possible;
+//! never a torn file).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -63,6 +66,8 @@ pub fn path_for(config_path: &Path) -> PathBuf {
 pub struct History {
     pub durations: HashMap<String, Duration>,
     pub startup: BTreeMap<String, Duration>,
+    /// How far off the durations were last time, as a fraction.
+    pub estimate_error: Option<f64>,
 }
 
 /// The scheduler's view of a run's tests, from [`History::estimate`].
@@ -77,6 +82,9 @@ pub struct Estimates {
     /// Expected start-up cost of a batch: the learned costs of the run's
     /// groups, weighted by their number of tests. `None` when never measured.
     pub startup: Option<Duration>,
+    /// How far off the history's durations were last time (a fraction), for
+    /// [`crate::schedule::PlanParams::estimate_error`].
+    pub estimate_error: Option<f64>,
 }
 
 impl Estimates {
@@ -96,9 +104,14 @@ impl History {
         let mut h = History::default();
         for ((kind, key), e) in file.entries {
             match kind {
-                Kind::Startup => h.startup.insert(key, e.value),
-                Kind::Test => h.durations.insert(key, e.value),
-            };
+                Kind::Error => h.estimate_error = Some(per_mille(e.value)),
+                Kind::Startup => {
+                    h.startup.insert(key, e.value);
+                }
+                Kind::Test => {
+                    h.durations.insert(key, e.value);
+                }
+            }
         }
         for (id, d) in junit_durations(junit_path) {
             h.durations.entry(id).or_insert(d);
@@ -151,8 +164,15 @@ impl History {
             durations,
             known: own.iter().map(Option::is_some).collect(),
             startup,
+            estimate_error: self.estimate_error,
         }
     }
+}
+
+/// The `error` line stores a fraction as per mille in the milliseconds
+/// column: 1 ms of "duration" is 0.001.
+fn per_mille(d: Duration) -> f64 {
+    d.as_secs_f64()
 }
 
 fn median(v: &mut [Duration]) -> Option<Duration> {
@@ -224,6 +244,10 @@ impl RunTimings {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Kind {
+    /// The history's own error (key `*`): how far off the durations were
+    /// in the last run that measured it, in per mille (mean absolute error
+    /// over total duration).
+    Error,
     Startup,
     Test,
 }
@@ -231,6 +255,7 @@ enum Kind {
 impl Kind {
     fn as_str(self) -> &'static str {
         match self {
+            Kind::Error => "error",
             Kind::Startup => "startup",
             Kind::Test => "test",
         }
@@ -299,6 +324,7 @@ fn parse_line(line: &str) -> Option<((Kind, String), Entry)> {
     let kind = match fields.next()? {
         "test" => Kind::Test,
         "startup" => Kind::Startup,
+        "error" => Kind::Error,
         _ => return None,
     };
     let key = unescape(fields.next()?)?;
@@ -365,11 +391,15 @@ fn unescape(s: &str) -> Option<String> {
     Some(out)
 }
 
+fn abs_diff(a: Duration, b: Duration) -> Duration {
+    a.max(b) - a.min(b)
+}
+
 /// Move `old` towards `new` only when they differ by more than `rel` of
 /// `old` (and at least `floor`): then halfway.
 fn settle(old: Duration, new: Duration, rel: f64, floor: Duration) -> Duration {
     let tolerance = old.mul_f64(rel).max(floor);
-    if old.abs_diff(new) <= tolerance {
+    if abs_diff(old, new) <= tolerance {
         old
     } else {
         (old + new) / 2
@@ -379,6 +409,28 @@ fn settle(old: Duration, new: Duration, rel: f64, floor: Duration) -> Duration {
 /// Fold one run into history text (pure: the I/O is in [`save`]).
 fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
     let mut seen: std::collections::HashSet<(Kind, &str)> = Default::default();
+    // How far off the estimates were: Σ|measured − expected| / Σexpected over
+    // the tests the file knew (at least 5 of them, to mean something).
+    let (mut off, mut total, mut n) = (0f64, 0f64, 0);
+    for (id, d) in &run.tests {
+        if let Some(e) = file.entries.get(&(Kind::Test, id.clone())) {
+            off += abs_diff(e.value, *d).as_secs_f64();
+            total += e.value.as_secs_f64();
+            n += 1;
+        }
+    }
+    if n >= 5 && total > 0.0 {
+        let error = Duration::from_secs_f64((off / total).min(10.0));
+        seen.insert((Kind::Error, ANY_GROUP));
+        let e = file
+            .entries
+            .entry((Kind::Error, ANY_GROUP.to_string()))
+            .or_insert(Entry {
+                value: error,
+                missed: 0,
+            });
+        e.value = settle(e.value, error, 0.25, Duration::from_millis(5));
+    }
     for id in &run.discovered {
         seen.insert((Kind::Test, id));
     }

@@ -77,6 +77,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             parallelism,
             batch_startup: estimates.startup,
             max_id_bytes: framework.max_batch_id_bytes(),
+            estimate_error: estimates.estimate_error,
         },
     );
 

@@ -277,3 +277,29 @@ fn estimates_use_the_group_median_for_unknown_tests() {
     assert!(empty.durations.iter().all(|&d| d == NOMINAL));
     assert_eq!(empty.startup, None);
 }
+
+#[test]
+fn the_estimate_error_is_learned() {
+    let ids: Vec<(String, u64)> = (0..10).map(|i| (format!("t{i}"), 100)).collect();
+    let first: Vec<(&str, u64)> = ids.iter().map(|(id, d)| (id.as_str(), *d)).collect();
+    let file = merge_run(HistoryFile::default(), &run_with(&first));
+    assert!(
+        !file.entries.contains_key(&(Kind::Error, ANY_GROUP.into())),
+        "nothing to compare yet"
+    );
+    // every test 20% slower than expected: 0.2 = 200 per mille
+    let slower: Vec<(&str, u64)> = ids.iter().map(|(id, _)| (id.as_str(), 120)).collect();
+    let file = merge_run(file, &run_with(&slower));
+    let text = render(&file);
+    assert!(text.contains("error\t*\t200.0\t0\n"), "{text}");
+    let dir = Scratch::new("error");
+    let path = dir.0.join("h.tsv");
+    std::fs::write(&path, text).unwrap();
+    let h = History::load(Path::new("/x"), &path);
+    assert!((h.estimate_error.unwrap() - 0.2).abs() < 1e-9);
+    assert_eq!(
+        h.estimate(first.iter().map(|(id, _)| (*id, "g")))
+            .estimate_error,
+        h.estimate_error
+    );
+}

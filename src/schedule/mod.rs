@@ -73,6 +73,10 @@ pub struct PlanParams {
     /// Cap on the summed `id_bytes` of a batch (a single test larger than the
     /// cap still gets a batch of its own).
     pub max_id_bytes: usize,
+    /// How far off the history's durations turned out to be last time, as a
+    /// fraction (mean absolute error over total duration), as learned by
+    /// [`crate::history`]; `None` when unknown (10% is assumed).
+    pub estimate_error: Option<f64>,
 }
 
 /// The knobs of [`plan`], in one place (the unit tests study variations).
@@ -97,12 +101,16 @@ pub(crate) struct Tuning {
     pub max_tail_halvings: u32,
 }
 
+/// A learned estimate error below this is treated as this (timing noise
+/// the history cannot see, e.g. process start-up jitter).
+const MIN_ESTIMATE_ERROR: f64 = 0.02;
+
 pub(crate) const TUNING: Tuning = Tuning {
     rel_error_known: 0.10,
     rel_error_guess: 1.0,
     tail_sigmas: 3.0,
     min_work_per_startup: 4,
-    unknown_startup_min_fraction: 32,
+    unknown_startup_min_fraction: 16,
     max_tail_halvings: 5,
 };
 
@@ -127,7 +135,20 @@ pub(crate) fn plan_tuned(
 
     let total: u64 = tests.iter().map(|t| nanos(t.expected)).sum();
     let per_worker = total / workers as u64;
-    let tail = tail_size(tests, workers, per_worker, tuning);
+    let known_error = params
+        .estimate_error
+        .map_or(tuning.rel_error_known, |e| e.clamp(MIN_ESTIMATE_ERROR, 1.0));
+    // Retries of a test that may fail land after its batch: the other workers
+    // need tail batches to balance them.
+    let retry_work = tests
+        .iter()
+        .filter(|t| t.may_retry)
+        .map(|t| nanos(t.expected))
+        .max()
+        .map_or(0, |d| d + params.batch_startup.map_or(0, nanos));
+    let tail = tail_size(tests, workers, known_error, tuning)
+        .max(retry_work)
+        .min(per_worker / 2);
     let min_batch = match params.batch_startup {
         Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
         None => per_worker / tuning.unknown_startup_min_fraction,
@@ -149,32 +170,6 @@ pub(crate) fn plan_tuned(
         );
     }
     finish(tests, batches, params.batch_startup)
-}
-
-/// Split `tests` into at most `parts` batches balanced by expected duration
-/// (plain LPT, no tail), heaviest first: for spreading retried tests over the
-/// free workers, or for splitting a timed-out batch's unfinished tests.
-/// Copies never share a batch; the byte cap may add batches.
-pub fn split(tests: &[SchedTest], parts: usize, max_id_bytes: usize) -> Vec<PlannedBatch> {
-    if tests.is_empty() {
-        return Vec::new();
-    }
-    let workers = parts.max(1).min(tests.len());
-    let order = dispatch_order(tests, workers);
-    let copies = Copies::new(tests);
-    let lists = lpt_assign(tests, &order, workers, &copies);
-    let mut batches = Vec::new();
-    for list in &lists {
-        cut(
-            tests,
-            list,
-            &[u64::MAX],
-            max_id_bytes,
-            &copies,
-            &mut batches,
-        );
-    }
-    finish(tests, batches, None)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -269,14 +264,13 @@ fn lpt_assign(
 
 /// The tail of small batches per worker, in nanoseconds: `tail_sigmas`
 /// standard deviations of one worker's load, assuming independent errors of
-/// the tuning's relative errors per test. At most half a worker's
-/// load.
-fn tail_size(tests: &[SchedTest], workers: usize, per_worker: u64, tuning: &Tuning) -> u64 {
+/// `known_error` (history) or `rel_error_guess` (guesses) per test.
+fn tail_size(tests: &[SchedTest], workers: usize, known_error: f64, tuning: &Tuning) -> u64 {
     let variance: f64 = tests
         .iter()
         .map(|t| {
             let rel = if t.known {
-                tuning.rel_error_known
+                known_error
             } else {
                 tuning.rel_error_guess
             };
@@ -285,8 +279,7 @@ fn tail_size(tests: &[SchedTest], workers: usize, per_worker: u64, tuning: &Tuni
         })
         .sum::<f64>()
         / workers as f64;
-    let tail = (tuning.tail_sigmas * variance.sqrt()) as u64;
-    tail.min(per_worker / 2)
+    (tuning.tail_sigmas * variance.sqrt()) as u64
 }
 
 /// Batch sizes for one worker with `load` of work: the head, then the tail
@@ -301,7 +294,7 @@ fn capacities(load: u64, tail: u64, min_batch: u64) -> Vec<u64> {
     }
     let mut piece = tail / 2;
     let mut rest = tail;
-    while piece >= min_batch && piece / 2 >= min_batch && rest > piece {
+    while piece >= min_batch && rest > piece {
         caps.push(piece);
         rest -= piece;
         piece /= 2;
