@@ -3,8 +3,8 @@
 //! The engine hands out batches in the order [`plan`] returns them (heaviest
 //! first), each to whichever worker is free. The plan is built in three steps:
 //!
-//! 1. **Order** the tests: those whose failure would be retried first (so the
-//!    retry does not land after everything else), then longest first. Equal
+//! 1. **Order** the tests: those whose failure would be retried first, then
+//!    longest first. Equal
 //!    guesses (no history) are dealt round-robin in a stratified order, so
 //!    that every batch samples the whole suite — a slow module is spread over
 //!    the batches instead of landing in one.
@@ -20,7 +20,10 @@
 //!    how reliable each test's duration is), and no tail batch carries less
 //!    than `min_work_per_startup` times the per-batch start-up cost: cheap
 //!    start-up gives more, smaller batches; expensive start-up fewer, bigger
-//!    ones — down to one batch per worker.
+//!    ones — down to one batch per worker. Tests whose failure would be
+//!    retried (when they are a small part of the work) go in their worker's
+//!    first tail batch, so that a retry is queued while tail batches remain
+//!    to balance it.
 //!
 //! Every step is deterministic (integer nanoseconds, explicit tie-breaks).
 
@@ -138,36 +141,51 @@ pub(crate) fn plan_tuned(
     let known_error = params
         .estimate_error
         .map_or(tuning.rel_error_known, |e| e.clamp(MIN_ESTIMATE_ERROR, 1.0));
-    // Retries of a test that may fail land after its batch: the other workers
-    // need tail batches to balance them.
-    let retry_work = tests
+    let base_min = match params.batch_startup {
+        Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
+        None => per_worker / tuning.unknown_startup_min_fraction,
+    };
+    // Tests whose failure would be retried, when they are a small part of
+    // the work, go in their worker's first tail batch: a retry is then queued
+    // while tail batches remain to balance it, instead of after everything.
+    let retry_total: u64 = tests
         .iter()
         .filter(|t| t.may_retry)
         .map(|t| nanos(t.expected))
-        .max()
-        .map_or(0, |d| d + params.batch_startup.map_or(0, nanos));
-    let tail = tail_size(tests, workers, known_error, tuning)
-        .max(retry_work)
-        .min(per_worker / 2);
-    let min_batch = match params.batch_startup {
-        Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
-        None => per_worker / tuning.unknown_startup_min_fraction,
+        .sum();
+    let early_retries = retry_total > 0 && retry_total <= total / 10;
+    let mut tail = tail_size(tests, workers, known_error, tuning);
+    if early_retries {
+        let longest = tests
+            .iter()
+            .filter(|t| t.may_retry)
+            .map(|t| nanos(t.expected))
+            .max()
+            .unwrap_or(0);
+        let retry = longest + params.batch_startup.map_or(0, nanos);
+        tail = tail.max(2 * retry).max(2 * base_min);
     }
-    .max(tail >> tuning.max_tail_halvings)
-    .max(1);
+    let tail = tail.min(per_worker / 2);
+    let min_batch = base_min.max(tail >> tuning.max_tail_halvings).max(1);
 
     let mut batches = Vec::new();
     for list in &lists {
-        let load: u64 = list.iter().map(|&p| nanos(tests[p].expected)).sum();
+        let (early, regular): (Vec<usize>, Vec<usize>) = list
+            .iter()
+            .partition(|&&p| early_retries && tests[p].may_retry);
+        let load: u64 = regular.iter().map(|&p| nanos(tests[p].expected)).sum();
         let caps = capacities(load, tail.min(load / 2), min_batch);
+        let mut own = Vec::new();
         cut(
             tests,
-            list,
+            &regular,
             &caps,
             params.max_id_bytes,
             &copies,
-            &mut batches,
+            &mut own,
         );
+        place_early(tests, early, &mut own, params.max_id_bytes);
+        batches.extend(own);
     }
     finish(tests, batches, params.batch_startup)
 }
@@ -339,6 +357,30 @@ fn cut(
     }
     if !current.is_empty() {
         out.push(current);
+    }
+}
+
+/// Put `early` tests in the worker's first tail batch (`own[1]`), or its only
+/// batch; a test that would break the byte cap or meet its own copy there
+/// gets a batch of its own.
+fn place_early(
+    tests: &[SchedTest],
+    early: Vec<usize>,
+    own: &mut Vec<Vec<usize>>,
+    max_id_bytes: usize,
+) {
+    for p in early {
+        let target = own.len().min(2).saturating_sub(1);
+        let fits = own.get(target).is_some_and(|b| {
+            let bytes: usize = b.iter().map(|&q| tests[q].id_bytes).sum();
+            bytes + tests[p].id_bytes <= max_id_bytes
+                && !b.iter().any(|&q| tests[q].index == tests[p].index)
+        });
+        if fits {
+            own[target].insert(0, p);
+        } else {
+            own.push(vec![p]);
+        }
     }
 }
 
