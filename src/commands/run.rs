@@ -69,6 +69,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         },
     );
 
+    let expected_wall = run::expected_makespan(&batches, parallelism);
     let output_dir = config.report.output_dir.clone();
     std::fs::create_dir_all(&output_dir).map_err(|e| {
         io_error(
@@ -120,6 +121,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             scratch_dir: scratch.path.clone(),
             env,
             batch_startup,
+            expected_wall: has_history.then_some(expected_wall),
         },
         &cancel,
         Vec::new(),

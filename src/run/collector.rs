@@ -20,6 +20,9 @@ use crate::report::batch_logs::BatchLogs;
 
 /// Settings the collector needs from the config and the command line.
 pub struct CollectorSettings {
+    pub parallelism: usize,
+    /// The planned makespan, when timing history made it meaningful.
+    pub expected_wall: Option<Duration>,
     pub timeout: Duration,
     pub fail_fast: bool,
     /// Expected start-up cost of a batch, for the expected durations of
@@ -133,6 +136,12 @@ impl<'a> Collector<'a> {
     /// Run until every test is decided, the run is cancelled, or no sandbox
     /// is left. Returns the records of every test.
     pub fn run(mut self, messages: Receiver<WorkerMsg>) -> Collected {
+        let event = RunEvent::RunStarted {
+            total_tests: self.table.tests.len(),
+            parallelism: self.settings.parallelism,
+            expected_wall: self.settings.expected_wall,
+        };
+        self.emit(event);
         let mut cancel_handled = false;
         loop {
             if self.cancel.is_cancelled() && !cancel_handled {
@@ -292,12 +301,11 @@ impl<'a> Collector<'a> {
 
     fn mark_not_run(&mut self, tests: &[usize], reason: &str) {
         for &t in tests {
-            let s = &mut self.states[t];
-            if !s.decided {
-                s.decided = true;
-                if s.attempts.is_empty() {
-                    s.not_run_reason = Some(reason.to_string());
+            if !self.states[t].decided {
+                if self.states[t].attempts.is_empty() {
+                    self.states[t].not_run_reason = Some(reason.to_string());
                 }
+                self.decide(t);
             }
         }
     }
@@ -489,12 +497,10 @@ impl<'a> Collector<'a> {
                         self.states[t].infra_retries += 1;
                         infra_retry.push(t);
                     } else {
-                        let s = &mut self.states[t];
-                        s.decided = true;
-                        if s.attempts.is_empty() {
-                            s.not_run_reason = Some(missing_reason.clone());
+                        if self.states[t].attempts.is_empty() {
+                            self.states[t].not_run_reason = Some(missing_reason.clone());
                         }
-                        newly_failed_for_good = true;
+                        newly_failed_for_good |= self.decide(t);
                     }
                 }
             }

@@ -105,6 +105,8 @@ pub struct ExecuteOptions {
     /// Environment for every batch (provider `env`, `--env`, `OFFLOAD_ROOT`).
     pub env: Vec<(String, String)>,
     pub batch_startup: Duration,
+    /// The planned makespan (shown as an ETA), when history made it meaningful.
+    pub expected_wall: Option<Duration>,
 }
 
 /// Run the planned batches on a pool of `parallelism` workers and collect
@@ -138,6 +140,8 @@ pub fn execute<'a>(
     let mut collector = collector::Collector::new(
         table,
         collector::CollectorSettings {
+            parallelism: workers,
+            expected_wall: options.expected_wall,
             timeout: options.timeout,
             fail_fast: options.fail_fast,
             batch_startup: options.batch_startup,
@@ -168,6 +172,17 @@ pub fn execute<'a>(
         let _ = h.join();
     }
     Ok(collected)
+}
+
+/// The makespan the plan promises: LPT of the batches over `workers`.
+pub fn expected_makespan(batches: &[PlannedBatch], workers: usize) -> Duration {
+    let mut loads = vec![Duration::ZERO; workers.max(1)];
+    for b in batches {
+        if let Some(min) = loads.iter_mut().min() {
+            *min += b.expected;
+        }
+    }
+    loads.into_iter().max().unwrap_or_default()
 }
 
 /// The verdict of a run: the one place where results become an exit code.
