@@ -45,14 +45,6 @@ pub fn expand(template: &str) -> Result<String, String> {
     })
 }
 
-/// The names referenced by a template, in order (duplicates kept).
-pub fn references(template: &str) -> Vec<&str> {
-    reference_spans(template)
-        .into_iter()
-        .map(|(start, end)| &template[start + 1..end])
-        .collect()
-}
-
 fn expand_with(
     template: &str,
     path_of: &mut dyn FnMut(&'static Script) -> Result<PathBuf, String>,
@@ -242,7 +234,6 @@ mod tests {
     fn no_reference_leaves_the_template_alone() {
         let t = "ssh root@127.0.0.1 -p 2222 {command}";
         assert_eq!(fake_paths(t).unwrap(), t);
-        assert!(references(t).is_empty());
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl ShellProvider {
                  the sandbox ID is that directory",
             )
         })?;
-        for (key, _) in &config.env {
+        for key in config.env.keys() {
             if !is_env_name(key) {
                 return Err(field_error(
                     "env",
@@ -142,11 +142,6 @@ impl ShellProvider {
             no_cache: options.no_cache,
             image_id: None,
         })
-    }
-
-    /// The image ID printed by prepare (after [`Provider::prepare`]).
-    pub fn image_id(&self) -> Option<&str> {
-        self.image_id.as_deref()
     }
 }
 

@@ -1,0 +1,579 @@
+//! Remote providers end to end: the real binary with the `default` provider
+//! driving real sandboxes — directories (examples/dir-sandbox) and sessions
+//! on a real OpenSSH server on 127.0.0.1 (examples/ssh) — on the
+//! fixtures/shell-suite runner; and the pytest tests of the bundled
+//! modal_sandbox.py (tests/python), which use a stand-in for the Modal SDK.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example(name: &str) -> String {
+    repo().join("examples").join(name).display().to_string()
+}
+
+/// A test project (a copy of fixtures/shell-suite with the given tests), a
+/// directory for the sandboxes, and a log of which directory ran which test.
+struct Setup {
+    root: TempDir,
+}
+
+impl Setup {
+    fn new(label: &str, tests: &[&str]) -> Setup {
+        let root = TempDir::new(label);
+        std::fs::create_dir_all(root.join("project")).unwrap();
+        copy_dir(&fixtures_dir().join("shell-suite"), &root.join("project"));
+        root.write("project/tests.txt", &(tests.join("\n") + "\n"));
+        std::fs::create_dir_all(root.join("boxes")).unwrap();
+        Setup { root }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.root.join("project")
+    }
+
+    fn boxes(&self) -> PathBuf {
+        self.root.join("boxes")
+    }
+
+    fn log(&self) -> PathBuf {
+        self.root.join("seen.log")
+    }
+
+    /// The config for `provider` (the `[provider]` body), written beside the
+    /// project so that nothing lands in the repository.
+    fn config(&self, parallel: usize, provider: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[offload]
+max_parallel = {parallel}
+test_timeout_secs = 120
+working_dir = "{project}"
+sandbox_project_root = "{{sandbox_id}}"
+
+[provider]
+type = "default"
+working_dir = "{project}"
+timeout_secs = 60
+{provider}
+
+[provider.env]
+SUITE_LOG = "{log}"
+
+[framework]
+type = "default"
+discover_command = "./suite.sh list {{filters}}"
+run_command = "./suite.sh run {{result_file}} {{tests}}"
+test_id_format = "{{name}}"
+
+[groups.all]
+retry_count = 0
+
+[report]
+output_dir = "{out}"
+"#,
+            project = self.project().display(),
+            log = self.log().display(),
+            out = self.root.join("test-results").display(),
+        );
+        self.root.write("offload.toml", &text)
+    }
+
+    fn dir_sandbox_config(&self, parallel: usize) -> PathBuf {
+        let d = example("dir-sandbox");
+        self.config(
+            parallel,
+            &format!(
+                r#"create_command = "{d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+download_command = "{d}/download.sh {{sandbox_id}} {{paths}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
+            ),
+        )
+    }
+
+    fn offload(&self, config: &Path, env: &[(&str, &str)]) -> Command {
+        let boxes = self.boxes().display().to_string();
+        let mut all = vec![("DIR_SANDBOX_PARENT", boxes.as_str())];
+        all.extend_from_slice(env);
+        offload(
+            &self.root.path,
+            &["-c", &config.display().to_string(), "run"],
+            &all,
+        )
+    }
+
+    /// Which directory ran each test (from $SUITE_LOG).
+    fn seen(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (dir, id) = l.split_once('\t').expect("dir<TAB>id");
+                (dir.to_string(), id.to_string())
+            })
+            .collect()
+    }
+
+    fn leftover_boxes(&self) -> Vec<String> {
+        std::fs::read_dir(self.boxes())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn junit(&self) -> Vec<Case> {
+        junit_cases(&self.root.join("test-results/junit.xml"))
+    }
+}
+
+fn nine_tests() -> Vec<String> {
+    (1..=9).map(|i| format!("test_{i}")).collect()
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn dir_sandboxes_each_run_in_their_own_directory_and_are_removed() {
+    let tests = nine_tests();
+    let s = Setup::new("dirsb", &as_strs(&tests));
+    let config = s.dir_sandbox_config(3);
+    let out = run_within(s.offload(&config, &[]), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    let cases = s.junit();
+    assert_eq!(cases.len(), 9, "{cases:#?}");
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+
+    let seen = s.seen();
+    let ids: BTreeSet<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        tests.iter().map(String::as_str).collect(),
+        "every test ran once"
+    );
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    let dirs: BTreeSet<&str> = seen.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        dirs.len(),
+        3,
+        "three sandboxes, three directories: {dirs:?}"
+    );
+    for d in &dirs {
+        assert!(
+            Path::new(d).starts_with(s.boxes()) && d.contains("offload-dir-sandbox."),
+            "{d} is a sandbox directory, not the project"
+        );
+    }
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn a_sandbox_that_cannot_be_created_is_retried_then_retired_and_nothing_leaks() {
+    let tests = nine_tests();
+    let s = Setup::new("dirsb-create-fails", &as_strs(&tests));
+    let config = s.dir_sandbox_config(3);
+    let out = run_within(
+        s.offload(&config, &[("DIR_SANDBOX_FAIL_INDEX", "1")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("retrying create_command") && err.contains("no room for sandbox 1"),
+        "the retry is logged with the command's own words:\n{err}"
+    );
+    let cases = s.junit();
+    assert_eq!(cases.len(), 9);
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+    let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
+    assert_eq!(
+        dirs.len(),
+        2,
+        "the two healthy sandboxes ran everything: {dirs:?}"
+    );
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn fault_injection_failed_create_and_failed_download_still_give_every_result() {
+    let mut tests = nine_tests();
+    tests.push("fail_on_purpose".into());
+    let s = Setup::new("faults", &as_strs(&tests));
+    let config = s.dir_sandbox_config(4);
+    let marker = s.root.join("download-failed-once").display().to_string();
+    let out = run_within(
+        s.offload(
+            &config,
+            &[
+                ("DIR_SANDBOX_FAIL_INDEX", "2"),
+                ("DIR_SANDBOX_FLAKY_DOWNLOAD", &marker),
+            ],
+        ),
+        Duration::from_secs(90),
+    );
+    // One test fails on its own merits: exit 1, and only for that reason.
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.contains("retrying create_command"), "{err}");
+    assert!(
+        err.contains("retrying download_command") && err.contains("connection reset"),
+        "{err}"
+    );
+    assert!(
+        Path::new(&marker).exists(),
+        "the download failure was injected"
+    );
+    let cases = s.junit();
+    assert_eq!(cases.len(), 10, "{cases:#?}");
+    for c in &cases {
+        let want = if c.name == "fail_on_purpose" {
+            "failure"
+        } else {
+            "passed"
+        };
+        assert_eq!(c.status, want, "{c:?}");
+    }
+    assert_eq!(case(&cases, "fail_on_purpose").message, "expected 1, got 2");
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn awkward_test_ids_round_trip_through_command_quoting() {
+    let ids = [
+        "test with spaces",
+        "it's \"double\" and 'single'",
+        "cost $HOME ${PATH} $(echo no) `echo no`",
+        "back\\slash \\n \\\\ end\\",
+        "uses @x.py and @modal_sandbox.py",
+        "{command} {sandbox_id} {paths} {tests}",
+        "semi; colon && pipe | amp & star * hash #",
+    ];
+    let s = Setup::new("quoting", &ids);
+    let config = s.dir_sandbox_config(2);
+    let out = run_within(s.offload(&config, &[]), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let received: BTreeSet<String> = s.seen().into_iter().map(|(_, id)| id).collect();
+    let sent: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
+    assert_eq!(received, sent, "the runner received each ID byte for byte");
+    let names: BTreeSet<String> = s.junit().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, sent, "and each came back as its own result");
+}
+
+#[test]
+fn sigint_mid_run_destroys_every_sandbox() {
+    let tests: Vec<String> = (1..=6).map(|i| format!("sleep_{i}")).collect();
+    let s = Setup::new("dirsb-sigint", &as_strs(&tests));
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(&config, &[("SUITE_SLEEP", "60")]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    // Wait until all three sandboxes are running a test.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
+        if dirs.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sandboxes did not start: {dirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(s.leftover_boxes().len(), 3);
+    let descendants = live_descendants(pid);
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = wait_within(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let alive: Vec<i32> = descendants.into_iter().filter(|&p| pid_alive(p)).collect();
+    assert!(alive.is_empty(), "processes outlived the run: {alive:?}");
+}
+
+// ---------------------------------------------------------------- ssh
+
+/// A real OpenSSH server on a loopback port, with a throwaway host key, a
+/// throwaway client key and its own sshd_config. Killed when dropped.
+struct SshServer {
+    dir: TempDir,
+    port: u16,
+    sshd: Child,
+}
+
+impl SshServer {
+    fn start() -> SshServer {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: run `make setup-ssh` (installs openssh-server)"
+        );
+        let dir = TempDir::new("sshd");
+        for key in ["host_key", "client_key"] {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .status()
+                .unwrap();
+            assert!(status.success(), "ssh-keygen");
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        // sshd insists on its privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        // A port that was free a moment ago; if sshd loses the race for it,
+        // try another.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            dir.write(
+                "sshd_config",
+                &format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
+                     StrictModes no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n",
+                    d = dir.path.display()
+                ),
+            );
+            let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+            dir.write("known_hosts", &format!("[127.0.0.1]:{port} {host_key}"));
+            let mut sshd = Command::new(sshd)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(dir.join("sshd_config"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(status) = sshd.try_wait().unwrap() {
+                    let mut err = String::new();
+                    use std::io::Read;
+                    let _ = sshd.stderr.take().unwrap().read_to_string(&mut err);
+                    if err.contains("Address already in use") {
+                        break;
+                    }
+                    panic!("sshd exited ({status}): {err}");
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return SshServer { dir, port, sshd };
+                }
+                assert!(Instant::now() < deadline, "sshd did not start listening");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not find a free port for sshd");
+    }
+
+    /// What examples/ssh/*.sh read to reach this server.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        vec![
+            ("SSH_SANDBOX_HOST", "127.0.0.1".into()),
+            ("SSH_SANDBOX_PORT", self.port.to_string()),
+            ("SSH_SANDBOX_USER", user.trim().to_string()),
+            (
+                "SSH_SANDBOX_KEY",
+                self.dir.join("client_key").display().to_string(),
+            ),
+            (
+                "SSH_SANDBOX_KNOWN_HOSTS",
+                self.dir.join("known_hosts").display().to_string(),
+            ),
+        ]
+    }
+}
+
+impl Drop for SshServer {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
+}
+
+fn ssh_config(s: &Setup, parallel: usize, with_download: bool) -> PathBuf {
+    let d = example("ssh");
+    let download = if with_download {
+        format!("download_command = \"{d}/download.sh {{paths}}\"")
+    } else {
+        String::new()
+    };
+    s.config(
+        parallel,
+        &format!(
+            r#"create_command = "{d}/create.sh"
+exec_command = "{d}/ssh.sh {{command}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}"
+{download}"#
+        ),
+    )
+}
+
+fn ssh_run(s: &Setup, server: &SshServer, config: &Path) -> std::process::Output {
+    let env = server.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    run_within(s.offload(config, &env), Duration::from_secs(120))
+}
+
+fn assert_ssh_run(s: &Setup, out: &std::process::Output, tests: &[String]) {
+    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
+    let cases = s.junit();
+    assert_eq!(cases.len(), tests.len(), "{cases:#?}");
+    for c in &cases {
+        let want = if c.name.starts_with("fail") {
+            "failure"
+        } else {
+            "passed"
+        };
+        assert_eq!(c.status, want, "{c:?}");
+    }
+    let seen = s.seen();
+    let dirs: BTreeSet<&str> = seen.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(dirs.len(), 2, "{seen:?}");
+    for d in dirs {
+        assert!(
+            d.contains("/offload-ssh-sandbox."),
+            "ran in a session's directory: {d}"
+        );
+        assert!(!Path::new(d).exists(), "the sandbox {d} was destroyed");
+    }
+}
+
+#[test]
+fn ssh_sandboxes_on_a_real_openssh_server() {
+    let server = SshServer::start();
+    let mut tests = nine_tests();
+    tests.push("fail with 'quotes' and $dollar".into());
+    let s = Setup::new("ssh", &as_strs(&tests));
+
+    // Results come back with scp (download_command).
+    let config = ssh_config(&s, 2, true);
+    let out = ssh_run(&s, &server, &config);
+    assert_ssh_run(&s, &out, &tests);
+
+    // Without a download_command they come back with `cat` over ssh.
+    std::fs::remove_file(s.log()).unwrap();
+    std::fs::remove_dir_all(s.root.join("test-results")).unwrap();
+    let config = ssh_config(&s, 2, false);
+    let out = ssh_run(&s, &server, &config);
+    assert_ssh_run(&s, &out, &tests);
+}
+
+// ---------------------------------------------------------------- configs
+
+#[test]
+fn example_configs_validate() {
+    for example in ["dir-sandbox", "ssh", "docker", "kubernetes"] {
+        let config = repo().join("examples").join(example).join("offload.toml");
+        let out = run_within(
+            offload(
+                &repo(),
+                &["-c", &config.display().to_string(), "validate"],
+                &[],
+            ),
+            Duration::from_secs(20),
+        );
+        assert_eq!(out.status.code(), Some(0), "{example}: {}", describe(&out));
+    }
+}
+
+#[test]
+fn unknown_bundled_script_is_a_configuration_error() {
+    let s = Setup::new("bundled", &["test_1"]);
+    let config = s.config(
+        1,
+        r#"create_command = "uv run @modal_sandbx.py create"
+exec_command = "sh -c {command}"
+destroy_command = "true""#,
+    );
+    let out = run_within(s.offload(&config, &[]), Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("create_command")
+            && err.contains("@modal_sandbx.py")
+            && err.contains("@modal_sandbox.py"),
+        "{err}"
+    );
+    assert!(s.seen().is_empty());
+}
+
+// ---------------------------------------------------------------- modal script
+
+/// The pytest suite of assets/modal_sandbox.py (tests/python), run against
+/// the stand-in SDK in tests/python/fake_modal. Needs pytest on PATH or in
+/// the repository's .venv (`make setup-python`).
+#[test]
+fn modal_sandbox_script_pytest_suite() {
+    let venv = repo().join(".venv/bin/python");
+    let python = if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "python3".to_string()
+    };
+    let mut env = BTreeMap::new();
+    env.insert("PYTHONDONTWRITEBYTECODE", "1");
+    let out = run_within(
+        {
+            let mut c = Command::new(&python);
+            c.args([
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/python",
+            ])
+            .current_dir(repo())
+            .envs(env);
+            c
+        },
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "pytest tests/python failed (needs pytest: `make setup-python`)\n{}",
+        describe(&out)
+    );
+    assert!(stdout(&out).contains("passed"), "{}", describe(&out));
+}
