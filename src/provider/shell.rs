@@ -546,10 +546,13 @@ fn retrying<T>(
             Ok(v) => return Ok(v),
             Err(Attempt::Final(e)) => return Err(e),
             Err(Attempt::Retry(e)) if n >= ATTEMPTS || cancel.is_cancelled() => {
+                // "... (gave up after 3 attempts)" on the first line, where it is read.
+                let (first, rest) = e.message.split_once('\n').unwrap_or((&e.message, ""));
+                let sep = if rest.is_empty() { "" } else { "\n" };
                 return Err(ProviderError::new(
                     e.stage,
-                    format!("{} (gave up after {n} attempts)", e.message),
-                ))
+                    format!("{first} (gave up after {n} attempts){sep}{rest}"),
+                ));
             }
             Err(Attempt::Retry(e)) => {
                 let first_line = e.message.lines().next().unwrap_or_default();

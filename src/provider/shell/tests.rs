@@ -297,7 +297,8 @@ fn create_gives_up_with_the_commands_own_words() {
         "{err}"
     );
     assert!(err.message.contains("line one"), "{err}");
-    assert!(err.message.contains("gave up after 3 attempts"), "{err}");
+    let first_line = err.message.lines().next().unwrap();
+    assert!(first_line.ends_with("(gave up after 3 attempts)"), "{err}");
     assert!(
         err.message.contains("fix [provider] create_command"),
         "{err}"
