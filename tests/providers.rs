@@ -25,16 +25,31 @@ fn example(name: &str) -> String {
 /// directory for the sandboxes, and a log of which directory ran which test.
 struct Setup {
     root: TempDir,
+    framework: &'static str,
 }
+
+/// The `[framework]` body for fixtures/shell-suite.
+const SHELL_SUITE: &str = r#"type = "default"
+discover_command = "./suite.sh list {filters}"
+run_command = "./suite.sh run {result_file} {tests}"
+test_id_format = "{name}""#;
 
 impl Setup {
     fn new(label: &str, tests: &[&str]) -> Setup {
+        let s = Setup::with_fixture(label, "shell-suite", SHELL_SUITE);
+        s.root
+            .write("project/tests.txt", &(tests.join("\n") + "\n"));
+        s
+    }
+
+    /// A copy of `fixtures/{fixture}`, run with `framework` (the
+    /// `[framework]` body).
+    fn with_fixture(label: &str, fixture: &str, framework: &'static str) -> Setup {
         let root = TempDir::new(label);
         std::fs::create_dir_all(root.join("project")).unwrap();
-        copy_dir(&fixtures_dir().join("shell-suite"), &root.join("project"));
-        root.write("project/tests.txt", &(tests.join("\n") + "\n"));
+        copy_dir(&fixtures_dir().join(fixture), &root.join("project"));
         std::fs::create_dir_all(root.join("boxes")).unwrap();
-        Setup { root }
+        Setup { root, framework }
     }
 
     fn project(&self) -> PathBuf {
@@ -70,10 +85,7 @@ timeout_secs = 60
 SUITE_LOG = "{log}"
 
 [framework]
-type = "default"
-discover_command = "./suite.sh list {{filters}}"
-run_command = "./suite.sh run {{result_file}} {{tests}}"
-test_id_format = "{{name}}"
+{framework}
 
 [groups.all]
 retry_count = 0
@@ -84,6 +96,7 @@ output_dir = "{out}"
             project = self.project().display(),
             log = self.log().display(),
             out = self.root.join("test-results").display(),
+            framework = self.framework,
         );
         self.root.write("offload.toml", &text)
     }
@@ -175,6 +188,59 @@ fn dir_sandboxes_each_run_in_their_own_directory_and_are_removed() {
         assert!(
             Path::new(d).starts_with(s.boxes()) && d.contains("offload-dir-sandbox."),
             "{d} is a sandbox directory, not the project"
+        );
+    }
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+/// Fail (never skip) when pytest is missing.
+fn require_pytest() {
+    let ok = Command::new("pytest")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "pytest is not on PATH: run `make setup`, then the tests through `make test` \
+         (which puts .venv/bin first on PATH)"
+    );
+}
+
+#[test]
+fn pytest_project_runs_across_three_dir_sandboxes() {
+    require_pytest();
+    let s = Setup::with_fixture(
+        "dirsb-pytest",
+        "provider-pytest",
+        "type = \"pytest\"\npaths = [\"tests\"]\ncommand = \"pytest -p no:cacheprovider\"",
+    );
+    let config = s.dir_sandbox_config(3);
+    let out = run_within(s.offload(&config, &[]), Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cases = s.junit();
+    assert_eq!(cases.len(), 9, "{cases:#?}");
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+    let seen = s.seen();
+    let ids: BTreeSet<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), 9, "{seen:?}");
+    assert!(
+        ids.contains("tests/test_strings.py::test_len[with space]"),
+        "{ids:?}"
+    );
+    let dirs: BTreeSet<&str> = seen.iter().map(|(d, _)| d.as_str()).collect();
+    assert_eq!(
+        dirs.len(),
+        3,
+        "three sandboxes, three directories: {dirs:?}"
+    );
+    for d in &dirs {
+        assert!(
+            Path::new(d).starts_with(s.boxes()),
+            "{d} is a sandbox directory"
         );
     }
     assert!(
