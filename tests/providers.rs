@@ -26,6 +26,8 @@ fn example(name: &str) -> String {
 struct Setup {
     root: TempDir,
     framework: &'static str,
+    /// `test_timeout_secs`.
+    batch_timeout: u64,
 }
 
 /// The `[framework]` body for fixtures/shell-suite.
@@ -49,7 +51,11 @@ impl Setup {
         std::fs::create_dir_all(root.join("project")).unwrap();
         copy_dir(&fixtures_dir().join(fixture), &root.join("project"));
         std::fs::create_dir_all(root.join("boxes")).unwrap();
-        Setup { root, framework }
+        Setup {
+            root,
+            framework,
+            batch_timeout: 120,
+        }
     }
 
     fn project(&self) -> PathBuf {
@@ -71,7 +77,7 @@ impl Setup {
             r#"
 [offload]
 max_parallel = {parallel}
-test_timeout_secs = 120
+test_timeout_secs = {timeout}
 working_dir = "{project}"
 sandbox_project_root = "{{sandbox_id}}"
 
@@ -97,6 +103,7 @@ output_dir = "{out}"
             log = self.log().display(),
             out = self.root.join("test-results").display(),
             framework = self.framework,
+            timeout = self.batch_timeout,
         );
         self.root.write("offload.toml", &text)
     }
@@ -127,7 +134,11 @@ destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
 
     /// Which directory ran each test (from $SUITE_LOG).
     fn seen(&self) -> Vec<(String, String)> {
-        std::fs::read_to_string(self.log())
+        self.seen_in(&self.log())
+    }
+
+    fn seen_in(&self, log: &Path) -> Vec<(String, String)> {
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
             .map(|l| {
@@ -341,13 +352,99 @@ fn awkward_test_ids_round_trip_through_command_quoting() {
     ];
     let s = Setup::new("quoting", &ids);
     let config = s.dir_sandbox_config(2);
-    let out = run_within(s.offload(&config, &[]), Duration::from_secs(60));
+    // `--env` wins over [provider] env and reaches the sandbox through the
+    // same quoting: the log goes to a path with a space, a quote and a `$`.
+    let log = s.root.join("it's a $log");
+    let env_arg = format!("SUITE_LOG={}", log.display());
+    let mut cmd = s.offload(&config, &[]);
+    cmd.args(["--env", &env_arg]);
+    let out = run_within(cmd, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let received: BTreeSet<String> = s.seen().into_iter().map(|(_, id)| id).collect();
+    assert!(s.seen().is_empty(), "--env replaced the config's SUITE_LOG");
+    let received: BTreeSet<String> = s.seen_in(&log).into_iter().map(|(_, id)| id).collect();
     let sent: BTreeSet<String> = ids.iter().map(|s| s.to_string()).collect();
     assert_eq!(received, sent, "the runner received each ID byte for byte");
     let names: BTreeSet<String> = s.junit().into_iter().map(|c| c.name).collect();
     assert_eq!(names, sent, "and each came back as its own result");
+}
+
+#[test]
+fn a_timed_out_batch_gets_its_sandbox_destroyed_and_replaced() {
+    let mut s = Setup::new(
+        "dirsb-timeout",
+        &["test_1", "test_2", "sleep_forever", "test_3"],
+    );
+    s.batch_timeout = 3;
+    let config = s.dir_sandbox_config(2);
+    let out = run_within(
+        s.offload(&config, &[("SUITE_SLEEP", "600")]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let cases = s.junit();
+    assert_eq!(cases.len(), 4, "{cases:#?}");
+    for c in &cases {
+        if c.name == "sleep_forever" {
+            assert_eq!(c.status, "failure", "{c:?}");
+            assert!(c.message.contains("timed out after 3 s"), "{c:?}");
+        } else {
+            assert_eq!(c.status, "passed", "{c:?}");
+        }
+    }
+    let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
+    assert!(
+        dirs.len() >= 3,
+        "the timed-out sandbox was replaced by a new one: {dirs:?}"
+    );
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn copy_dir_no_cache_and_the_image_id_reach_the_lifecycle_commands() {
+    let s = Setup::new("dirsb-prepare", &["test_1", "test_2"]);
+    let prepare = s.root.write(
+        "prepare.sh",
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > prepare.args\n\
+         echo \"OFFLOAD_NO_CACHE=${OFFLOAD_NO_CACHE:-}\" >> prepare.args\n\
+         echo 'building the image' >&2\necho 'step 1/1'\necho img-42\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&prepare, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = example("dir-sandbox");
+    let config = s.config(
+        2,
+        &format!(
+            r#"prepare_command = "{prepare}"
+copy_dirs = ["./data:/data"]
+create_command = "echo {{image_id}} >> image.seen; {d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+download_command = "{d}/download.sh {{sandbox_id}} {{paths}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#,
+            prepare = prepare.display()
+        ),
+    );
+    let mut cmd = s.offload(&config, &[]);
+    cmd.args(["--copy-dir", "./more data:/more", "--no-cache"]);
+    let out = run_within(cmd, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("prepare.args")).unwrap(),
+        "--copy-dir=./data:/data\n--copy-dir=./more data:/more\nOFFLOAD_NO_CACHE=1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.project().join("image.seen")).unwrap(),
+        "img-42\nimg-42\n",
+        "each create got the last line prepare printed"
+    );
+    assert!(
+        stderr(&out).contains("building the image"),
+        "prepare's progress is shown"
+    );
+    assert!(s.leftover_boxes().is_empty());
 }
 
 #[test]
