@@ -383,7 +383,9 @@ def pump(stream, out) -> None:
 def cmd_exec(args) -> int:
     modal = modal_sdk()
     sandbox = modal.Sandbox.from_id(args.sandbox_id)
-    process = sandbox.exec("bash", "-c", args.shell_command)
+    # POSIX sh: every image has it (not every image has bash), and Offload's
+    # {command} is plain sh.
+    process = sandbox.exec("sh", "-c", args.shell_command)
     # Both streams live, on two threads, so neither blocks the other.
     threads = [
         threading.Thread(target=pump, args=(process.stdout, sys.stdout), daemon=True),
@@ -405,8 +407,11 @@ def cmd_download(args) -> int:
     sandbox = modal.Sandbox.from_id(args.sandbox_id)
     for remote, local in pairs:
         try:
-            with sandbox.open(remote, "rb") as f:
+            f = sandbox.open(remote, "rb")
+            try:
                 data = f.read()
+            finally:
+                f.close()
         except Exception as e:  # noqa: BLE001 - the SDK's file errors vary by version
             raise CommandError(f"cannot read {remote} in sandbox {args.sandbox_id}: {e}") from e
         target = Path(local)

@@ -247,7 +247,7 @@ def test_sandbox_lifecycle_as_subprocesses(env):
     ran = env.run("exec", sandbox, "echo out; echo err >&2; mkdir -p r; echo '<x/>' > r/j.xml; exit 7")
     assert ran.returncode == 7
     assert ran.stdout == "out\n" and ran.stderr == "err\n"
-    assert env.calls("Sandbox.exec")[0]["argv"][:2] == ["bash", "-c"]
+    assert env.calls("Sandbox.exec")[0]["argv"][:2] == ["sh", "-c"]
 
     local = env.project / "results" / "deep" / "j.xml"
     got = env.run("download", sandbox, f"/code/r/j.xml:{local}")
