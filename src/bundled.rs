@@ -45,6 +45,13 @@ pub fn expand(template: &str) -> Result<String, String> {
     })
 }
 
+/// Check a template's `@name.ext` references without extracting anything:
+/// an unknown name is an error naming it and the bundled scripts (for
+/// config validation).
+pub fn check(template: &str) -> Result<(), String> {
+    expand_with(template, &mut |script| Ok(PathBuf::from(script.name))).map(|_| ())
+}
+
 fn expand_with(
     template: &str,
     path_of: &mut dyn FnMut(&'static Script) -> Result<PathBuf, String>,
@@ -270,6 +277,17 @@ mod tests {
         let err = fake_paths("uv run @modal_sandbx.py create").unwrap_err();
         assert!(err.contains("@modal_sandbx.py"), "{err}");
         assert!(err.contains("@modal_sandbox.py"), "{err}");
+    }
+
+    #[test]
+    fn check_finds_unknown_names_without_extracting() {
+        assert!(check("uv run @modal_sandbox.py create {image_id}").is_ok());
+        assert!(check("ssh user@host.example {command}").is_ok());
+        let err = check("a @modal_sandbox.py b @other.sh").unwrap_err();
+        assert!(
+            err.contains("@other.sh") && err.contains("@modal_sandbox.py"),
+            "{err}"
+        );
     }
 
     #[test]

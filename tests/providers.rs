@@ -699,6 +699,22 @@ destroy_command = "true""#,
         "{err}"
     );
     assert!(s.seen().is_empty());
+    // `offload validate` catches it too, with the line and column.
+    let out = run_within(
+        offload(
+            &s.root.path,
+            &["-c", &config.display().to_string(), "validate"],
+            &[],
+        ),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stderr(&out).contains("offload.toml:"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("@modal_sandbx.py"),
+        "{}",
+        describe(&out)
+    );
 }
 
 // ---------------------------------------------------------------- modal script
