@@ -445,25 +445,30 @@ impl Shared {
         })
     }
 
-    /// Destroy is bounded by the lifecycle timeout, retried, and not
-    /// interrupted by a cancelled run: it is what cleans up after one.
+    /// Destroy is bounded by the lifecycle timeout in all (retries share it),
+    /// and is not interrupted by a cancelled run: it is what cleans up after one.
     fn destroy_id(&self, id: &str) -> std::result::Result<(), ProviderError> {
         let line = fill(&self.destroy, &[("sandbox_id", &shell_quote(id))]);
         let cancel = Cancel::new();
+        let deadline = std::time::Instant::now() + self.lifecycle_timeout;
         retrying(&format!("sandbox {id}"), "destroy_command", &cancel, || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
             let out = self
-                .run(&line, &[], self.lifecycle_timeout, &cancel, None)
+                .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
                 .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
             if out.success() {
-                Ok(())
+                return Ok(());
+            }
+            let message = on_first_line(
+                &self.failure("destroy_command", &line, &out),
+                &format!("; sandbox {id} may still exist: remove it by hand"),
+            );
+            let error = ProviderError::new(ErrorStage::Destroy, message);
+            // Out of time: a retry would break the bound.
+            if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
+                Err(Attempt::Final(error))
             } else {
-                Err(Attempt::Retry(ProviderError::new(
-                    ErrorStage::Destroy,
-                    format!(
-                        "{}; the sandbox may still exist: remove it by hand",
-                        self.failure("destroy_command", &line, &out)
-                    ),
-                )))
+                Err(Attempt::Retry(error))
             }
         })
     }
@@ -541,34 +546,37 @@ fn retrying<T>(
     mut attempt: impl FnMut() -> std::result::Result<T, Attempt>,
 ) -> std::result::Result<T, ProviderError> {
     let mut backoff = FIRST_BACKOFF;
-    for n in 1.. {
-        match attempt() {
+    let mut n = 1;
+    loop {
+        let e = match attempt() {
             Ok(v) => return Ok(v),
             Err(Attempt::Final(e)) => return Err(e),
-            Err(Attempt::Retry(e)) if n >= ATTEMPTS || cancel.is_cancelled() => {
-                // "... (gave up after 3 attempts)" on the first line, where it is read.
-                let (first, rest) = e.message.split_once('\n').unwrap_or((&e.message, ""));
-                let sep = if rest.is_empty() { "" } else { "\n" };
-                return Err(ProviderError::new(
-                    e.stage,
-                    format!("{first} (gave up after {n} attempts){sep}{rest}"),
-                ));
-            }
-            Err(Attempt::Retry(e)) => {
-                let first_line = e.message.lines().next().unwrap_or_default();
-                eprintln!(
-                    "offload: {who}: {first_line}; retrying {what} in {:.1} s (attempt {} of {ATTEMPTS})",
-                    backoff.as_secs_f64(),
-                    n + 1
-                );
-                if cancel.sleep(backoff) {
-                    return Err(e);
-                }
-                backoff *= 2;
-            }
+            Err(Attempt::Retry(e)) => e,
+        };
+        if n >= ATTEMPTS || cancel.is_cancelled() {
+            let message = on_first_line(&e.message, &format!(" (gave up after {n} attempts)"));
+            return Err(ProviderError::new(e.stage, message));
         }
+        let first_line = e.message.lines().next().unwrap_or_default();
+        eprintln!(
+            "offload: {who}: {first_line}; retrying {what} in {:.1} s (attempt {} of {ATTEMPTS})",
+            backoff.as_secs_f64(),
+            n + 1
+        );
+        if cancel.sleep(backoff) {
+            return Err(e);
+        }
+        backoff *= 2;
+        n += 1;
     }
-    unreachable!("the loop returns")
+}
+
+/// `message` with `suffix` at the end of its first line, where it is read.
+fn on_first_line(message: &str, suffix: &str) -> String {
+    match message.split_once('\n') {
+        Some((first, rest)) => format!("{first}{suffix}\n{rest}"),
+        None => format!("{message}{suffix}"),
+    }
 }
 
 /// Fill `{name}` placeholders in one pass: text that a value brings in is
