@@ -290,9 +290,9 @@ impl ShellSandbox {
         if !out.success() || out.truncated {
             let error = ProviderError::new(
                 ErrorStage::Download,
-                format!(
-                    "{} (no download_command, so the result file is read with `cat` through exec_command)",
-                    self.shared.failure("exec_command", &line, &out)
+                on_first_line(
+                    &self.shared.failure("exec_command", &line, &out),
+                    " (reading the result file with `cat`, as there is no download_command)",
                 ),
             );
             return Err(retry_unless_cancelled(&out, error));
