@@ -153,7 +153,7 @@ fn command_round_trips_awkward_ids_and_env() {
         ("OFFLOAD_ROOT".to_string(), "{sandbox_id}".to_string()),
     ];
     let out = exec(sandbox.as_mut(), &script, &env);
-    assert!(out.success(), "{:?}", out.lines);
+    assert!(out.success(), "{}", out.tail(50));
     let lines: Vec<String> = out.stdout().lines().map(str::to_string).collect();
     assert_eq!(&lines[..ids.len()], &ids.map(String::from)[..]);
     assert_eq!(lines[ids.len()], "env=a 'b' \"c\" $d \\e|");
@@ -358,7 +358,7 @@ fn fetch_uses_download_command_and_retries_it() {
         &format!("echo '<testsuite/>' > {remote}"),
         &[],
     );
-    assert!(out.success(), "{:?}", out.lines);
+    assert!(out.success(), "{}", out.tail(50));
     let local = scratch.path("local/results/batch 1.xml");
     sandbox.fetch(&remote, &local, &Cancel::new()).unwrap();
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "<testsuite/>\n");
