@@ -398,6 +398,14 @@ impl Sandbox for ShellSandbox {
                 )
             })?;
         }
+        // A relative path (a runner's fixed `result_file`) is relative to the
+        // project root: hand download commands an absolute one when we can.
+        let remote = if remote.starts_with('/') || !self.project_root.starts_with('/') {
+            remote.to_string()
+        } else {
+            format!("{}/{remote}", self.project_root.trim_end_matches('/'))
+        };
+        let remote = remote.as_str();
         let label = format!("sandbox {}", self.id);
         match self.shared.download.clone() {
             Some(template) => retrying(&label, "download_command", cancel, || {

@@ -367,6 +367,36 @@ fn fetch_uses_download_command_and_retries_it() {
 }
 
 #[test]
+fn relative_remote_paths_are_under_the_project_root() {
+    let scratch = Scratch::new("relative");
+    let mut config = dir_sandbox_config(&scratch);
+    config.download_command = Some(format!(
+        "echo {{paths}} > {}; for p in {{paths}}; do cp \"${{p%%:*}}\" \"${{p#*:}}\"; done",
+        scratch.path("paths").display()
+    ));
+    let p = provider(&scratch.0, "{sandbox_id}", config);
+    let mut sandbox = p.create(0, &Cancel::new()).unwrap();
+    exec(
+        sandbox.as_mut(),
+        "mkdir -p out && echo '<x/>' > out/junit.xml",
+        &[],
+    );
+    let local = scratch.path("got.xml");
+    sandbox
+        .fetch("out/junit.xml", &local, &Cancel::new())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), "<x/>\n");
+    assert!(
+        scratch
+            .read("paths")
+            .starts_with(&format!("{}/out/junit.xml:", sandbox.id())),
+        "{}",
+        scratch.read("paths")
+    );
+    sandbox.destroy().unwrap();
+}
+
+#[test]
 fn fetch_without_download_command_cats_through_exec() {
     let scratch = Scratch::new("cat");
     let p = provider(&scratch.0, "{sandbox_id}", dir_sandbox_config(&scratch));
