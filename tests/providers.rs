@@ -487,6 +487,42 @@ fn sigint_mid_run_destroys_every_sandbox() {
     assert!(alive.is_empty(), "processes outlived the run: {alive:?}");
 }
 
+#[test]
+fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
+    let s = Setup::new("dirsb-sigint-create", &["test_1", "test_2", "test_3"]);
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(&config, &[("DIR_SANDBOX_CREATE_DELAY", "60")]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    // Wait until all three creates are copying the project into their
+    // directories (by then their clean-up traps are set).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let copying = |s: &Setup| {
+        let boxes = s.leftover_boxes();
+        boxes.len() == 3
+            && boxes
+                .iter()
+                .all(|b| s.boxes().join(b).join("suite.sh").exists())
+    };
+    while !copying(&s) {
+        assert!(Instant::now() < deadline, "creates did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = wait_within(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    assert!(s.seen().is_empty(), "no test ran");
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
 // ---------------------------------------------------------------- ssh
 
 /// A real OpenSSH server on a loopback port, with a throwaway host key, a
