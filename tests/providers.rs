@@ -755,6 +755,129 @@ destroy_command = "true""#,
 
 // ---------------------------------------------------------------- modal script
 
+/// `type = "modal"` end to end — the generated commands, the extracted
+/// bundled script, `uv run`, the image cache and `--no-cache` — with a
+/// stand-in `uv` (runs the script with python3) and a stand-in Modal SDK
+/// whose sandboxes are this machine (tests/python/fake_uv, fake_modal).
+#[test]
+fn modal_provider_end_to_end_with_a_stand_in_sdk() {
+    let tests = nine_tests();
+    let s = Setup::new("modal", &as_strs(&tests));
+    let state = s.root.join("modal-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let app_root = s.root.join("app");
+    // The config lives in the project: `--include-cwd` uploads its directory.
+    let config = s.root.write(
+        "project/offload.toml",
+        &format!(
+            r#"
+[offload]
+max_parallel = 3
+test_timeout_secs = 60
+sandbox_project_root = "{app}"
+
+[provider]
+type = "modal"
+include_cwd = true
+
+[provider.env]
+SUITE_LOG = "{log}"
+
+[framework]
+{SHELL_SUITE}
+
+[groups.all]
+
+[report]
+output_dir = "{out}"
+"#,
+            app = app_root.display(),
+            log = s.log().display(),
+            out = s.root.join("test-results").display(),
+        ),
+    );
+    let python = repo().join("tests/python");
+    let path = format!(
+        "{}:{}",
+        python.join("fake_uv").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let fake_sdk = python.join("fake_modal").display().to_string();
+    let state_str = state.display().to_string();
+    let cache = s.root.join("cache");
+    let cache_str = cache.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut cmd = offload(
+            &s.project(),
+            &["-c", &config.display().to_string(), "run"],
+            &[
+                ("PATH", path.as_str()),
+                ("PYTHONPATH", fake_sdk.as_str()),
+                ("PYTHONDONTWRITEBYTECODE", "1"),
+                ("FAKE_MODAL_ROOT", state_str.as_str()),
+                ("FAKE_MODAL_HOST_FS", "1"),
+                ("XDG_CACHE_HOME", cache_str.as_str()),
+            ],
+        );
+        cmd.args(extra);
+        let _ = std::fs::remove_file(state.join("calls.jsonl"));
+        run_within(cmd, Duration::from_secs(120))
+    };
+    let calls = |op: &str| {
+        std::fs::read_to_string(state.join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&format!("\"op\": \"{op}\"")))
+            .count()
+    };
+
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cases = s.junit();
+    assert_eq!(cases.len(), 9, "{cases:#?}");
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+    assert!(
+        s.seen().iter().all(|(d, _)| Path::new(d) == app_root),
+        "{:?}",
+        s.seen()
+    );
+    assert_eq!(
+        calls("Image.build"),
+        2,
+        "base image, then the project image"
+    );
+    assert_eq!(calls("Sandbox.create"), 3);
+    assert_eq!(calls("Sandbox.terminate"), 3, "every sandbox destroyed");
+    assert!(calls("Sandbox.exec") >= 1 && calls("Sandbox.open") >= 1);
+    assert!(s.project().join(".offload-image-cache").is_file());
+    // The bundled script was extracted under $XDG_CACHE_HOME, keyed by content.
+    let scripts: Vec<_> = std::fs::read_dir(cache.join("offload/scripts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("modal_sandbox.py"))
+        .collect();
+    assert_eq!(scripts.len(), 1, "{scripts:?}");
+    assert_eq!(
+        std::fs::read(&scripts[0]).unwrap(),
+        std::fs::read(repo().join("assets/modal_sandbox.py")).unwrap()
+    );
+
+    // Same project, same image: the cache answers, nothing is built.
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(calls("Image.build"), 0, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("using cached image"),
+        "{}",
+        describe(&out)
+    );
+
+    // --no-cache builds afresh.
+    let out = run(&["--no-cache"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(calls("Image.build"), 2, "{}", describe(&out));
+}
+
 /// The pytest suite of assets/modal_sandbox.py (tests/python), run against
 /// the stand-in SDK in tests/python/fake_modal. Needs pytest on PATH or in
 /// the repository's .venv (`make setup-python`).

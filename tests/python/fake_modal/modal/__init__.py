@@ -7,7 +7,12 @@ the same images and sandboxes:
 * `calls.jsonl`: one JSON object per SDK call, for the tests to inspect;
 * `images.json`: the IDs of built images;
 * `sb-N/`: a sandbox's filesystem; remote absolute paths map below it, and
-  `exec` runs `bash -c` locally with the sandbox's workdir as cwd.
+  `exec` runs the command locally with the sandbox's workdir as cwd.
+
+With FAKE_MODAL_HOST_FS=1 a sandbox's paths are this machine's paths instead,
+and creating a sandbox copies the image's `add_local_dir` files to their remote
+paths, so that Offload's own `cd ROOT` works (tests/providers.rs runs the whole
+`type = "modal"` provider this way).
 """
 
 import hashlib
@@ -127,6 +132,8 @@ class Sandbox:
         self._dir = _root() / object_id
 
     def _path(self, remote):
+        if os.environ.get("FAKE_MODAL_HOST_FS"):
+            return Path(remote)
         return self._dir / str(remote).lstrip("/")
 
     @staticmethod
@@ -140,6 +147,13 @@ class Sandbox:
         (sandbox._dir / "meta.json").write_text(json.dumps({"workdir": workdir, "image": image.object_id}))
         if workdir:
             sandbox._path(workdir).mkdir(parents=True, exist_ok=True)
+        for op in _images().get(image.object_id, []) + image._ops:
+            if op[0] == "add_local_dir":
+                _, local, remote, files = op
+                for rel in files:
+                    target = sandbox._path(remote) / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(Path(local) / rel, target)
         _record("Sandbox.create", sandbox_id=sandbox.object_id, app=app.name, image=image.object_id,
                 workdir=workdir, timeout=timeout, args=list(args))
         return sandbox
