@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
-use crate::cancel::{Cancel, CancelLevel, GRACE_PERIOD, POLL_INTERVAL};
+use crate::cancel::{grace_period, Cancel, CancelLevel, POLL_INTERVAL};
 
 /// Which pipe a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -311,14 +311,14 @@ fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel
     }
 }
 
-/// SIGTERM the group, give it [`GRACE_PERIOD`] (cut short by an immediate
-/// cancel), then SIGKILL. The grace period is for the whole group, not only
-/// the direct child: `sh -c` dies of SIGTERM at once, while the script it
-/// started may be running its cleanup trap (removing a sandbox it was
-/// creating).
+/// SIGTERM the group, give it the [`grace_period`] (cut short by an
+/// immediate cancel), then SIGKILL. The grace period is for the whole group,
+/// not only the direct child: `sh -c` dies of SIGTERM at once, while the
+/// script it started may be running its cleanup trap (removing a sandbox it
+/// was creating).
 fn terminate_gracefully(child: &mut Child, pgid: i32, cancel: &Cancel) {
     kill_group(pgid, libc::SIGTERM);
-    let deadline = Instant::now() + GRACE_PERIOD;
+    let deadline = Instant::now() + grace_period();
     let mut child_exited = false;
     while Instant::now() < deadline && cancel.level() != CancelLevel::Immediate {
         if !child_exited {
