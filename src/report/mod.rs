@@ -2,4 +2,5 @@
 //! and the `logs` subcommand.
 pub mod batch_logs;
 pub mod logs_cmd;
+pub mod progress;
 pub mod summary;
