@@ -143,7 +143,10 @@ pub fn render_live(state: &ProgressState, elapsed: Duration, width: usize) -> St
 
 /// `[#######.............]`
 fn bar(done: usize, total: usize, width: usize) -> String {
-    let filled = (done * width).checked_div(total).unwrap_or(width).min(width);
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
     format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
 }
 
