@@ -27,6 +27,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 #[derive(Clone, Debug, Default)]
 pub struct Cancel {
     level: Arc<AtomicU8>,
+    /// Set by [`Cancel::interrupt`]: the user asked to stop (exit code 130),
+    /// as opposed to `--fail-fast` or a fatal error.
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Cancel {
@@ -62,6 +65,16 @@ impl Cancel {
             0 => CancelLevel::Graceful,
             _ => CancelLevel::Immediate,
         }
+    }
+
+    /// A Ctrl-C: escalate, and remember that the user interrupted the run.
+    pub fn interrupt(&self) -> CancelLevel {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.escalate()
+    }
+
+    pub fn was_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     /// Sleep up to `d`, returning early (true) if cancelled meanwhile.

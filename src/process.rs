@@ -157,8 +157,14 @@ pub fn run(
     let captured = Arc::new(Mutex::new(Captured::default()));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
     let readers = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
     ];
     let mut n_readers = 0;
     for (pipe, stream) in readers.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
@@ -320,7 +326,11 @@ pub fn kill_orphans() -> usize {
         return 0;
     };
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -349,7 +359,8 @@ pub fn kill_orphans() -> usize {
 pub fn shell_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+')
         });
     if safe {
         return s.to_string();
@@ -385,7 +396,10 @@ mod tests {
 
     #[test]
     fn large_output_does_not_deadlock() {
-        let out = sh("i=0; while [ $i -lt 20000 ]; do echo line $i; echo e $i >&2; i=$((i+1)); done", None);
+        let out = sh(
+            "i=0; while [ $i -lt 20000 ]; do echo line $i; echo e $i >&2; i=$((i+1)); done",
+            None,
+        );
         assert!(out.success());
         assert_eq!(out.lines.len(), 40000);
     }
@@ -398,7 +412,11 @@ mod tests {
         let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let out = sh(&script, Some(Duration::from_millis(300)));
         assert_eq!(out.ending, Ending::TimedOut);
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // The grandchild must be gone (or a zombie about to be reaped by init).
         std::thread::sleep(Duration::from_millis(100));
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -424,7 +442,16 @@ mod tests {
 
     #[test]
     fn shell_quote_round_trips() {
-        for s in ["plain", "with space", "it's", "$HOME", "back\\slash", "@x.py", "", "a\"b"] {
+        for s in [
+            "plain",
+            "with space",
+            "it's",
+            "$HOME",
+            "back\\slash",
+            "@x.py",
+            "",
+            "a\"b",
+        ] {
             let out = sh(&format!("printf %s {}", shell_quote(s)), None);
             assert_eq!(out.stdout().trim_end_matches('\n'), s, "quoting {s:?}");
         }

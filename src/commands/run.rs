@@ -1,11 +1,281 @@
 //! `offload run`: discover, schedule, execute, report.
-use std::path::Path;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cancel::{Cancel, CancelLevel};
 use crate::cli::RunArgs;
-use crate::error::Result;
+use crate::config::{Config, ProviderConfig};
+use crate::error::{io_error, Error, Result};
+use crate::history::History;
+use crate::run::{self, ExecuteOptions, TestTable};
+use crate::schedule::{self, PlanParams, SchedTest};
 use crate::Verdict;
 
-pub fn run(config: &Path, _verbose: bool, _args: &RunArgs) -> Result<Verdict> {
-    let _ = super::load_config(config)?;
-    Ok(Verdict::Success)
+pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict> {
+    let mut config = super::load_config(config_path)?;
+    apply_overrides(&mut config, args)?;
+    let cancel = install_interrupt_handler();
+    // Grandchildren that daemonize out of their batch's process group come
+    // back to us, so that nothing the run started outlives it.
+    crate::process::become_subreaper();
+    let framework: Arc<dyn crate::framework::Framework> =
+        Arc::from(crate::framework::from_config(&config)?);
+
+    let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| {
+        eprintln!("warning: {w}")
+    }) {
+        Ok(t) => t,
+        Err(_) if cancel.was_interrupted() => {
+            eprintln!("interrupted during discovery");
+            return Ok(Verdict::Interrupted);
+        }
+        Err(e) => return Err(e),
+    };
+    if args.collect_only {
+        super::collect::print_text(&table);
+        return Ok(Verdict::Success);
+    }
+    if table.tests.is_empty() {
+        return Err(Error::new(
+            "no tests found in any group; check the groups' filters and the framework's paths (`offload collect` shows what discovery finds)",
+        ));
+    }
+    let mut table = table;
+    let junit_path = config.report.junit_path();
+    let history = History::load(&junit_path);
+    let has_history = assign_expected_durations(&mut table, &history);
+
+    let parallelism = config.offload.max_parallel.max(1);
+    let batch_startup = history.batch_startup.unwrap_or(Duration::from_millis(200));
+    let sched: Vec<SchedTest> = table
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| SchedTest {
+            index: i,
+            expected: t.expected,
+            id_bytes: t.id.len() + 3,
+        })
+        .collect();
+    let batches = schedule::plan(
+        &sched,
+        &PlanParams {
+            parallelism,
+            batch_startup,
+            max_id_bytes: framework.max_batch_id_bytes(),
+            has_history,
+        },
+    );
+
+    let expected_wall = run::expected_makespan(&batches, parallelism);
+    let output_dir = config.report.output_dir.clone();
+    std::fs::create_dir_all(&output_dir).map_err(|e| {
+        io_error(
+            format!("cannot create output directory {}", output_dir.display()),
+            &e,
+        )
+    })?;
+    let scratch = ScratchDir::create(&output_dir)?;
+    let mut provider = crate::provider::from_config(
+        &config,
+        &crate::provider::ProviderOptions {
+            no_cache: args.no_cache,
+            scratch_dir: scratch.path.clone(),
+        },
+    )?;
+    if let Err(e) = provider.prepare(&cancel) {
+        if cancel.was_interrupted() {
+            return Ok(Verdict::Interrupted);
+        }
+        return Err(Error::new(e.to_string()));
+    }
+    let provider: Arc<dyn crate::provider::Provider> = Arc::from(provider);
+
+    let mut env: Vec<(String, String)> = config
+        .provider_env()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.push(("OFFLOAD_ROOT".into(), config.project_root()));
+
+    eprintln!(
+        "Running {} tests in {} batches on {} sandboxes ({} provider)",
+        table.tests.len(),
+        batches.len(),
+        parallelism.min(table.tests.len()),
+        config.provider.type_name()
+    );
+    let collected = run::execute(
+        &table,
+        batches,
+        framework,
+        provider,
+        ExecuteOptions {
+            parallelism,
+            timeout: Duration::from_secs(config.offload.test_timeout_secs),
+            fail_fast: args.fail_fast,
+            stream_output: verbose,
+            logs_dir: output_dir.join("logs"),
+            scratch_dir: scratch.path.clone(),
+            env,
+            batch_startup,
+            expected_wall: has_history.then_some(expected_wall),
+        },
+        &cancel,
+        Vec::new(),
+    )?;
+    drop(scratch);
+    crate::process::kill_orphans();
+
+    if config.report.junit {
+        crate::junit::write::write_report(&junit_path, &collected.records, collected.wall)
+            .map_err(|e| io_error(format!("cannot write {}", junit_path.display()), &e))?;
+    }
+    print!(
+        "{}",
+        simple_summary(&collected, &junit_path, &output_dir.join("logs"))
+    );
+    if let Some(fatal) = &collected.fatal {
+        eprintln!("error: {fatal}");
+        return Ok(Verdict::Failure);
+    }
+    Ok(run::verdict(&collected.records, cancel.was_interrupted()))
+}
+
+/// `--parallel`, `--env`, `--copy-dir` on top of the config file.
+fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
+    if let Some(p) = args.parallel {
+        if p == 0 {
+            return Err(Error::new("--parallel must be at least 1"));
+        }
+        config.offload.max_parallel = p;
+    }
+    for kv in &args.env {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(Error::new(format!("--env {kv:?}: expected KEY=VALUE")));
+        };
+        let env = match &mut config.provider {
+            ProviderConfig::Local(c) => &mut c.env,
+            ProviderConfig::Shell(c) => &mut c.env,
+            ProviderConfig::Modal(c) => &mut c.env,
+        };
+        env.insert(k.to_string(), v.to_string());
+    }
+    for dir in &args.copy_dir {
+        if !dir.contains(':') {
+            return Err(Error::new(format!(
+                "--copy-dir {dir:?}: expected LOCAL:REMOTE"
+            )));
+        }
+        match &mut config.provider {
+            ProviderConfig::Shell(c) => c.copy_dirs.push(dir.clone()),
+            ProviderConfig::Modal(c) => c.copy_dirs.push(dir.clone()),
+            ProviderConfig::Local(_) => {
+                return Err(Error::new(
+                    "--copy-dir needs a remote provider (type = \"default\" or \"modal\"); the local provider runs in place",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fill in each test's expected duration; returns whether any came from history.
+fn assign_expected_durations(table: &mut TestTable, history: &History) -> bool {
+    let mut found = 0;
+    for t in &mut table.tests {
+        if let Some(d) = history.expected(&t.id) {
+            t.expected = d;
+            found += 1;
+        }
+    }
+    if found > 0 {
+        eprintln!(
+            "Timing history: durations for {found} of {} tests",
+            table.tests.len()
+        );
+    }
+    found > 0
+}
+
+/// Ctrl-C: first press cancels gracefully, second kills at once, a third
+/// leaves without waiting for anything.
+fn install_interrupt_handler() -> Cancel {
+    let cancel = Cancel::new();
+    let c = cancel.clone();
+    let result = ctrlc::set_handler(move || {
+        let before = c.level();
+        match c.interrupt() {
+            CancelLevel::Graceful => eprintln!(
+                "\nInterrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)"
+            ),
+            _ if before == CancelLevel::Immediate => std::process::exit(130),
+            _ => eprintln!("\nInterrupted again: killing everything now"),
+        }
+    });
+    if let Err(e) = result {
+        eprintln!("warning: cannot install the Ctrl-C handler: {e}");
+    }
+    cancel
+}
+
+/// The run's scratch directory (batch result files); removed on drop.
+struct ScratchDir {
+    path: PathBuf,
+}
+
+impl ScratchDir {
+    fn create(output_dir: &Path) -> Result<Self> {
+        let path = output_dir.join(format!(".scratch-{}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .map_err(|e| io_error(format!("cannot create {}", path.display()), &e))?;
+        Ok(ScratchDir { path })
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn simple_summary(c: &run::Collected, junit: &Path, logs: &Path) -> String {
+    use crate::model::FinalStatus::*;
+    use std::fmt::Write;
+    let count = |s| c.records.iter().filter(|r| r.status == s).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} tests: {} passed, {} failed, {} flaky, {} not run, {} skipped in {:.1}s",
+        c.records.len(),
+        count(Passed),
+        count(Failed) + count(Error),
+        count(Flaky),
+        count(NotRun),
+        count(Skipped),
+        c.wall.as_secs_f64()
+    );
+    for r in &c.records {
+        let label = match r.status {
+            Failed | Error => "FAILED",
+            Flaky => "FLAKY",
+            NotRun => "NOT RUN",
+            _ => continue,
+        };
+        let msg = r
+            .not_run_reason
+            .clone()
+            .or_else(|| r.deciding_attempt().and_then(|a| a.message.clone()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {label} {}: {}",
+            r.id,
+            msg.lines().next().unwrap_or("")
+        );
+    }
+    let _ = writeln!(out, "JUnit: {}\nLogs: {}", junit.display(), logs.display());
+    out
 }

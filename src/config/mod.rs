@@ -1,12 +1,30 @@
 //! `offload.toml`: parsed with toml_edit (so errors carry line and column),
 //! `${VAR}` expanded, validated, defaults filled in.
+//!
+//! * `source.rs`: byte spans → `file:line:col`.
+//! * `read.rs`: typed reads from one table, with located errors and
+//!   unknown-key warnings.
+//! * `expand.rs`: `${VAR}`, `${VAR:-default}`, `$$`.
+//! * `load.rs`: the sections, their defaults, and which rule applies where.
+//! * `validate.rs`: the rules (placeholders, formats) and their messages.
+//! * `suggest.rs`: did-you-mean.
 
+mod expand;
+mod load;
+mod read;
 mod schema;
+mod source;
+mod suggest;
+mod validate;
 
 pub use schema::*;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::path::Path;
+
+use read::{Ctx, Section};
+use source::Source;
 
 /// A loaded configuration and the warnings found on the way (unknown keys).
 #[derive(Debug)]
@@ -32,20 +50,72 @@ impl std::error::Error for ConfigError {}
 
 /// Read, parse, expand and validate the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        message: format!(
-            "cannot read config file {}: {}",
-            path.display(),
-            crate::error::io_message(&e)
-        ),
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (create one with `offload init`, or pass another with -c PATH)"
+        } else {
+            ""
+        };
+        ConfigError {
+            message: format!(
+                "cannot read config file {}: {}{hint}",
+                path.display(),
+                crate::error::io_message(&e)
+            ),
+        }
     })?;
     parse_str(&text, path)
 }
 
 /// Parse config text as if it were the file at `path` (used for messages and
 /// to resolve relative paths).
-pub fn parse_str(_text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-    Err(ConfigError {
-        message: format!("{}: config parsing is not implemented yet", path.display()),
-    })
+pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
+    parse_with_env(text, path, &|name| std::env::var(name).ok())
 }
+
+/// [`parse_str`] reading `${VAR}`s through `lookup` instead of the process
+/// environment.
+fn parse_with_env(
+    text: &str,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    let source = Source::new(path.display().to_string(), text);
+    let document = toml_edit::Document::parse(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        ConfigError {
+            message: format!(
+                "{}: invalid TOML: {}\n{}",
+                source.at(Some(offset..offset)),
+                e.message().trim_end(),
+                source.excerpt(offset)
+            ),
+        }
+    })?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute: std::path::PathBuf = absolute.components().collect();
+    let ctx = Ctx {
+        source,
+        lookup,
+        base_dir: absolute.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        warnings: RefCell::new(Vec::new()),
+    };
+    let root = Section::root(&ctx, document.as_table());
+    let result = load::config(&root, absolute);
+    let warnings = ctx.warnings.into_inner();
+    match result {
+        Ok(config) => Ok(Loaded { config, warnings }),
+        // A misspelt key is often why a required one is "missing": keep the
+        // warnings found so far with the error.
+        Err(mut error) => {
+            for warning in warnings {
+                error.message.push_str("\nwarning: ");
+                error.message.push_str(&warning);
+            }
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

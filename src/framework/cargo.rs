@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{BatchCommand, Discovery, Framework, MatchedResults, ResultLocation};
 use crate::cancel::Cancel;
-use crate::config::{GroupConfig, CargoConfig};
+use crate::config::{CargoConfig, GroupConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
 
@@ -17,7 +17,10 @@ pub struct CargoFramework {
 
 impl CargoFramework {
     pub fn new(config: CargoConfig, working_dir: PathBuf) -> Self {
-        CargoFramework { config, working_dir }
+        CargoFramework {
+            config,
+            working_dir,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation};
+use super::{
+    format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+};
 use crate::cancel::Cancel;
 use crate::config::{DefaultFrameworkConfig, GroupConfig};
 use crate::error::{Error, Result};
@@ -17,14 +19,20 @@ pub struct DefaultFramework {
 
 impl DefaultFramework {
     pub fn new(config: DefaultFrameworkConfig, working_dir: PathBuf) -> Self {
-        DefaultFramework { config, working_dir }
+        DefaultFramework {
+            config,
+            working_dir,
+        }
     }
 }
 
 impl Framework for DefaultFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
         // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
-        let script = self.config.discover_command.replace("{filters}", &group.filters);
+        let script = self
+            .config
+            .discover_command
+            .replace("{filters}", &group.filters);
         let spec = CommandSpec {
             cwd: Some(&self.working_dir),
             ..CommandSpec::sh(&script)
@@ -38,7 +46,11 @@ impl Framework for DefaultFramework {
         })?;
         if !out.success() {
             let stderr = out.stderr();
-            let shown = if stderr.trim().is_empty() { out.tail(20) } else { stderr };
+            let shown = if stderr.trim().is_empty() {
+                out.tail(20)
+            } else {
+                stderr
+            };
             return Err(Error::new(format!(
                 "group `{}`: discover_command failed ({}): {}\n  command: {}\n{}\n  fix the command in [framework] discover_command, or run it by hand in {} to see why",
                 group.name,
@@ -52,7 +64,10 @@ impl Framework for DefaultFramework {
         let ids = parse_discovered_ids(&out.stdout());
         let mut warnings = Vec::new();
         if ids.is_empty() {
-            warnings.push(format!("group `{}`: discover_command found no tests", group.name));
+            warnings.push(format!(
+                "group `{}`: discover_command found no tests",
+                group.name
+            ));
         }
         Ok(Discovery { ids, warnings })
     }
@@ -76,7 +91,9 @@ impl Framework for DefaultFramework {
     }
 
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
-        match_exact(cases, expected, |c| format_test_id(&self.config.test_id_format, c))
+        match_exact(cases, expected, |c| {
+            format_test_id(&self.config.test_id_format, c)
+        })
     }
 }
 
@@ -128,13 +145,23 @@ mod tests {
     #[test]
     fn batch_command_quotes_each_id() {
         let f = framework("run {result_file} {tests}", None);
-        let cmd = f.batch_command(&["a b".into(), "it's".into(), "{result_file}".into()], "/r.xml");
+        let cmd = f.batch_command(
+            &["a b".into(), "it's".into(), "{result_file}".into()],
+            "/r.xml",
+        );
         assert_eq!(cmd.script, "run /r.xml 'a b' 'it'\\''s' '{result_file}'");
         assert_eq!(cmd.results, ResultLocation::ResultFile);
         assert_eq!(
-            framework("run {tests}", Some("out.xml")).batch_command(&[], "/r").results,
+            framework("run {tests}", Some("out.xml"))
+                .batch_command(&[], "/r")
+                .results,
             ResultLocation::Fixed("out.xml".into())
         );
-        assert_eq!(framework("run {tests}", None).batch_command(&[], "/r").results, ResultLocation::ExitCode);
+        assert_eq!(
+            framework("run {tests}", None)
+                .batch_command(&[], "/r")
+                .results,
+            ResultLocation::ExitCode
+        );
     }
 }

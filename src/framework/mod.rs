@@ -105,8 +105,11 @@ pub fn match_exact(
     expected: &[String],
     id_of: impl Fn(&JunitCase) -> String,
 ) -> MatchedResults {
-    let index: std::collections::HashMap<&str, usize> =
-        expected.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let index: std::collections::HashMap<&str, usize> = expected
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     let mut out = MatchedResults::default();
     for case in cases {
         let id = id_of(&case);

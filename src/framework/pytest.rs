@@ -17,7 +17,10 @@ pub struct PytestFramework {
 
 impl PytestFramework {
     pub fn new(config: PytestConfig, working_dir: PathBuf) -> Self {
-        PytestFramework { config, working_dir }
+        PytestFramework {
+            config,
+            working_dir,
+        }
     }
 }
 

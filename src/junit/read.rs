@@ -1,6 +1,15 @@
 //! Reading JUnit XML as test runners write it (pytest, nextest, any runner),
 //! and Offload's own merged report.
+//!
+//! The reader is deliberately lenient: it looks for `<testcase>` elements
+//! wherever they are (under `<testsuites>`, nested `<testsuite>`s, or the
+//! root), ignores elements it does not know (`<properties>`, suite-level
+//! output), and keeps what it read when the document breaks off.
 
+use xml::reader::{EventReader, ParserConfig, XmlEvent};
+use xml::Encoding;
+
+use super::escape;
 use crate::model::Outcome;
 
 /// One `<testcase>` as written by a runner.
@@ -26,11 +35,588 @@ pub struct JunitCase {
     pub reruns: Vec<(String, Option<String>, Option<String>)>,
 }
 
+/// The Surefire elements that record an earlier attempt of a test.
+pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailure", "rerunError"];
+
 /// Parse every `<testcase>` of a JUnit document, in document order.
 /// A truncated document yields the testcases completed before the damage
 /// (a runner that crashed mid-write still reports what finished); `Err` only
 /// when nothing at all could be read.
+///
+/// Text is returned as written except that whitespace-only text counts as
+/// absent and trailing whitespace is dropped (runners indent their CDATA).
+/// Characters XML 1.0 forbids (a raw `\x1b` from a runner that does not
+/// escape its output) are removed or replaced first, see [`escape::sanitize`].
 pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
-    let _ = xml;
-    Err("JUnit reading is not implemented yet".into())
+    let xml = escape::sanitize(xml);
+    let mut config = ParserConfig::new()
+        .cdata_to_characters(true)
+        .whitespace_to_characters(true)
+        .ignore_comments(true)
+        .coalesce_characters(true)
+        // `&#x1b;` and friends: keep reading, as U+FFFD.
+        .replace_unknown_entity_references(true)
+        // Runners sometimes use HTML's entities.
+        .add_entities([("nbsp", "\u{a0}"), ("copy", "©"), ("hellip", "…")]);
+    // We were handed a `str`: it is UTF-8 whatever the declaration claims.
+    config.override_encoding = Some(Encoding::Utf8);
+    config.ignore_invalid_encoding_declarations = true;
+
+    let mut reader = EventReader::new_with_config(xml.as_bytes(), config);
+    let mut state = Reader::default();
+    loop {
+        match reader.next() {
+            Ok(XmlEvent::EndDocument) => break,
+            Ok(event) => state.event(event),
+            Err(e) if state.cases.is_empty() => {
+                return Err(format!("not a readable JUnit XML document: {e}"));
+            }
+            // Damaged after some testcases: keep those (the one in progress
+            // is incomplete and dropped).
+            Err(_) => return Ok(state.cases),
+        }
+    }
+    match state.root {
+        Some(root)
+            if state.cases.is_empty()
+                && !matches!(root.as_str(), "testsuites" | "testsuite" | "testcase") =>
+        {
+            Err(format!(
+                "not a JUnit XML document: the root element is <{root}>, expected <testsuites> or <testsuite>"
+            ))
+        }
+        _ => Ok(state.cases),
+    }
+}
+
+/// What text inside the current testcase is being collected for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// Nothing: text here is ignored (properties, suite-level output, ...).
+    None,
+    /// The body of `<failure>`, `<error>` or `<skipped>`.
+    Details,
+    SystemOut,
+    SystemErr,
+    /// The body of a Surefire rerun element (or its `<stackTrace>`).
+    RerunDetails,
+}
+
+#[derive(Default)]
+struct Reader {
+    cases: Vec<JunitCase>,
+    /// Name of the document's root element.
+    root: Option<String>,
+    /// Element nesting depth of the event being handled.
+    depth: usize,
+    /// The testcase being read and its depth.
+    current: Option<(JunitCase, usize)>,
+    /// The rerun element being read (pushed to `current.reruns` at its end)
+    /// and its depth.
+    rerun: Option<((String, Option<String>, Option<String>), usize)>,
+    target: Option<(Target, usize)>,
+    text: String,
+}
+
+impl Reader {
+    fn event(&mut self, event: XmlEvent) {
+        match event {
+            XmlEvent::StartElement {
+                name, attributes, ..
+            } => {
+                self.depth += 1;
+                let attr = |key: &str| {
+                    attributes
+                        .iter()
+                        .find(|a| a.name.local_name == key)
+                        .map(|a| a.value.clone())
+                };
+                let local = name.local_name.as_str();
+                if self.root.is_none() {
+                    self.root = Some(local.to_string());
+                }
+                let Some((case, case_depth)) = &mut self.current else {
+                    if local == "testcase" {
+                        self.current = Some((new_case(&attr), self.depth));
+                    }
+                    return;
+                };
+                let case_depth = *case_depth;
+                if self.depth == case_depth + 1 {
+                    match local {
+                        "failure" | "error" | "skipped" => {
+                            let outcome = match local {
+                                "failure" => Outcome::Failed,
+                                "error" => Outcome::Error,
+                                _ => Outcome::Skipped,
+                            };
+                            // A testcase with both a failure and an error
+                            // keeps the worst; its message goes with it.
+                            if case.outcome == Outcome::Passed || outcome > case.outcome {
+                                case.outcome = outcome;
+                                case.message = attr("message").filter(|m| !m.is_empty());
+                                self.start_text(Target::Details);
+                            }
+                        }
+                        "system-out" => self.start_text(Target::SystemOut),
+                        "system-err" => self.start_text(Target::SystemErr),
+                        _ if RERUN_ELEMENTS.contains(&local) => {
+                            let message = attr("message").filter(|m| !m.is_empty());
+                            self.rerun = Some(((local.to_string(), message, None), self.depth));
+                            self.start_text(Target::RerunDetails);
+                        }
+                        _ => {}
+                    }
+                } else if self.depth == case_depth + 2
+                    && local == "stackTrace"
+                    && self.rerun.is_some()
+                {
+                    // Surefire puts a rerun's trace in a `<stackTrace>` child;
+                    // its text replaces whatever loose text came before.
+                    self.start_text(Target::RerunDetails);
+                }
+            }
+            XmlEvent::EndElement { .. } => {
+                let depth = self.depth;
+                self.depth = depth.saturating_sub(1);
+                if let Some((target, d)) = self.target {
+                    if d == depth {
+                        self.finish_text(target);
+                    }
+                }
+                if matches!(&self.rerun, Some((_, d)) if *d == depth) {
+                    let (rerun, _) = self.rerun.take().expect("checked above");
+                    if let Some((case, _)) = &mut self.current {
+                        case.reruns.push(rerun);
+                    }
+                }
+                if matches!(&self.current, Some((_, d)) if *d == depth) {
+                    let (case, _) = self.current.take().expect("checked above");
+                    self.cases.push(case);
+                }
+            }
+            XmlEvent::Characters(text) | XmlEvent::Whitespace(text) | XmlEvent::CData(text) => {
+                // Only the element's own text: a rerun's nested
+                // `<system-out>` is not part of its details.
+                if matches!(self.target, Some((_, d)) if d == self.depth) {
+                    self.text.push_str(&text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn start_text(&mut self, target: Target) {
+        self.target = Some((target, self.depth));
+        self.text.clear();
+    }
+
+    fn finish_text(&mut self, target: Target) {
+        self.target = None;
+        let text = tidy(&self.text);
+        self.text.clear();
+        if text.is_none() && target == Target::RerunDetails {
+            // An empty `<stackTrace/>` does not erase the rerun's own text.
+            return;
+        }
+        match (target, &mut self.current, &mut self.rerun) {
+            (Target::RerunDetails, _, Some(((_, _, details), _))) => *details = text,
+            (Target::Details, Some((case, _)), _) => case.details = text,
+            (Target::SystemOut, Some((case, _)), _) => case.system_out = text,
+            (Target::SystemErr, Some((case, _)), _) => case.system_err = text,
+            _ => {}
+        }
+    }
+}
+
+fn new_case(attr: &impl Fn(&str) -> Option<String>) -> JunitCase {
+    JunitCase {
+        name: attr("name").unwrap_or_default(),
+        classname: attr("classname").filter(|c| !c.is_empty()),
+        file: attr("file").filter(|f| !f.is_empty()),
+        line: attr("line").and_then(|l| l.trim().parse().ok()),
+        time: attr("time").map_or(0.0, |t| parse_seconds(&t)),
+        outcome: Outcome::Passed,
+        message: None,
+        details: None,
+        system_out: None,
+        system_err: None,
+        reruns: Vec::new(),
+    }
+}
+
+/// A `time` attribute in seconds; anything unparsable, negative or not
+/// finite (`inf`, `NaN`) is 0 so that no caller can be handed a duration
+/// that `Duration::from_secs_f64` panics on.
+fn parse_seconds(text: &str) -> f64 {
+    match text.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 => t,
+        _ => 0.0,
+    }
+}
+
+/// Whitespace-only text is absent; otherwise drop trailing whitespace and
+/// leading blank lines (indentation around a CDATA block), but keep the
+/// first line's own indentation.
+fn tidy(text: &str) -> Option<String> {
+    let trimmed = text.trim_end();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let start = trimmed
+        .char_indices()
+        .take_while(|(_, c)| c.is_whitespace())
+        .filter(|&(_, c)| c == '\n')
+        .last()
+        .map_or(0, |(i, _)| i + 1);
+    Some(trimmed[start..].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(xml: &str) -> JunitCase {
+        let mut cases = parse(xml).expect("parses");
+        assert_eq!(cases.len(), 1, "{cases:#?}");
+        cases.remove(0)
+    }
+
+    /// pytest 8, default `junit_family=xunit2`: no `file`/`line`.
+    const PYTEST_XUNIT2: &str = r#"<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="1" failures="1" skipped="1" tests="5" time="0.087" timestamp="2026-11-27T14:20:01.123456+00:00" hostname="ci-runner-3"><testcase classname="tests.test_math" name="test_add" time="0.001" /><testcase classname="tests.test_math" name="test_div" time="0.002"><failure message="AssertionError: expected 2 got 3&#10;assert 3 == 2">def test_div():
+&gt;       assert 1 + 2 == 2, "expected 2 got 3"
+E       AssertionError: expected 2 got 3
+E       assert 3 == 2
+
+tests/test_math.py:10: AssertionError</failure></testcase><testcase classname="tests.test_math" name="test_param[a b-1]" time="0.000"><skipped type="pytest.skip" message="not on linux">/app/tests/test_math.py:14: not on linux</skipped></testcase><testcase classname="tests.test_io" name="test_read" time="0.004"><error message="failed on setup with &quot;FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'&quot;">@pytest.fixture
+    def data():
+&gt;       return open("data.csv")
+E       FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'</error></testcase><testcase classname="tests.test_io" name="test_print" time="0.003"><system-out>--------------------------------- Captured Log ---------------------------------
+hello from the test
+</system-out><system-err>warn: 3 &lt; 4</system-err></testcase></testsuite></testsuites>"#;
+
+    /// pytest with `-o junit_family=xunit1`: `file` and `line` attributes.
+    const PYTEST_XUNIT1: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite name="pytest" errors="0" failures="0" skipped="0" tests="2" time="0.020" timestamp="2026-11-27T14:20:01" hostname="ci">
+    <testcase classname="tests.test_strings.TestUpper" name="test_upper[ß-SS]" file="tests/test_strings.py" line="41" time="0.011">
+      <properties><property name="nodeid" value="ignored"/></properties>
+    </testcase>
+    <testcase classname="tests.test_strings" name="test_len" file="tests/test_strings.py" line="7" time="0.009"/>
+  </testsuite>
+</testsuites>"#;
+
+    /// cargo-nextest's JUnit: a testsuite per binary, `classname` = binary id.
+    const NEXTEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="1" errors="0" uuid="45c50d8f-5c45-4a4b-9d1f-1f0d7f2e9a8c" timestamp="2026-11-27T14:20:01.000+00:00" time="0.412">
+    <testsuite name="offload::bin/offload" tests="1" disabled="0" errors="0" failures="0">
+        <testcase name="cli::tests::parses_run" classname="offload::bin/offload" timestamp="2026-11-27T14:20:01.010+00:00" time="0.004">
+        </testcase>
+    </testsuite>
+    <testsuite name="offload::logs" tests="2" disabled="0" errors="0" failures="1">
+        <testcase name="failures_filter" classname="offload::logs" timestamp="2026-11-27T14:20:01.020+00:00" time="0.205">
+            <failure type="test failure with exit code 101">thread &apos;failures_filter&apos; panicked at tests/logs.rs:42:5:
+assertion `left == right` failed
+  left: 1
+ right: 0
+note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace</failure>
+            <system-out>
+running 1 test
+test failures_filter ... FAILED
+</system-out>
+            <system-err>thread &apos;failures_filter&apos; panicked at tests/logs.rs:42:5:
+assertion `left == right` failed</system-err>
+        </testcase>
+        <testcase name="no_match" classname="offload::logs" timestamp="2026-11-27T14:20:01.030+00:00" time="0.203">
+            <flakyFailure type="test failure" message="timed out"><![CDATA[first attempt hung]]></flakyFailure>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+
+    #[test]
+    fn pytest_xunit2_outcomes_messages_and_output() {
+        let cases = parse(PYTEST_XUNIT2).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "test_add",
+                "test_div",
+                "test_param[a b-1]",
+                "test_read",
+                "test_print"
+            ]
+        );
+        assert_eq!(cases[0].outcome, Outcome::Passed);
+        assert_eq!(cases[0].classname.as_deref(), Some("tests.test_math"));
+        assert_eq!(cases[0].time, 0.001);
+        assert_eq!(cases[0].message, None);
+
+        let div = &cases[1];
+        assert_eq!(div.outcome, Outcome::Failed);
+        assert_eq!(
+            div.message.as_deref(),
+            Some("AssertionError: expected 2 got 3\nassert 3 == 2")
+        );
+        let details = div.details.as_deref().unwrap();
+        assert!(details.starts_with("def test_div():\n>       assert 1 + 2 == 2"));
+        assert!(details.ends_with("tests/test_math.py:10: AssertionError"));
+
+        assert_eq!(cases[2].outcome, Outcome::Skipped);
+        assert_eq!(cases[2].message.as_deref(), Some("not on linux"));
+        assert_eq!(
+            cases[3].message.as_deref(),
+            Some("failed on setup with \"FileNotFoundError: [Errno 2] No such file or directory: 'data.csv'\"")
+        );
+        assert_eq!(cases[3].outcome, Outcome::Error);
+        assert!(cases[3]
+            .details
+            .as_deref()
+            .unwrap()
+            .contains(">       return open(\"data.csv\")"));
+
+        let print = &cases[4];
+        assert_eq!(print.outcome, Outcome::Passed);
+        assert!(print
+            .system_out
+            .as_deref()
+            .unwrap()
+            .ends_with("hello from the test"));
+        assert_eq!(print.system_err.as_deref(), Some("warn: 3 < 4"));
+        assert_eq!(print.file, None);
+    }
+
+    #[test]
+    fn pytest_xunit1_file_and_line_and_properties_ignored() {
+        let cases = parse(PYTEST_XUNIT1).unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].name, "test_upper[ß-SS]");
+        assert_eq!(cases[0].file.as_deref(), Some("tests/test_strings.py"));
+        assert_eq!(cases[0].line, Some(41));
+        assert_eq!(cases[0].outcome, Outcome::Passed);
+        assert_eq!(cases[0].details, None);
+        assert_eq!(cases[1].line, Some(7));
+        assert_eq!(cases[1].time, 0.009);
+    }
+
+    #[test]
+    fn nextest_suites_per_binary_with_failure_output_and_flaky() {
+        let cases = parse(NEXTEST).unwrap();
+        assert_eq!(cases.len(), 3);
+        assert_eq!(cases[0].classname.as_deref(), Some("offload::bin/offload"));
+        assert_eq!(cases[0].name, "cli::tests::parses_run");
+        assert_eq!(cases[0].outcome, Outcome::Passed);
+        assert_eq!(cases[0].system_out, None, "indentation is not output");
+
+        let failed = &cases[1];
+        assert_eq!(failed.outcome, Outcome::Failed);
+        assert_eq!(failed.message, None);
+        assert!(failed
+            .details
+            .as_deref()
+            .unwrap()
+            .starts_with("thread 'failures_filter' panicked at tests/logs.rs:42:5:\nassertion"));
+        assert_eq!(
+            failed.system_out.as_deref(),
+            Some("running 1 test\ntest failures_filter ... FAILED")
+        );
+        assert!(failed
+            .system_err
+            .as_deref()
+            .unwrap()
+            .contains("`left == right`"));
+
+        let flaky = &cases[2];
+        assert_eq!(flaky.outcome, Outcome::Passed);
+        assert_eq!(
+            flaky.reruns,
+            vec![(
+                "flakyFailure".to_string(),
+                Some("timed out".to_string()),
+                Some("first attempt hung".to_string())
+            )]
+        );
+    }
+
+    #[test]
+    fn plain_runner_without_declaration_or_testsuites() {
+        let cases = parse(
+            r#"<testsuite name="t" tests="2"><testcase name="a"/><testcase classname="" name="b" time="1.5e0"><failure>boom</failure></testcase></testsuite>"#,
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].classname, None);
+        assert_eq!(cases[1].classname, None);
+        assert_eq!(cases[1].time, 1.5);
+        assert_eq!(cases[1].details.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn nested_suites_and_suite_level_output_ignored() {
+        let cases = parse(
+            r#"<testsuites><testsuite name="outer"><system-out>suite noise</system-out>
+                <testsuite name="inner"><testcase name="deep"><system-out>mine</system-out></testcase></testsuite>
+                <testcase name="shallow"/>
+                <system-err>more suite noise</system-err></testsuite></testsuites>"#,
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].name, "deep");
+        assert_eq!(cases[0].system_out.as_deref(), Some("mine"));
+        assert_eq!(cases[1].name, "shallow");
+        assert_eq!(cases[1].system_out, None);
+        assert_eq!(cases[1].system_err, None);
+    }
+
+    #[test]
+    fn surefire_reruns_with_stack_trace_children() {
+        let case = one(r#"<testsuite><testcase name="t" classname="C" time="0.5">
+                <failure message="final" type="java.lang.AssertionError">final trace</failure>
+                <rerunFailure message="first" type="java.lang.AssertionError">
+                    <stackTrace>trace one</stackTrace>
+                    <system-out>out of attempt one</system-out>
+                </rerunFailure>
+                <rerunError message="second"><![CDATA[loose text]]></rerunError>
+                <flakyError/>
+                <system-out>final out</system-out>
+            </testcase></testsuite>"#);
+        assert_eq!(case.outcome, Outcome::Failed);
+        assert_eq!(case.message.as_deref(), Some("final"));
+        assert_eq!(case.details.as_deref(), Some("final trace"));
+        assert_eq!(case.system_out.as_deref(), Some("final out"));
+        let reruns: Vec<_> = case
+            .reruns
+            .iter()
+            .map(|(k, m, d)| (k.as_str(), m.as_deref(), d.as_deref()))
+            .collect();
+        assert_eq!(
+            reruns,
+            [
+                ("rerunFailure", Some("first"), Some("trace one")),
+                ("rerunError", Some("second"), Some("loose text")),
+                ("flakyError", None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn cdata_entities_and_non_ascii() {
+        let case = one(
+            "<testsuite><testcase name=\"tëst &lt;&gt;&amp;&quot;&apos; &#x1F600;&#233;\u{a0}日本\">\
+             <failure message=\"caf&#xE9; &#10;line2\"><![CDATA[raw <xml> & ]] stuff]]>\n and after &amp; ü</failure>\
+             </testcase></testsuite>",
+        );
+        assert_eq!(case.name, "tëst <>&\"' 😀é\u{a0}日本");
+        assert_eq!(case.message.as_deref(), Some("café \nline2"));
+        assert_eq!(
+            case.details.as_deref(),
+            Some("raw <xml> & ]] stuff\n and after & ü")
+        );
+    }
+
+    #[test]
+    fn illegal_characters_from_a_careless_runner_do_not_lose_results() {
+        let cases = parse(
+            "<testsuite><testcase name=\"a\"><failure>\x1b[31mred\x1b[0m and nul \x00 and ref &#x1b;</failure></testcase>\
+             <testcase name=\"b\"/></testsuite>",
+        )
+        .unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(
+            cases[0].details.as_deref(),
+            Some("red and nul \u{FFFD} and ref \u{FFFD}")
+        );
+    }
+
+    #[test]
+    fn html_entities_are_understood() {
+        assert_eq!(
+            one("<testsuite><testcase name=\"a&nbsp;b\"/></testsuite>").name,
+            "a\u{a0}b"
+        );
+    }
+
+    #[test]
+    fn truncated_document_keeps_complete_testcases() {
+        let full = PYTEST_XUNIT2;
+        // Cut in the middle of the 4th testcase's error text.
+        let cut = full.find("E       FileNotFoundError").unwrap();
+        let cases = parse(&full[..cut]).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["test_add", "test_div", "test_param[a b-1]"]);
+
+        // Cut inside a tag, and right after a complete testcase.
+        let cases =
+            parse("<testsuites><testsuite><testcase name=\"a\"/><testcase name=\"b\" ti").unwrap();
+        assert_eq!(cases.len(), 1);
+        let cases = parse("<testsuite><testcase name=\"a\"></testcase>").unwrap();
+        assert_eq!(cases.len(), 1);
+        // Garbage written after the damage does not matter either.
+        let cases = parse("<testsuite><testcase name=\"a\"/><testcase name=\"b\"><<<>>>").unwrap();
+        assert_eq!(cases.len(), 1);
+    }
+
+    #[test]
+    fn nothing_readable_is_an_error_that_says_why() {
+        for bad in [
+            "",
+            "   \n",
+            "not xml at all",
+            "<testsuite><testcase name=\"a\"",
+            "{\"json\": true}",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(
+                err.contains("not a readable JUnit XML document"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = parse("<html><body>502 Bad Gateway</body></html>").unwrap_err();
+        assert!(err.contains("root element is <html>"), "{err}");
+    }
+
+    #[test]
+    fn empty_report_is_not_an_error() {
+        assert_eq!(parse("<testsuites/>").unwrap(), vec![]);
+        assert_eq!(
+            parse("<?xml version=\"1.0\"?><testsuite name=\"pytest\" tests=\"0\"></testsuite>")
+                .unwrap(),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn bad_times_and_lines_become_defaults() {
+        let cases = parse(
+            r#"<testsuite><testcase name="a" time="1,5" line="x"/><testcase name="b" time="inf"/><testcase name="c" time="-2"/><testcase name="d" time="NaN"/><testcase name="e" time=" 0.25 "/></testsuite>"#,
+        )
+        .unwrap();
+        let times: Vec<f64> = cases.iter().map(|c| c.time).collect();
+        assert_eq!(times, [0.0, 0.0, 0.0, 0.0, 0.25]);
+        assert_eq!(cases[0].line, None);
+    }
+
+    #[test]
+    fn declared_latin1_encoding_does_not_mangle_utf8() {
+        let case = one("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><testsuite><testcase name=\"ünïcode\"/></testsuite>");
+        assert_eq!(case.name, "ünïcode");
+    }
+
+    #[test]
+    fn error_beats_failure_when_both_present() {
+        let case = one(
+            r#"<testsuite><testcase name="t"><failure message="f">ff</failure><error message="e">ee</error></testcase></testsuite>"#,
+        );
+        assert_eq!(case.outcome, Outcome::Error);
+        assert_eq!(case.message.as_deref(), Some("e"));
+        assert_eq!(case.details.as_deref(), Some("ee"));
+    }
+
+    #[test]
+    fn tidy_keeps_first_line_indentation() {
+        assert_eq!(tidy("\n\n   x\n  y\n\n"), Some("   x\n  y".to_string()));
+        assert_eq!(tidy(" \n\t"), None);
+        assert_eq!(tidy("a"), Some("a".to_string()));
+    }
 }

@@ -64,7 +64,11 @@ impl Sandbox for LocalSandbox {
             .to_string()
     }
 
-    fn exec(&mut self, request: &ExecRequest<'_>, cancel: &Cancel) -> Result<ProcessOutput, ProviderError> {
+    fn exec(
+        &mut self,
+        request: &ExecRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<ProcessOutput, ProviderError> {
         let spec = CommandSpec {
             shell: &self.shell,
             script: request.script,
@@ -89,13 +93,20 @@ impl Sandbox for LocalSandbox {
             return if local.exists() {
                 Ok(())
             } else {
-                Err(ProviderError::new(ErrorStage::Download, format!("{} was not written", local.display())))
+                Err(ProviderError::new(
+                    ErrorStage::Download,
+                    "wrote no JUnit result file",
+                ))
             };
         }
         std::fs::copy(&source, local).map(|_| ()).map_err(|e| {
             ProviderError::new(
                 ErrorStage::Download,
-                format!("cannot read {}: {}", source.display(), io_message(&e)),
+                format!(
+                    "wrote no readable result file at {}: {}",
+                    source.display(),
+                    io_message(&e)
+                ),
             )
         })
     }

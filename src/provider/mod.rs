@@ -34,7 +34,11 @@ pub trait Sandbox: Send {
     fn result_path(&self, batch: usize, attempt: u32) -> String;
 
     /// Run a batch command in the sandbox's project root.
-    fn exec(&mut self, request: &ExecRequest<'_>, cancel: &Cancel) -> Result<ProcessOutput, ProviderError>;
+    fn exec(
+        &mut self,
+        request: &ExecRequest<'_>,
+        cancel: &Cancel,
+    ) -> Result<ProcessOutput, ProviderError>;
 
     /// Copy the file at `remote` (a [`Sandbox::result_path`], or a path
     /// relative to the project root) to `local`. A missing remote file is an
@@ -121,7 +125,9 @@ impl SandboxGuard {
     }
 
     pub fn get(&mut self) -> &mut dyn Sandbox {
-        self.sandbox.as_deref_mut().expect("sandbox already destroyed")
+        self.sandbox
+            .as_deref_mut()
+            .expect("sandbox already destroyed")
     }
 
     /// Destroy now, reporting the error (dropping the guard destroys silently).
@@ -164,7 +170,9 @@ pub fn from_config(
             config.local_working_dir(),
             options.scratch_dir.clone(),
         )),
-        ProviderConfig::Shell(c) => Box::new(shell::ShellProvider::new(c.clone(), config, options)?),
+        ProviderConfig::Shell(c) => {
+            Box::new(shell::ShellProvider::new(c.clone(), config, options)?)
+        }
         ProviderConfig::Modal(c) => {
             let shell_config = modal::shell_config(c, config, options)?;
             Box::new(shell::ShellProvider::new(shell_config, config, options)?)

@@ -13,14 +13,22 @@ pub struct ShellProvider {
 }
 
 impl ShellProvider {
-    pub fn new(config: ShellProviderConfig, _run: &Config, _options: &ProviderOptions) -> Result<Self> {
+    pub fn new(
+        config: ShellProviderConfig,
+        _run: &Config,
+        _options: &ProviderOptions,
+    ) -> Result<Self> {
         let _ = Error::new("");
         Ok(ShellProvider { config })
     }
 }
 
 impl Provider for ShellProvider {
-    fn create(&self, _index: usize, _cancel: &Cancel) -> std::result::Result<Box<dyn Sandbox>, ProviderError> {
+    fn create(
+        &self,
+        _index: usize,
+        _cancel: &Cancel,
+    ) -> std::result::Result<Box<dyn Sandbox>, ProviderError> {
         Err(ProviderError::new(
             ErrorStage::Create,
             "the default provider is not implemented yet",

@@ -1,1 +1,93 @@
+//! `{output_dir}/logs/batch-{N}.{success|failure|error|cancelled}`: what each
+//! batch printed, stderr lines prefixed with `[stderr] `, and Offload's own
+//! notes about the batch prefixed with `[offload] `.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::process::{OutputLine, Stream};
+use crate::run::events::BatchOutcome;
+
+pub struct BatchLogs {
+    dir: PathBuf,
+}
+
+impl BatchLogs {
+    /// Use `dir`, creating it and removing the batch logs of an earlier run
+    /// (so that `batch-3.failure` from yesterday cannot be mistaken for today's).
+    pub fn prepare(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        for entry in std::fs::read_dir(dir)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("batch-") && is_log_extension(name.rsplit('.').next().unwrap_or(""))
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(BatchLogs {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn write(
+        &self,
+        batch: usize,
+        outcome: BatchOutcome,
+        output: &[OutputLine],
+        notes: &[String],
+    ) -> std::io::Result<()> {
+        let path = self.dir.join(format!("batch-{batch}.{}", outcome.as_str()));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for line in output {
+            match line.stream {
+                Stream::Stdout => writeln!(f, "{}", line.text)?,
+                Stream::Stderr => writeln!(f, "[stderr] {}", line.text)?,
+            }
+        }
+        for note in notes {
+            writeln!(f, "[offload] {note}")?;
+        }
+        f.flush()
+    }
+}
+
+fn is_log_extension(ext: &str) -> bool {
+    matches!(ext, "success" | "failure" | "error" | "cancelled")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_prefixed_stderr_and_clears_old_logs() {
+        let dir = std::env::temp_dir().join(format!("offload-logs-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("batch-9.failure"), "old").unwrap();
+        std::fs::write(dir.join("keep.txt"), "mine").unwrap();
+        let logs = BatchLogs::prepare(&dir).unwrap();
+        assert!(!dir.join("batch-9.failure").exists());
+        assert!(dir.join("keep.txt").exists());
+        let out = vec![
+            OutputLine {
+                stream: Stream::Stdout,
+                text: "hello".into(),
+            },
+            OutputLine {
+                stream: Stream::Stderr,
+                text: "oops".into(),
+            },
+        ];
+        logs.write(1, BatchOutcome::Failure, &out, &["timed out".into()])
+            .unwrap();
+        let text = std::fs::read_to_string(dir.join("batch-1.failure")).unwrap();
+        assert_eq!(text, "hello\n[stderr] oops\n[offload] timed out\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

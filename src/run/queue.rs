@@ -1,0 +1,102 @@
+//! The collector's queue of batches waiting for a sandbox. Retries and
+//! hang-isolation splits go ahead of fresh work; within a class the heaviest
+//! expected batch goes first (LPT); ties go in insertion order, so the
+//! dispatch order is deterministic.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+/// Why a batch is queued; higher classes are dispatched first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Class {
+    Fresh = 0,
+    /// Tests re-run because the runner gave no result for them.
+    InfraRetry = 1,
+    /// Failed tests getting another attempt (`retry_count`).
+    Retry = 2,
+    /// Parts of a timed-out batch, re-run to find the hanging test.
+    HangSplit = 3,
+}
+
+#[derive(Clone, Debug)]
+pub struct PendingBatch {
+    pub class: Class,
+    pub expected: Duration,
+    /// Indexes into the run's test table.
+    pub tests: Vec<usize>,
+    seq: u64,
+}
+
+impl PartialEq for PendingBatch {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for PendingBatch {}
+impl PartialOrd for PendingBatch {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for PendingBatch {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.class
+            .cmp(&other.class)
+            .then(self.expected.cmp(&other.expected))
+            // Earlier insertions first: a max-heap wants the smaller seq to be "greater".
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct BatchQueue {
+    heap: BinaryHeap<PendingBatch>,
+    next_seq: u64,
+}
+
+impl BatchQueue {
+    pub fn push(&mut self, class: Class, expected: Duration, tests: Vec<usize>) {
+        if tests.is_empty() {
+            return;
+        }
+        self.heap.push(PendingBatch {
+            class,
+            expected,
+            tests,
+            seq: self.next_seq,
+        });
+        self.next_seq += 1;
+    }
+
+    pub fn pop(&mut self) -> Option<PendingBatch> {
+        self.heap.pop()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Remove everything (cancellation), returning the tests that were waiting.
+    pub fn drain_tests(&mut self) -> Vec<usize> {
+        self.heap.drain().flat_map(|b| b.tests).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_first_then_heaviest_then_fifo() {
+        let mut q = BatchQueue::default();
+        let s = Duration::from_secs;
+        q.push(Class::Fresh, s(1), vec![1]);
+        q.push(Class::Fresh, s(5), vec![2]);
+        q.push(Class::Fresh, s(5), vec![3]);
+        q.push(Class::Retry, s(0), vec![4]);
+        q.push(Class::Fresh, s(0), vec![]);
+        let order: Vec<usize> = std::iter::from_fn(|| q.pop()).map(|b| b.tests[0]).collect();
+        assert_eq!(order, vec![4, 2, 3, 1]);
+    }
+}
