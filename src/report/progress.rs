@@ -112,33 +112,43 @@ pub fn format_clock(d: Duration) -> String {
 
 /// The live status line, at most `width - 1` characters (a line that fills
 /// the last column makes some terminals wrap, and then it cannot be erased).
+/// On narrow terminals the bar goes first, then the sandboxes.
 pub fn render_live(state: &ProgressState, elapsed: Duration, width: usize) -> String {
     let c = &state.counts;
-    let mut parts = vec![
+    let mut counts = vec![
         format!("{}/{} tests", state.done(), state.total),
         format!("{} passed", c.passed),
         format!("{} failed", c.failed),
         format!("{} flaky", c.flaky),
     ];
     if c.not_run > 0 {
-        parts.push(format!("{} not run", c.not_run));
+        counts.push(format!("{} not run", c.not_run));
     }
     if c.skipped > 0 {
-        parts.push(format!("{} skipped", c.skipped));
+        counts.push(format!("{} skipped", c.skipped));
     }
-    parts.push(format!("{}/{} sandboxes busy", state.busy, state.sandboxes));
-    parts.push(format_clock(elapsed));
-    parts.push(match state.eta(elapsed) {
-        Some(eta) => format!("ETA {}", format_clock(eta)),
-        None => "ETA --".into(),
-    });
-    let text = parts.join(" · ");
+    let counts = counts.join(" · ");
+    let sandboxes = format!("{}/{} sandboxes busy", state.busy, state.sandboxes);
+    let clock = format!(
+        "{} ETA {}",
+        format_clock(elapsed),
+        state
+            .eta(elapsed)
+            .map_or_else(|| "--".to_string(), format_clock)
+    );
+    let bar = bar(state.done(), state.total, 20);
     let max = width.saturating_sub(1).max(10);
-    let with_bar = format!("{} {text}", bar(state.done(), state.total, 20));
-    if with_bar.chars().count() <= max {
-        return with_bar;
+    let candidates = [
+        format!("{bar} {counts} · {sandboxes} · {clock}"),
+        format!("{counts} · {sandboxes} · {clock}"),
+        format!("{counts} · {clock}"),
+    ];
+    for line in &candidates {
+        if line.chars().count() <= max {
+            return line.clone();
+        }
     }
-    text.chars().take(max).collect()
+    candidates[2].chars().take(max).collect()
 }
 
 /// `[#######.............]`
@@ -169,6 +179,22 @@ pub fn render_plain(state: &ProgressState, elapsed: Duration) -> String {
         c.skipped,
         state.busy,
         state.sandboxes,
+    )
+}
+
+/// The plain line at the end of the run.
+pub fn render_plain_final(state: &ProgressState, elapsed: Duration) -> String {
+    let c = &state.counts;
+    format!(
+        "[offload] finished in {}: {}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped",
+        format_clock(elapsed),
+        state.done(),
+        state.total,
+        c.passed,
+        c.failed,
+        c.flaky,
+        c.not_run,
+        c.skipped,
     )
 }
 
@@ -321,7 +347,9 @@ impl Painter {
                 }
                 out
             }
-            ProgressMode::Plain => format!("{}\n", render_plain(&self.state, self.elapsed(now))),
+            ProgressMode::Plain => {
+                format!("{}\n", render_plain_final(&self.state, self.elapsed(now)))
+            }
         }
     }
 
@@ -587,7 +615,15 @@ mod tests {
         let s = state(3, 1, 1);
         assert_eq!(
             render_live(&s, Duration::from_secs(10), 120),
-            "[##########..........] 5/10 tests · 3 passed · 1 failed · 1 flaky · 3/4 sandboxes busy · 0:10 · ETA 0:10"
+            "[##########..........] 5/10 tests · 3 passed · 1 failed · 1 flaky · 3/4 sandboxes busy · 0:10 ETA 0:10"
+        );
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 80),
+            "5/10 tests · 3 passed · 1 failed · 1 flaky · 3/4 sandboxes busy · 0:10 ETA 0:10"
+        );
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 60),
+            "5/10 tests · 3 passed · 1 failed · 1 flaky · 0:10 ETA 0:10"
         );
         let narrow = render_live(&s, Duration::from_secs(10), 40);
         assert_eq!(narrow, "5/10 tests · 3 passed · 1 failed · 1 fl");
@@ -677,7 +713,7 @@ mod tests {
             "[offload] running 10 tests on up to 4 sandboxes\n\
              [offload] 0:05 2/10 tests done: 2 passed, 0 failed, 0 flaky, 0 not run, 0 skipped; 3/4 sandboxes busy; about 0:20 left\n\
              FAILED tests/test_a.py::test_x\n\
-             [offload] 0:09 10/10 tests done: 9 passed, 1 failed, 0 flaky, 0 not run, 0 skipped; 3/4 sandboxes busy; about 0:00 left\n"
+             [offload] finished in 0:09: 10/10 tests done: 9 passed, 1 failed, 0 flaky, 0 not run, 0 skipped\n"
         );
         assert!(!all.chars().any(|c| c.is_control() && c != '\n'));
     }
@@ -752,7 +788,7 @@ mod tests {
         assert_eq!(lines[2], "[batch 3] [stderr] warning");
         assert_eq!(lines[3], "FAILED a");
         assert!(
-            lines[4].starts_with("[offload] 0:00 1/2 tests done: 0 passed, 1 failed"),
+            lines[4].starts_with("[offload] finished in 0:00: 1/2 tests done: 0 passed, 1 failed"),
             "{text}"
         );
         assert_eq!(lines.len(), 5, "{text}");
