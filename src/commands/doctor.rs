@@ -407,7 +407,7 @@ pub fn programs_in(command: &str) -> Vec<String> {
                 None => break None,
                 Some(w) if is_assignment(w) => continue,
                 Some(w) if PREFIX_WORDS.contains(&w) => continue,
-                Some(w) if matches!(w, "for" | "case") => break None,
+                Some("for" | "case") => break None,
                 Some(w) => break Some(w),
             }
         };
