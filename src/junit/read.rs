@@ -35,6 +35,10 @@ pub struct JunitCase {
     pub reruns: Vec<(String, Option<String>, Option<String>)>,
 }
 
+/// One Surefire rerun element: (element name, message, details), as in
+/// [`JunitCase::reruns`].
+type Rerun = (String, Option<String>, Option<String>);
+
 /// The Surefire elements that record an earlier attempt of a test.
 pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailure", "rerunError"];
 
@@ -48,7 +52,8 @@ pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailu
 /// Characters XML 1.0 forbids (a raw `\x1b` from a runner that does not
 /// escape its output) are removed or replaced first, see [`escape::sanitize`].
 pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
-    let xml = escape::sanitize(xml);
+    // A UTF-8 byte order mark (Windows tools write one) is not content.
+    let xml = escape::sanitize(xml.strip_prefix('\u{feff}').unwrap_or(xml));
     let mut config = ParserConfig::new()
         .cdata_to_characters(true)
         .whitespace_to_characters(true)
@@ -92,8 +97,6 @@ pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
 /// What text inside the current testcase is being collected for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
-    /// Nothing: text here is ignored (properties, suite-level output, ...).
-    None,
     /// The body of `<failure>`, `<error>` or `<skipped>`.
     Details,
     SystemOut,
@@ -113,7 +116,7 @@ struct Reader {
     current: Option<(JunitCase, usize)>,
     /// The rerun element being read (pushed to `current.reruns` at its end)
     /// and its depth.
-    rerun: Option<((String, Option<String>, Option<String>), usize)>,
+    rerun: Option<(Rerun, usize)>,
     target: Option<(Target, usize)>,
     text: String,
 }
@@ -258,7 +261,7 @@ fn parse_seconds(text: &str) -> f64 {
 /// Whitespace-only text is absent; otherwise drop trailing whitespace and
 /// leading blank lines (indentation around a CDATA block), but keep the
 /// first line's own indentation.
-fn tidy(text: &str) -> Option<String> {
+pub(super) fn tidy(text: &str) -> Option<String> {
     let trimmed = text.trim_end();
     if trimmed.is_empty() {
         return None;
@@ -595,6 +598,12 @@ assertion `left == right` failed</system-err>
         let times: Vec<f64> = cases.iter().map(|c| c.time).collect();
         assert_eq!(times, [0.0, 0.0, 0.0, 0.0, 0.25]);
         assert_eq!(cases[0].line, None);
+    }
+
+    #[test]
+    fn byte_order_mark_is_ignored() {
+        let case = one("\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><testsuite><testcase name=\"a\"/></testsuite>");
+        assert_eq!(case.name, "a");
     }
 
     #[test]

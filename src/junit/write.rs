@@ -39,7 +39,6 @@ use crate::model::{FinalStatus, Outcome, TestAttempt, TestRecord};
 /// reader (or the next run's scheduler) never sees half a report. `wall` is
 /// the run's wall-clock time (the root's `time`).
 pub fn write_report(path: &Path, records: &[TestRecord], wall: Duration) -> io::Result<()> {
-    let xml = render(records, wall);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -47,8 +46,9 @@ pub fn write_report(path: &Path, records: &[TestRecord], wall: Duration) -> io::
     std::fs::create_dir_all(dir)?;
     let tmp = temp_path(path);
     let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(xml.as_bytes())?;
+        let mut file = io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&tmp)?);
+        render_to(&mut file, records, wall)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -69,44 +69,60 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The report as a string (see the module documentation for its shape).
-/// Groups appear in the order of their first record, tests in the order given.
 pub fn render(records: &[TestRecord], wall: Duration) -> String {
+    let mut out = Vec::with_capacity(256 + records.len() * 160);
+    render_to(&mut out, records, wall).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("the report is built from strings")
+}
+
+/// Stream the report to `out`. Groups appear in the order of their first
+/// record, tests in the order given. Counts are computed in a first pass so
+/// that nothing but one testcase at a time is held in memory.
+pub fn render_to(
+    out: &mut impl io::Write,
+    records: &[TestRecord],
+    wall: Duration,
+) -> io::Result<()> {
     // Group the records without reordering them: first appearance wins.
-    let mut groups: Vec<(&str, Vec<&TestRecord>)> = Vec::new();
+    let mut groups: Vec<(&str, Counts)> = Vec::new();
+    let mut group_of: Vec<usize> = Vec::with_capacity(records.len());
     for record in records {
-        match groups.iter_mut().find(|(g, _)| *g == record.group) {
-            Some((_, members)) => members.push(record),
-            None => groups.push((&record.group, vec![record])),
-        }
+        let g = match groups.iter().position(|(g, _)| *g == record.group) {
+            Some(g) => g,
+            None => {
+                groups.push((&record.group, Counts::default()));
+                groups.len() - 1
+            }
+        };
+        groups[g].1.add(record);
+        group_of.push(g);
     }
-
-    // Roughly what each testcase costs, to allocate once.
-    let mut out = String::with_capacity(256 + records.len() * 160);
     let mut total = Counts::default();
-    let mut suites = String::with_capacity(out.capacity());
-    for (group, members) in &groups {
-        let mut counts = Counts::default();
-        let mut cases = String::with_capacity(members.len() * 160);
-        for record in members {
-            counts.add(record);
-            push_testcase(&mut cases, record);
-        }
-        suites.push_str("  <testsuite name=\"");
-        push_attr(&mut suites, group);
-        suites.push('"');
-        counts.push_attrs(&mut suites);
-        let _ = write!(suites, " time=\"{}\">\n", seconds(counts.time));
-        suites.push_str(&cases);
-        suites.push_str("  </testsuite>\n");
-        total.merge(&counts);
+    for (_, counts) in &groups {
+        total.merge(counts);
     }
 
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"offload\"");
-    total.push_attrs(&mut out);
-    let _ = write!(out, " time=\"{}\">\n", seconds(wall));
-    out.push_str(&suites);
-    out.push_str("</testsuites>\n");
-    out
+    let mut buf = String::with_capacity(4096);
+    buf.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"offload\"");
+    total.push_attrs(&mut buf);
+    let _ = writeln!(buf, " time=\"{}\">", seconds(wall));
+    for (g, (group, counts)) in groups.iter().enumerate() {
+        buf.push_str("  <testsuite name=\"");
+        push_attr(&mut buf, group);
+        buf.push('"');
+        counts.push_attrs(&mut buf);
+        let _ = writeln!(buf, " time=\"{}\">", seconds(counts.time));
+        for (record, _) in records.iter().zip(&group_of).filter(|(_, &rg)| rg == g) {
+            push_testcase(&mut buf, record);
+            if buf.len() >= 64 * 1024 {
+                out.write_all(buf.as_bytes())?;
+                buf.clear();
+            }
+        }
+        buf.push_str("  </testsuite>\n");
+    }
+    buf.push_str("</testsuites>\n");
+    out.write_all(buf.as_bytes())
 }
 
 /// A `<testsuite>`'s (or the root's) counters. `time` sums the testcases'.
