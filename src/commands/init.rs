@@ -50,7 +50,10 @@ pub fn init(config_path: &Path, args: &InitArgs) -> Result<Verdict> {
     }
 
     let (framework, reason) = match &args.framework {
-        Some(name) => (parse_framework(name, &project)?, format!("-f {name}")),
+        Some(name) => (
+            parse_framework(name, &project)?,
+            format!("chosen with -f {name}"),
+        ),
         None => {
             let (kind, reason) = detect(&project);
             (framework_for(kind, &project), reason)
@@ -62,10 +65,10 @@ pub fn init(config_path: &Path, args: &InitArgs) -> Result<Verdict> {
 
     let provider_name = match provider {
         InitProvider::Local => "local provider",
-        InitProvider::Directory => "default provider, directory sandboxes",
+        InitProvider::Directory => "default provider (directory sandboxes)",
     };
     println!(
-        "Created {} ({}, {provider_name}; framework chosen from {reason}).",
+        "Created {}: {} framework ({reason}), {provider_name}.",
         config_path.display(),
         framework_name(&framework)
     );
@@ -147,26 +150,35 @@ pub enum DetectedKind {
 pub fn detect(dir: &Path) -> (DetectedKind, String) {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
     if dir.join("pytest.ini").is_file() {
-        return (DetectedKind::Pytest, "pytest.ini".into());
+        return (DetectedKind::Pytest, "detected from pytest.ini".into());
     }
     if read("pyproject.toml").contains("[tool.pytest") {
         return (
             DetectedKind::Pytest,
-            "[tool.pytest] in pyproject.toml".into(),
+            "detected from [tool.pytest] in pyproject.toml".into(),
         );
     }
     if read("setup.cfg").contains("[tool:pytest]") {
-        return (DetectedKind::Pytest, "[tool:pytest] in setup.cfg".into());
+        return (
+            DetectedKind::Pytest,
+            "detected from [tool:pytest] in setup.cfg".into(),
+        );
     }
     if read("tox.ini").contains("[pytest]") {
-        return (DetectedKind::Pytest, "[pytest] in tox.ini".into());
+        return (
+            DetectedKind::Pytest,
+            "detected from [pytest] in tox.ini".into(),
+        );
     }
     if dir.join("Cargo.toml").is_file() {
-        return (DetectedKind::Cargo, "Cargo.toml".into());
+        return (DetectedKind::Cargo, "detected from Cargo.toml".into());
     }
     for tests in ["tests", "test"] {
         if has_python_tests(&dir.join(tests), 2) {
-            return (DetectedKind::Pytest, format!("test_*.py files in {tests}/"));
+            return (
+                DetectedKind::Pytest,
+                format!("detected from test_*.py files in {tests}/"),
+            );
         }
     }
     (
@@ -305,9 +317,10 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
     // The file's header comment sits above the first section.
     let mut offload = Table::new();
     offload.decor_mut().set_prefix(comment_lines(&format!(
-        "Offload configuration, written by `offload init` (framework from {reason}).\n\
+        "Offload configuration, written by `offload init` ({} framework, {reason}).\n\
          Check it with `offload validate` and `offload doctor`; the README describes every field.\n\n\
-         [offload]: how the run is shaped."
+         [offload]: how the run is shaped.",
+        framework_name(framework)
     )));
     entry(
         &mut offload,
@@ -530,7 +543,10 @@ mod tests {
         touch(&d, "tests/unit/test_x.py", "");
         assert_eq!(
             detect(&d),
-            (DetectedKind::Pytest, "test_*.py files in tests/".into())
+            (
+                DetectedKind::Pytest,
+                "detected from test_*.py files in tests/".into()
+            )
         );
         touch(&d, "Cargo.toml", "[package]");
         assert_eq!(detect(&d).0, DetectedKind::Cargo);
@@ -539,7 +555,7 @@ mod tests {
             detect(&d),
             (
                 DetectedKind::Pytest,
-                "[tool.pytest] in pyproject.toml".into()
+                "detected from [tool.pytest] in pyproject.toml".into()
             )
         );
         touch(&d, "uv.lock", "");
@@ -613,10 +629,10 @@ mod tests {
                 command: "python -m pytest".into(),
                 paths: vec!["tests".into()],
             },
-            "pytest.ini",
+            "detected from pytest.ini",
         );
         let expected_start =
-            "# Offload configuration, written by `offload init` (framework from pytest.ini).
+            "# Offload configuration, written by `offload init` (pytest framework, detected from pytest.ini).
 # Check it with `offload validate` and `offload doctor`; the README describes every field.
 #
 # [offload]: how the run is shaped.
