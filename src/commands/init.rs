@@ -482,7 +482,7 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
     let filters_example = match framework {
         InitFramework::Pytest { .. } => "filters = \"-m 'not slow'\"",
         InitFramework::Cargo => "filters = \"-E 'not test(slow)'\"",
-        InitFramework::Default => "filters = \"-name 'test_fast*'\"",
+        InitFramework::Default => "filters = \"-name 'test_slow*'\"",
     };
     let mut groups = Table::new();
     groups.set_implicit(true);
