@@ -177,11 +177,17 @@ fn check_config(path: &Path, report: &mut Report) -> Option<Config> {
             Some(loaded.config)
         }
         Err(e) => {
+            let fix = if path.exists() {
+                "fix the file at the place shown (`offload validate` checks it), \
+                 or write a fresh one with `offload init --force`"
+            } else {
+                "write one with `offload init` (it detects the project), \
+                 or pass another file with -c PATH"
+            };
             report.add(Check::fail(
                 format!("config: {} cannot be used", path.display()),
                 e.message,
-                "fix the file at the place shown (`offload validate` checks it), \
-                 or write a fresh one with `offload init --force`",
+                fix,
             ));
             None
         }
