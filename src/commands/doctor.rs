@@ -228,7 +228,7 @@ fn check_tools(config: &Config, report: &mut Report) {
             add("cargo", "the cargo framework");
             add(
                 "cargo-nextest",
-                "the cargo framework (it runs `cargo nextest`)",
+                "the cargo framework, which runs `cargo nextest`",
             );
             version_probe = Some(("cargo nextest --version".into(), "cargo-nextest".into()));
         }
@@ -261,7 +261,7 @@ fn check_tools(config: &Config, report: &mut Report) {
         }
         ProviderConfig::Modal(_) => add(
             "uv",
-            "the modal provider (it runs `uv run @modal_sandbox.py`)",
+            "the modal provider, which runs `uv run @modal_sandbox.py`",
         ),
     }
 
