@@ -44,12 +44,14 @@ pub enum ProgressMode {
 }
 
 impl ProgressMode {
-    /// Live when stderr is a terminal and `CI` is not `true`.
+    /// Live when stderr is a terminal that can erase a line (`TERM` is not
+    /// `dumb`) and `CI` is not `true`.
     pub fn detect() -> ProgressMode {
         let ci = std::env::var("CI")
             .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
             .unwrap_or(false);
-        if std::io::stderr().is_terminal() && !ci {
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        if std::io::stderr().is_terminal() && !ci && !dumb {
             ProgressMode::Live
         } else {
             ProgressMode::Plain
