@@ -150,6 +150,18 @@ pub fn render_timeline(spans: &RunSpans) -> String {
                 ly = y + ROW_HEIGHT - 3.0
             );
         }
+        if let Some(failure) = &sandbox.failure {
+            // Say why in the row itself: a failed sandbox often has no bars.
+            let first_line = failure.lines().next().unwrap_or("");
+            let short: String = first_line.chars().take(120).collect();
+            let _ = writeln!(
+                svg,
+                r#"<text class="failed" x="{:.1}" y="{ty:.1}">sandbox failed: {}</text>"#,
+                x_of(sandbox.end.unwrap_or_default()) + 4.0,
+                escape(&short),
+                ty = y + ROW_HEIGHT / 2.0 + 4.0,
+            );
+        }
         for batch in spans.batches.iter().filter(|b| b.sandbox == *index) {
             let x = x_of(batch.started);
             let w = (x_of(batch.end(spans.wall)) - x).max(1.5);
@@ -220,6 +232,7 @@ svg.timeline {{ display: block; }}
 .tick {{ font-size: 11px; fill: #666; text-anchor: middle; }}
 .label {{ font-size: 12px; fill: #222; }}
 .life {{ stroke: #9aa3b5; stroke-width: 2; }}
+.failed {{ font-size: 12px; fill: #b3261e; }}
 .batch {{ stroke: #fff; stroke-width: 0.5; }}
 .batch:hover {{ stroke: #000; stroke-width: 1.5; }}
 [data-critical="true"] .batch {{ stroke: #5a4100; stroke-width: 1.2; }}
@@ -304,8 +317,10 @@ fn tick_step(horizon: Duration) -> Duration {
 }
 
 fn tick_label(t: Duration, step: Duration) -> String {
-    if step < Duration::from_secs(1) {
+    if step < Duration::from_millis(100) {
         format!("{:.2}s", t.as_secs_f64())
+    } else if step < Duration::from_secs(1) {
+        format!("{:.1}s", t.as_secs_f64())
     } else if step < Duration::from_secs(60) {
         format!("{}s", t.as_secs())
     } else {
@@ -463,6 +478,32 @@ passed   tests/a.py::test_two</title></rect>"##,
         assert_eq!(
             tick_label(Duration::from_secs(120), Duration::from_secs(60)),
             "2m"
+        );
+        assert_eq!(
+            tick_label(Duration::from_millis(1500), Duration::from_millis(500)),
+            "1.5s"
+        );
+        assert_eq!(
+            tick_label(Duration::from_millis(20), Duration::from_millis(10)),
+            "0.02s"
+        );
+    }
+
+    #[test]
+    fn a_failed_sandbox_says_why_in_its_row() {
+        let mut spans = sample_spans();
+        spans.record(&RunEvent::SandboxFailed {
+            sandbox: 3,
+            error: "create_command failed (exit code 1): <quota>\nmore".into(),
+            at: secs(0.5),
+        });
+        let page = render_timeline(&spans);
+        assert_eq!(page.matches(r#"<rect class="row"#).count(), 4);
+        assert!(
+            page.contains(
+                "sandbox failed: create_command failed (exit code 1): &lt;quota&gt;</text>"
+            ),
+            "{page}"
         );
     }
 
