@@ -21,10 +21,64 @@ pub enum Stream {
     Stderr,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutputLine {
-    pub stream: Stream,
-    pub text: String,
+/// Both streams of a process, interleaved in arrival order, kept in one
+/// buffer with line boundaries (one allocation per process, not per line:
+/// a batch of 10,000 tests prints 10,000 lines).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapturedOutput {
+    text: String,
+    /// Per line: its stream and the end offset of its text in `text`.
+    lines: Vec<(Stream, usize)>,
+}
+
+impl CapturedOutput {
+    pub fn push(&mut self, stream: Stream, line: &str) {
+        self.text.push_str(line);
+        self.lines.push((stream, self.text.len()));
+    }
+
+    /// Every line in arrival order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (Stream, &str)> + ExactSizeIterator + '_ {
+        self.lines
+            .iter()
+            .enumerate()
+            .map(move |(i, &(stream, end))| {
+                let start = if i == 0 { 0 } else { self.lines[i - 1].1 };
+                (stream, &self.text[start..end])
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Bytes of text held.
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    fn joined(&self, which: Stream) -> String {
+        let mut s = String::new();
+        for (_, line) in self.iter().filter(|(st, _)| *st == which) {
+            s.push_str(line);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The last `n` lines (both streams), joined by newlines.
+    pub fn tail(&self, n: usize) -> String {
+        let skip = self.len().saturating_sub(n);
+        self.iter()
+            .skip(skip)
+            .map(|(_, l)| l)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Called for each line as it arrives (for `-v` streaming).
@@ -46,7 +100,7 @@ pub enum Ending {
 pub struct ProcessOutput {
     pub ending: Ending,
     /// Both streams, interleaved in arrival order.
-    pub lines: Vec<OutputLine>,
+    pub output: CapturedOutput,
     pub elapsed: Duration,
     /// True when output beyond [`MAX_CAPTURE_BYTES`] was dropped.
     pub truncated: bool,
@@ -57,21 +111,12 @@ impl ProcessOutput {
         self.ending == Ending::Exited(0)
     }
 
-    fn joined(&self, stream: Stream) -> String {
-        let mut s = String::new();
-        for l in self.lines.iter().filter(|l| l.stream == stream) {
-            s.push_str(&l.text);
-            s.push('\n');
-        }
-        s
-    }
-
     pub fn stdout(&self) -> String {
-        self.joined(Stream::Stdout)
+        self.output.joined(Stream::Stdout)
     }
 
     pub fn stderr(&self) -> String {
-        self.joined(Stream::Stderr)
+        self.output.joined(Stream::Stderr)
     }
 
     /// A short description of the ending for error messages
@@ -90,12 +135,7 @@ impl ProcessOutput {
 
     /// The last `n` lines of output (stderr and stdout), for error messages.
     pub fn tail(&self, n: usize) -> String {
-        let start = self.lines.len().saturating_sub(n);
-        self.lines[start..]
-            .iter()
-            .map(|l| l.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.output.tail(n)
     }
 }
 
@@ -196,7 +236,7 @@ pub fn run(
     let captured = std::mem::take(&mut *captured.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(ProcessOutput {
         ending,
-        lines: captured.lines,
+        output: captured.output,
         elapsed: started.elapsed(),
         truncated: captured.truncated,
     })
@@ -204,8 +244,7 @@ pub fn run(
 
 #[derive(Default)]
 struct Captured {
-    lines: Vec<OutputLine>,
-    bytes: usize,
+    output: CapturedOutput,
     truncated: bool,
 }
 
@@ -226,17 +265,16 @@ fn read_lines(
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
-        let text = String::from_utf8_lossy(&buf).into_owned();
+        let text = String::from_utf8_lossy(&buf);
         if let Some(sink) = sink {
             sink(stream, &text);
         }
         let mut c = captured.lock().unwrap_or_else(|e| e.into_inner());
-        if c.bytes + text.len() > MAX_CAPTURE_BYTES {
+        if c.output.bytes() + text.len() > MAX_CAPTURE_BYTES {
             c.truncated = true;
             continue;
         }
-        c.bytes += text.len();
-        c.lines.push(OutputLine { stream, text });
+        c.output.push(stream, &text);
     }
 }
 
@@ -401,7 +439,12 @@ mod tests {
             None,
         );
         assert!(out.success());
-        assert_eq!(out.lines.len(), 40000);
+        assert_eq!(out.output.len(), 40000);
+        let (stream, last) = out.output.iter().last().unwrap();
+        assert!(
+            last.starts_with("line 19999") || last.starts_with("e 19999"),
+            "{stream:?} {last}"
+        );
     }
 
     #[test]

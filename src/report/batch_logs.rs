@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::process::{OutputLine, Stream};
+use crate::process::{CapturedOutput, Stream};
 use crate::run::events::BatchOutcome;
 
 pub struct BatchLogs {
@@ -38,15 +38,15 @@ impl BatchLogs {
         &self,
         batch: usize,
         outcome: BatchOutcome,
-        output: &[OutputLine],
+        output: &CapturedOutput,
         notes: &[String],
     ) -> std::io::Result<()> {
         let path = self.dir.join(format!("batch-{batch}.{}", outcome.as_str()));
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        for line in output {
-            match line.stream {
-                Stream::Stdout => writeln!(f, "{}", line.text)?,
-                Stream::Stderr => writeln!(f, "[stderr] {}", line.text)?,
+        for (stream, line) in output.iter() {
+            match stream {
+                Stream::Stdout => writeln!(f, "{line}")?,
+                Stream::Stderr => writeln!(f, "[stderr] {line}")?,
             }
         }
         for note in notes {
@@ -74,16 +74,9 @@ mod tests {
         let logs = BatchLogs::prepare(&dir).unwrap();
         assert!(!dir.join("batch-9.failure").exists());
         assert!(dir.join("keep.txt").exists());
-        let out = vec![
-            OutputLine {
-                stream: Stream::Stdout,
-                text: "hello".into(),
-            },
-            OutputLine {
-                stream: Stream::Stderr,
-                text: "oops".into(),
-            },
-        ];
+        let mut out = CapturedOutput::default();
+        out.push(Stream::Stdout, "hello");
+        out.push(Stream::Stderr, "oops");
         logs.write(1, BatchOutcome::Failure, &out, &["timed out".into()])
             .unwrap();
         let text = std::fs::read_to_string(dir.join("batch-1.failure")).unwrap();

@@ -386,7 +386,7 @@ impl<'a> Collector<'a> {
                             worker,
                             job,
                             ending: None,
-                            output: Vec::new(),
+                            output: Default::default(),
                             matched: Vec::new(),
                             unmatched: Vec::new(),
                             infra_error: Some(if panicked {
@@ -518,7 +518,7 @@ impl<'a> Collector<'a> {
                 push_attempt(
                     &mut self.states[t].attempts,
                     TestAttempt {
-                        details: Some(tail_of(&report.output)),
+                        details: Some(report.output.tail(30)),
                         ..TestAttempt::synthetic(
                             Outcome::Failed,
                             format!("timed out after {timeout_secs} s"),
@@ -703,15 +703,6 @@ fn missing_reason(
             unmatched[0]
         ),
     }
-}
-
-fn tail_of(output: &[crate::process::OutputLine]) -> String {
-    let start = output.len().saturating_sub(30);
-    output[start..]
-        .iter()
-        .map(|l| l.text.as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn build_records(

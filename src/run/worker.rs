@@ -12,7 +12,7 @@ use crate::cancel::Cancel;
 use crate::framework::{Framework, ResultLocation};
 use crate::junit;
 use crate::model::TestAttempt;
-use crate::process::{Ending, LineSink, OutputLine, Stream};
+use crate::process::{CapturedOutput, Ending, LineSink, Stream};
 use crate::provider::{ExecRequest, Provider, ProviderError, SandboxGuard};
 
 /// A batch handed to a worker.
@@ -67,7 +67,7 @@ pub struct BatchReport {
     pub job: Job,
     /// `None` when the batch could not be executed at all (see `infra_error`).
     pub ending: Option<Ending>,
-    pub output: Vec<OutputLine>,
+    pub output: CapturedOutput,
     /// Per-test results matched to `job.tests` positions.
     pub matched: Vec<(usize, TestAttempt)>,
     /// JUnit testcases that matched no expected ID.
@@ -222,7 +222,7 @@ fn run_batch(
         worker,
         job,
         ending: None,
-        output: Vec::new(),
+        output: CapturedOutput::default(),
         matched: Vec::new(),
         unmatched: Vec::new(),
         infra_error: None,
@@ -240,12 +240,12 @@ fn run_batch(
         }
     };
     report.ending = Some(output.ending);
-    report.output = output.lines;
+    report.output = output.output;
     if output.truncated {
-        report.output.push(OutputLine {
-            stream: Stream::Stderr,
-            text: "[offload] output truncated: the batch printed more than 32 MiB".into(),
-        });
+        report.output.push(
+            Stream::Stderr,
+            "[offload] output truncated: the batch printed more than 32 MiB",
+        );
     }
     let remote = match &command.results {
         ResultLocation::ExitCode => None,
