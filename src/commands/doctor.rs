@@ -335,9 +335,9 @@ fn check_version(command: &str, what: &str, workdir: &Path) -> Check {
     match process::run(&spec, Some(TOOL_TIMEOUT), &Cancel::new(), None) {
         Ok(out) if out.success() => {
             let version = out
-                .lines
+                .output
                 .iter()
-                .map(|l| l.text.trim())
+                .map(|(_, text)| text.trim())
                 .find(|l| !l.is_empty())
                 .unwrap_or("")
                 .to_string();
@@ -636,8 +636,8 @@ fn check_batches(
             }
         };
         if verbose {
-            for line in &out.lines {
-                println!("    | {}", crate::report::progress::sanitize(&line.text));
+            for (_, text) in out.output.iter() {
+                println!("    | {}", crate::report::progress::sanitize(text));
             }
         }
         if matches!(out.ending, Ending::TimedOut | Ending::Cancelled) {
