@@ -320,8 +320,8 @@ Slowest tests:
   0.01s  pass_d
 
 Reports:
-  JUnit:      DIR/test-results/junit.xml
-  Batch logs: DIR/test-results/logs  (offload logs --failures shows the failures)
+  JUnit:      test-results/junit.xml
+  Batch logs: test-results/logs  (offload logs --failures shows the failures)
 
 Some tests failed: 1 failed.
 ";

@@ -138,8 +138,12 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         crate::report::summary::render_summary(
             &collected.records,
             collected.wall,
-            config.report.junit.then_some(junit_path.as_path()),
-            &output_dir.join("logs"),
+            config
+                .report
+                .junit
+                .then(|| crate::report::summary::shown_path(&junit_path))
+                .as_deref(),
+            &crate::report::summary::shown_path(&output_dir.join("logs")),
             collected.cancelled,
         )
     );

@@ -108,6 +108,16 @@ pub fn render_summary(
     out
 }
 
+/// `path` relative to the current directory when it is inside it (what a
+/// user would type), else as it is.
+pub fn shown_path(path: &Path) -> std::path::PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 /// Test counts by final status. The categories do not overlap: they add up
 /// to `total` (an errored test counts as failed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -450,5 +460,14 @@ All tests passed!
         assert!(line.ends_with('…'));
         assert_eq!(format_duration(Duration::from_millis(12_340)), "12.3s");
         assert_eq!(format_duration(Duration::from_secs(3723)), "1h 02m 03s");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            shown_path(&cwd.join("out/junit.xml")),
+            PathBuf::from("out/junit.xml")
+        );
+        assert_eq!(
+            shown_path(Path::new("/elsewhere/x")),
+            PathBuf::from("/elsewhere/x")
+        );
     }
 }
