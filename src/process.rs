@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
-use crate::cancel::{Cancel, CancelLevel, GRACE_PERIOD, POLL_INTERVAL};
+use crate::cancel::{grace_period, Cancel, CancelLevel, POLL_INTERVAL};
 
 /// Which pipe a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -311,11 +311,11 @@ fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel
     }
 }
 
-/// SIGTERM the group, give it [`GRACE_PERIOD`] (cut short by an immediate
-/// cancel), then SIGKILL.
+/// SIGTERM the group, give it the [`grace_period`] (cut short by an
+/// immediate cancel), then SIGKILL.
 fn terminate_gracefully(child: &mut Child, pgid: i32, cancel: &Cancel) {
     kill_group(pgid, libc::SIGTERM);
-    let deadline = Instant::now() + GRACE_PERIOD;
+    let deadline = Instant::now() + grace_period();
     while Instant::now() < deadline && cancel.level() != CancelLevel::Immediate {
         if let Ok(Some(_)) = child.wait_timeout(POLL_INTERVAL) {
             break;
