@@ -136,7 +136,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             expected_wall: (found > 0).then_some(expected_wall),
         },
         &cancel,
-        Vec::new(),
+        reporters(verbose, args.trace, &output_dir),
     )?;
     drop(scratch);
     crate::process::kill_orphans();
@@ -154,7 +154,17 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     print!(
         "{}",
-        simple_summary(&collected, &junit_path, &output_dir.join("logs"))
+        crate::report::summary::render_summary(
+            &collected.records,
+            collected.wall,
+            config
+                .report
+                .junit
+                .then(|| crate::report::summary::shown_path(&junit_path))
+                .as_deref(),
+            &crate::report::summary::shown_path(&output_dir.join("logs")),
+            collected.cancelled,
+        )
     );
     if let Some(fatal) = &collected.fatal {
         eprintln!("error: {fatal}");
@@ -261,41 +271,21 @@ impl Drop for ScratchDir {
     }
 }
 
-fn simple_summary(c: &run::Collected, junit: &Path, logs: &Path) -> String {
-    use crate::model::FinalStatus::*;
-    use std::fmt::Write;
-    let count = |s| c.records.iter().filter(|r| r.status == s).count();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{} tests: {} passed, {} failed, {} flaky, {} not run, {} skipped in {:.1}s",
-        c.records.len(),
-        count(Passed),
-        count(Failed) + count(Error),
-        count(Flaky),
-        count(NotRun),
-        count(Skipped),
-        c.wall.as_secs_f64()
-    );
-    for r in &c.records {
-        let label = match r.status {
-            Failed | Error => "FAILED",
-            Flaky => "FLAKY",
-            NotRun => "NOT RUN",
-            _ => continue,
-        };
-        let msg = r
-            .not_run_reason
-            .clone()
-            .or_else(|| r.deciding_attempt().and_then(|a| a.message.clone()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {label} {}: {}",
-            r.id,
-            msg.lines().next().unwrap_or("")
-        );
+/// What watches the run: console progress, the timeline page, and with
+/// `--trace` the Chrome trace file. Progress comes first so that its status
+/// line is cleared before anything else writes at the end.
+fn reporters<'a>(
+    verbose: bool,
+    trace: bool,
+    output_dir: &Path,
+) -> Vec<Box<dyn crate::run::events::Reporter + 'a>> {
+    use crate::report::{progress, timeline, trace as trace_file};
+    let mut r: Vec<Box<dyn crate::run::events::Reporter + 'a>> = vec![
+        Box::new(progress::ProgressReporter::new(verbose)),
+        Box::new(timeline::TimelineReporter::new(output_dir)),
+    ];
+    if trace {
+        r.push(Box::new(trace_file::TraceReporter::new(output_dir)));
     }
-    let _ = writeln!(out, "JUnit: {}\nLogs: {}", junit.display(), logs.display());
-    out
+    r
 }
