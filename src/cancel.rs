@@ -18,8 +18,19 @@ pub enum CancelLevel {
     Immediate = 2,
 }
 
-/// How long a terminated process group gets between SIGTERM and SIGKILL.
-pub const GRACE_PERIOD: Duration = Duration::from_secs(2);
+/// How long a terminated process group gets between SIGTERM and SIGKILL:
+/// 2 s, or `OFFLOAD_GRACE_PERIOD_SECS`.
+pub fn grace_period() -> Duration {
+    static GRACE: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *GRACE.get_or_init(|| {
+        std::env::var("OFFLOAD_GRACE_PERIOD_SECS")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(Duration::from_secs(2))
+    })
+}
 
 /// How often blocking waits look at the cancellation level.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);

@@ -294,3 +294,62 @@ fn env_and_offload_variables_reach_the_batch() {
         );
     }
 }
+
+#[test]
+fn second_sigint_kills_at_once() {
+    // The whole batch ignores SIGTERM, and the grace period is far longer
+    // than the test waits: only the second Ctrl-C can end the run quickly.
+    let dir = project(&["hang_a", "pass_b"], 0, 1, 600);
+    let toml = dir.read("offload.toml").replace(
+        "run_command = \"./runner.sh",
+        "run_command = \"trap '' TERM; ./runner.sh",
+    );
+    dir.write("offload.toml", &toml);
+    let state = dir.join("state");
+    let mut cmd = offload(
+        &dir.path,
+        &["run"],
+        &[
+            ("FIXTURE_STATE", state.to_str().unwrap()),
+            ("OFFLOAD_GRACE_PERIOD_SECS", "300"),
+        ],
+    );
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let hanging: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(state.join("hang.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the hanging test never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    // The first Ctrl-C asks nicely; the batch ignores it and lives on.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(pid_alive(hanging), "the batch should survive SIGTERM");
+    assert!(
+        pid_alive(pid),
+        "offload should still be waiting for the grace period"
+    );
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+    }
+    let out = wait_within(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    assert!(!pid_alive(hanging), "the second Ctrl-C must kill at once");
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(case(&cases, "hang_a").status, "error");
+    assert!(
+        stderr(&out).contains("Interrupted again"),
+        "{}",
+        describe(&out)
+    );
+}

@@ -8,7 +8,7 @@ use crate::cancel::{Cancel, CancelLevel};
 use crate::cli::RunArgs;
 use crate::config::{Config, ProviderConfig};
 use crate::error::{io_error, Error, Result};
-use crate::history::History;
+use crate::history::{self, History, RunTimings};
 use crate::run::{self, ExecuteOptions, TestTable};
 use crate::schedule::{self, PlanParams, SchedTest};
 use crate::Verdict;
@@ -44,11 +44,21 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     let mut table = table;
     let junit_path = config.report.junit_path();
-    let history = History::load(&junit_path);
-    let has_history = assign_expected_durations(&mut table, &history);
+    let history_path = history::path_for(&config.path);
+    let estimates = History::load(&junit_path, &history_path).estimate(
+        table
+            .tests
+            .iter()
+            .map(|t| (t.id.as_str(), table.groups[t.group].name.as_str())),
+    );
+    let (found, total) = estimates.coverage();
+    eprintln!("Timing history: durations for {found} of {total} tests");
+    for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
+        t.expected = d;
+    }
 
     let parallelism = config.offload.max_parallel.max(1);
-    let batch_startup = history.batch_startup.unwrap_or(Duration::from_millis(200));
+    let batch_startup = estimates.startup.unwrap_or(Duration::from_millis(200));
     let sched: Vec<SchedTest> = table
         .tests
         .iter()
@@ -56,6 +66,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         .map(|(i, t)| SchedTest {
             index: i,
             expected: t.expected,
+            known: estimates.known[i],
+            may_retry: table.groups[t.group].retry_count > 0,
             id_bytes: t.id.len() + 3,
         })
         .collect();
@@ -63,9 +75,9 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         &sched,
         &PlanParams {
             parallelism,
-            batch_startup,
+            batch_startup: estimates.startup,
             max_id_bytes: framework.max_batch_id_bytes(),
-            has_history,
+            estimate_error: estimates.estimate_error,
         },
     );
 
@@ -121,21 +133,38 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             scratch_dir: scratch.path.clone(),
             env,
             batch_startup,
-            expected_wall: has_history.then_some(expected_wall),
+            expected_wall: (found > 0).then_some(expected_wall),
         },
         &cancel,
-        Vec::new(),
+        reporters(verbose, args.trace, &output_dir),
     )?;
     drop(scratch);
     crate::process::kill_orphans();
 
+    if let Err(e) = history::save(&history_path, &run_timings(&table, &collected)) {
+        eprintln!(
+            "warning: cannot save the timing history {}: {}",
+            history_path.display(),
+            crate::error::io_message(&e)
+        );
+    }
     if config.report.junit {
         crate::junit::write::write_report(&junit_path, &collected.records, collected.wall)
             .map_err(|e| io_error(format!("cannot write {}", junit_path.display()), &e))?;
     }
     print!(
         "{}",
-        simple_summary(&collected, &junit_path, &output_dir.join("logs"))
+        crate::report::summary::render_summary(
+            &collected.records,
+            collected.wall,
+            config
+                .report
+                .junit
+                .then(|| crate::report::summary::shown_path(&junit_path))
+                .as_deref(),
+            &crate::report::summary::shown_path(&output_dir.join("logs")),
+            collected.cancelled,
+        )
     );
     if let Some(fatal) = &collected.fatal {
         eprintln!("error: {fatal}");
@@ -182,22 +211,23 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Fill in each test's expected duration; returns whether any came from history.
-fn assign_expected_durations(table: &mut TestTable, history: &History) -> bool {
-    let mut found = 0;
-    for t in &mut table.tests {
-        if let Some(d) = history.expected(&t.id) {
-            t.expected = d;
-            found += 1;
+/// What this run measured, for the timing history: every attempt with a
+/// real JUnit time (synthetic attempts, which carry a message and no time,
+/// are left out) and every batch that ended normally.
+fn run_timings(table: &TestTable, collected: &run::Collected) -> RunTimings {
+    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.clone()));
+    for r in &collected.records {
+        for a in &r.attempts {
+            if !(a.duration.is_zero() && a.message.is_some()) {
+                timings.test(&r.id, a.duration);
+            }
         }
     }
-    if found > 0 {
-        eprintln!(
-            "Timing history: durations for {found} of {} tests",
-            table.tests.len()
-        );
+    // The engine does not say which group a batch ran (batches mix groups).
+    for &(wall, reported, _tests) in &collected.batch_timings {
+        timings.batch(history::ANY_GROUP, wall, reported);
     }
-    found > 0
+    timings
 }
 
 /// Ctrl-C: first press cancels gracefully, second kills at once, a third
@@ -241,41 +271,21 @@ impl Drop for ScratchDir {
     }
 }
 
-fn simple_summary(c: &run::Collected, junit: &Path, logs: &Path) -> String {
-    use crate::model::FinalStatus::*;
-    use std::fmt::Write;
-    let count = |s| c.records.iter().filter(|r| r.status == s).count();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{} tests: {} passed, {} failed, {} flaky, {} not run, {} skipped in {:.1}s",
-        c.records.len(),
-        count(Passed),
-        count(Failed) + count(Error),
-        count(Flaky),
-        count(NotRun),
-        count(Skipped),
-        c.wall.as_secs_f64()
-    );
-    for r in &c.records {
-        let label = match r.status {
-            Failed | Error => "FAILED",
-            Flaky => "FLAKY",
-            NotRun => "NOT RUN",
-            _ => continue,
-        };
-        let msg = r
-            .not_run_reason
-            .clone()
-            .or_else(|| r.deciding_attempt().and_then(|a| a.message.clone()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {label} {}: {}",
-            r.id,
-            msg.lines().next().unwrap_or("")
-        );
+/// What watches the run: console progress, the timeline page, and with
+/// `--trace` the Chrome trace file. Progress comes first so that its status
+/// line is cleared before anything else writes at the end.
+fn reporters<'a>(
+    verbose: bool,
+    trace: bool,
+    output_dir: &Path,
+) -> Vec<Box<dyn crate::run::events::Reporter + 'a>> {
+    use crate::report::{progress, timeline, trace as trace_file};
+    let mut r: Vec<Box<dyn crate::run::events::Reporter + 'a>> = vec![
+        Box::new(progress::ProgressReporter::new(verbose)),
+        Box::new(timeline::TimelineReporter::new(output_dir)),
+    ];
+    if trace {
+        r.push(Box::new(trace_file::TraceReporter::new(output_dir)));
     }
-    let _ = writeln!(out, "JUnit: {}\nLogs: {}", junit.display(), logs.display());
-    out
+    r
 }

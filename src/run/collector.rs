@@ -189,7 +189,8 @@ impl<'a> Collector<'a> {
         } = self;
         drop(jobs);
         let records = build_records(table, states, &reason);
-        let fatal = if !any_sandbox_ready {
+        // Creation cut short by Ctrl-C is an interrupted run, not a broken provider.
+        let fatal = if !any_sandbox_ready && !cancel.is_cancelled() {
             last_create_error.map(|e| format!("no sandbox could be created: {e}"))
         } else {
             None

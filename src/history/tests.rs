@@ -1,0 +1,305 @@
+use super::*;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// A fresh scratch directory under the target dir's temp (removed on drop).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("offload-history-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_with(tests: &[(&str, u64)]) -> RunTimings {
+    let mut run = RunTimings::new(tests.iter().map(|(id, _)| id.to_string()));
+    for (id, d) in tests {
+        run.test(id, ms(*d));
+    }
+    run
+}
+
+#[test]
+fn path_is_next_to_the_config() {
+    assert_eq!(
+        path_for(Path::new("/p/ci/offload-modal.toml")),
+        PathBuf::from("/p/ci/offload-modal.history.tsv")
+    );
+    assert_eq!(
+        path_for(Path::new("offload.toml")),
+        PathBuf::from("offload.history.tsv")
+    );
+}
+
+#[test]
+fn round_trip_through_the_file() {
+    let dir = Scratch::new("roundtrip");
+    let path = dir.0.join("offload.history.tsv");
+    let odd = "tests/t.py::test_x[a\tb\\c\nd] with spaces";
+    let mut run = run_with(&[("a::one", 120), (odd, 7)]);
+    run.batch("unit", ms(400), ms(127));
+    run.batch("unit", ms(390), ms(120));
+    run.batch("unit", ms(900), ms(120));
+    save(&path, &run).unwrap();
+
+    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    assert_eq!(h.expected("a::one"), Some(ms(120)));
+    assert_eq!(h.expected(odd), Some(ms(7)));
+    // median of (273, 270, 780)
+    assert_eq!(h.startup.get("unit"), Some(&ms(273)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("# offload timing history"));
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines, sorted, "lines are sorted, so merges stay line-local");
+    assert_eq!(lines.len(), 3);
+}
+
+#[test]
+fn stable_durations_leave_the_file_unchanged_and_real_changes_move_it() {
+    let dir = Scratch::new("settle");
+    let path = dir.0.join("h.tsv");
+    save(&path, &run_with(&[("t", 100)])).unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    save(&path, &run_with(&[("t", 105)])).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+    save(&path, &run_with(&[("t", 300)])).unwrap();
+    let h = History::load(Path::new("/nonexistent"), &path);
+    assert_eq!(h.expected("t"), Some(ms(200)));
+}
+
+#[test]
+fn undiscovered_tests_age_out_and_discovered_ones_stay() {
+    let mut file = HistoryFile::default();
+    file = merge_run(file, &run_with(&[("gone", 10), ("kept", 10)]));
+    for _ in 0..MAX_MISSED_RUNS {
+        // "kept" is discovered but does not run (e.g. a cancelled run).
+        file = merge_run(file, &RunTimings::new(["kept".to_string()]));
+        assert!(file.entries.contains_key(&(Kind::Test, "gone".into())));
+    }
+    file = merge_run(file, &RunTimings::new(["kept".to_string()]));
+    assert!(!file.entries.contains_key(&(Kind::Test, "gone".into())));
+    assert_eq!(file.entries[&(Kind::Test, "kept".into())].missed, 0);
+}
+
+#[test]
+fn size_is_capped_dropping_the_longest_missed_first() {
+    let mut file = HistoryFile::default();
+    for i in 0..MAX_ENTRIES + 5 {
+        file.entries.insert(
+            (Kind::Test, format!("old{i:06}")),
+            Entry {
+                value: ms(1),
+                missed: 3,
+            },
+        );
+    }
+    let file = merge_run(file, &run_with(&[("new", 5)]));
+    assert_eq!(file.entries.len(), MAX_ENTRIES);
+    assert!(file.entries.contains_key(&(Kind::Test, "new".into())));
+}
+
+#[test]
+fn damaged_lines_and_conflict_markers_are_skipped() {
+    let text = "# header\n\
+        test\ta\t10.0\t0\n\
+        <<<<<<< HEAD\n\
+        test\tb\t20.0\t0\n\
+        =======\n\
+        test\tb\t40.0\t2\n\
+        >>>>>>> other\n\
+        test\tc\tnot-a-number\t0\n\
+        test\td\t-5\t0\n\
+        test\te\t5\n\
+        startup\tunit\t300.0\t1\n\
+        bogus\tline\n\
+        test\tf\t1.0\t0\textra\n\
+        \u{0}\u{1}binary junk\n";
+    let f = parse(text);
+    assert_eq!(f.skipped, 9);
+    assert_eq!(f.entries[&(Kind::Test, "a".into())].value, ms(10));
+    // both sides of the conflict: averaged, fewest missed
+    assert_eq!(
+        f.entries[&(Kind::Test, "b".into())],
+        Entry {
+            value: ms(30),
+            missed: 0
+        }
+    );
+    assert_eq!(f.entries[&(Kind::Startup, "unit".into())].value, ms(300));
+    assert_eq!(f.entries.len(), 3);
+}
+
+#[test]
+fn an_unreadable_file_is_an_empty_history() {
+    let dir = Scratch::new("corrupt");
+    let path = dir.0.join("h.tsv");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, b'\n', b'\t', 0x80]).unwrap();
+    let h = History::load(&dir.0.join("junit.xml"), &path);
+    assert!(h.durations.is_empty());
+    // and saving over it works
+    save(&path, &run_with(&[("t", 3)])).unwrap();
+    assert_eq!(
+        History::load(Path::new("/x"), &path).expected("t"),
+        Some(ms(3))
+    );
+}
+
+#[test]
+fn union_merge_of_two_branches_is_order_independent() {
+    let base = render(&merge_run(
+        HistoryFile::default(),
+        &run_with(&[("a", 100), ("b", 50)]),
+    ));
+    let ours = render(&merge_run(
+        parse(&base),
+        &run_with(&[("a", 300), ("b", 50), ("c", 9)]),
+    ));
+    let theirs = render(&merge_run(
+        parse(&base),
+        &run_with(&[("a", 100), ("b", 500)]),
+    ));
+    let union_1 = format!("{ours}{theirs}");
+    let union_2 = format!("{theirs}{ours}");
+    assert_eq!(parse(&union_1), parse(&union_2));
+    let merged = parse(&union_1);
+    assert_eq!(merged.entries[&(Kind::Test, "a".into())].value, ms(150));
+    assert_eq!(
+        merged.entries[&(Kind::Test, "b".into())].value,
+        ms(162) + Duration::from_micros(500)
+    );
+    assert!(merged.entries.contains_key(&(Kind::Test, "c".into())));
+}
+
+#[test]
+fn concurrent_writers_lose_nothing() {
+    let dir = Scratch::new("concurrent");
+    let path = dir.0.join("h.tsv");
+    let all: Vec<String> = (0..8)
+        .flat_map(|w| (0..10).map(move |k| format!("w{w}-t{k}")))
+        .collect();
+    let threads: Vec<_> = (0..8u64)
+        .map(|w| {
+            let (path, all) = (path.clone(), all.clone());
+            std::thread::spawn(move || {
+                for k in 0..10u64 {
+                    // Every run discovers the whole suite but measures one test.
+                    let id = format!("w{w}-t{k}");
+                    let mut run = RunTimings::new(all.iter().cloned());
+                    run.test(&id, ms(10 + k));
+                    save(&path, &run).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let f = parse(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(f.skipped, 0);
+    assert_eq!(f.entries.len(), 80, "no save lost another's update");
+    for w in 0..8 {
+        for k in 0..10 {
+            let key = (Kind::Test, format!("w{w}-t{k}"));
+            assert_eq!(f.entries[&key].value, ms(10 + k));
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn junit_fills_what_the_file_does_not_know() {
+    let dir = Scratch::new("junit");
+    let junit = dir.0.join("junit.xml");
+    std::fs::write(
+        &junit,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites><testsuite name="offload" tests="3">
+<testcase name="a" classname="x" time="0.250"/>
+<testcase name="b" classname="x" time="1.5"/>
+<testcase name="b" classname="x" time="0.5"/>
+</testsuite></testsuites>"#,
+    )
+    .unwrap();
+    let path = dir.0.join("h.tsv");
+    save(&path, &run_with(&[("a", 100)])).unwrap();
+    let h = History::load(&junit, &path);
+    assert_eq!(h.expected("a"), Some(ms(100)), "the history file wins");
+    assert_eq!(h.expected("b"), Some(ms(1500)), "the longest of repeats");
+}
+
+#[test]
+fn estimates_use_the_group_median_for_unknown_tests() {
+    let mut h = History::default();
+    for (id, d) in [("u1", 10), ("u2", 30), ("u3", 1000), ("s1", 5000)] {
+        h.durations.insert(id.into(), ms(d));
+    }
+    h.startup.insert("unit".into(), ms(100));
+    h.startup.insert("slow".into(), ms(400));
+    let tests = [
+        ("u1", "unit"),
+        ("u2", "unit"),
+        ("u3", "unit"),
+        ("new-u", "unit"),
+        ("s1", "slow"),
+        ("new-s", "slow"),
+        ("new-x", "other"),
+    ];
+    let e = h.estimate(tests.iter().copied());
+    assert_eq!(e.coverage(), (4, 7));
+    assert_eq!(e.durations[3], ms(30), "median of the unit group");
+    assert_eq!(e.durations[5], ms(5000));
+    assert_eq!(e.durations[6], ms(1000), "median of everything known");
+    assert_eq!(e.known, vec![true, true, true, false, true, false, false]);
+    // (4 × 100 + 2 × 400) / 6 tests with a known group start-up
+    assert_eq!(e.startup, Some(ms(200)));
+
+    let empty = History::default().estimate(tests.iter().copied());
+    assert_eq!(empty.coverage(), (0, 7));
+    assert!(empty.durations.iter().all(|&d| d == NOMINAL));
+    assert_eq!(empty.startup, None);
+}
+
+#[test]
+fn the_estimate_error_is_learned() {
+    let ids: Vec<(String, u64)> = (0..10).map(|i| (format!("t{i}"), 100)).collect();
+    let first: Vec<(&str, u64)> = ids.iter().map(|(id, d)| (id.as_str(), *d)).collect();
+    let file = merge_run(HistoryFile::default(), &run_with(&first));
+    assert!(
+        !file.entries.contains_key(&(Kind::Error, ANY_GROUP.into())),
+        "nothing to compare yet"
+    );
+    // every test 20% slower than expected: 0.2 = 200 per mille
+    let slower: Vec<(&str, u64)> = ids.iter().map(|(id, _)| (id.as_str(), 120)).collect();
+    let file = merge_run(file, &run_with(&slower));
+    let text = render(&file);
+    assert!(text.contains("error\t*\t200.0\t0\n"), "{text}");
+    let dir = Scratch::new("error");
+    let path = dir.0.join("h.tsv");
+    std::fs::write(&path, text).unwrap();
+    let h = History::load(Path::new("/x"), &path);
+    assert!((h.estimate_error.unwrap() - 0.2).abs() < 1e-9);
+    assert_eq!(
+        h.estimate(first.iter().map(|(id, _)| (*id, "g")))
+            .estimate_error,
+        h.estimate_error
+    );
+}

@@ -1,0 +1,410 @@
+//! From expected durations to batches.
+//!
+//! The engine hands out batches in the order [`plan`] returns them (heaviest
+//! first), each to whichever worker is free. The plan is built in three steps:
+//!
+//! 1. **Order** the tests: those whose failure would be retried first, then
+//!    longest first. Equal
+//!    guesses (no history) are dealt round-robin in a stratified order, so
+//!    that every batch samples the whole suite — a slow module is spread over
+//!    the batches instead of landing in one.
+//! 2. **LPT** onto `parallelism` virtual workers: each test goes to the
+//!    least-loaded worker that holds no copy of it. The workers' loads end
+//!    within about one small test of each other. With equal guesses this is
+//!    exactly round-robin dealing.
+//! 3. **Cut** each worker's list into batches: one batch with most of its load,
+//!    then a tail of batches halving in size. The queue gives the tail batches
+//!    to whichever worker finishes first, so they absorb the error of the
+//!    estimates. The tail is as large as that error calls for (about
+//!    `tail_sigmas` standard deviations of a worker's load, estimated from
+//!    how reliable each test's duration is), and no tail batch carries less
+//!    than `min_work_per_startup` times the per-batch start-up cost: cheap
+//!    start-up gives more, smaller batches; expensive start-up fewer, bigger
+//!    ones — down to one batch per worker. Tests whose failure would be
+//!    retried (when they are a small part of the work) go in their worker's
+//!    first tail batch, so that a retry is queued while tail batches remain
+//!    to balance it.
+//!
+//! Every step is deterministic (integer nanoseconds, explicit tie-breaks).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::time::Duration;
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+/// One test (or one copy of a test) as the scheduler sees it.
+#[derive(Clone, Debug)]
+pub struct SchedTest {
+    /// Index into the run's test table. The same index may appear more than
+    /// once (copies of one test): copies never share a batch.
+    pub index: usize,
+    /// Expected duration: history, or the group's typical duration.
+    pub expected: Duration,
+    /// Whether `expected` is this test's own history (`true`) or a guess
+    /// (`false`). Guesses are treated as far less reliable, which makes the
+    /// tail of small batches larger.
+    pub known: bool,
+    /// Whether a failure of this test would be retried (its group has
+    /// `retry_count > 0`). Such tests are placed in the first batches so that
+    /// their retries fit in before the end of the run.
+    pub may_retry: bool,
+    /// Bytes the ID adds to a batch command line.
+    pub id_bytes: usize,
+}
+
+/// A planned batch: which tests, and how long it is expected to take
+/// (start-up cost included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedBatch {
+    /// Indices into the run's test table, in the order they should run.
+    pub tests: Vec<usize>,
+    pub expected: Duration,
+}
+
+/// Inputs that shape the plan.
+#[derive(Clone, Debug)]
+pub struct PlanParams {
+    /// Number of workers (sandboxes).
+    pub parallelism: usize,
+    /// Expected start-up cost of one batch (process start, imports, ...), as
+    /// learned by [`crate::history`]; `None` when it was never measured.
+    pub batch_startup: Option<Duration>,
+    /// Cap on the summed `id_bytes` of a batch (a single test larger than the
+    /// cap still gets a batch of its own).
+    pub max_id_bytes: usize,
+    /// How far off the history's durations turned out to be last time, as a
+    /// fraction (mean absolute error over total duration), as learned by
+    /// [`crate::history`]; `None` when unknown (10% is assumed).
+    pub estimate_error: Option<f64>,
+}
+
+/// The knobs of [`plan`], in one place (the unit tests study variations).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tuning {
+    /// Relative standard deviation of a test's duration around its history
+    /// value (run-to-run noise).
+    pub rel_error_known: f64,
+    /// Relative standard deviation of a guessed duration (a test without
+    /// history gets its group's typical duration; real durations spread about
+    /// that much).
+    pub rel_error_guess: f64,
+    /// How many standard deviations of a worker's load the tail of small
+    /// batches covers.
+    pub tail_sigmas: f64,
+    /// A tail batch carries at least this many times the start-up cost of work.
+    pub min_work_per_startup: u64,
+    /// When the start-up cost is unknown, the smallest tail batch is
+    /// 1/this of a worker's load.
+    pub unknown_startup_min_fraction: u64,
+    /// Tail batches never get smaller than 1/2^this of the tail.
+    pub max_tail_halvings: u32,
+}
+
+/// A learned estimate error below this is treated as this (timing noise
+/// the history cannot see, e.g. process start-up jitter).
+const MIN_ESTIMATE_ERROR: f64 = 0.02;
+
+pub(crate) const TUNING: Tuning = Tuning {
+    rel_error_known: 0.10,
+    rel_error_guess: 1.0,
+    tail_sigmas: 3.0,
+    min_work_per_startup: 4,
+    unknown_startup_min_fraction: 16,
+    max_tail_halvings: 5,
+};
+
+/// Pack tests into batches, heaviest first (see the module documentation).
+/// Deterministic for the same inputs.
+pub fn plan(tests: &[SchedTest], params: &PlanParams) -> Vec<PlannedBatch> {
+    plan_tuned(tests, params, &TUNING)
+}
+
+pub(crate) fn plan_tuned(
+    tests: &[SchedTest],
+    params: &PlanParams,
+    tuning: &Tuning,
+) -> Vec<PlannedBatch> {
+    if tests.is_empty() {
+        return Vec::new();
+    }
+    let workers = params.parallelism.max(1).min(tests.len());
+    let order = dispatch_order(tests, workers);
+    let copies = Copies::new(tests);
+    let lists = lpt_assign(tests, &order, workers, &copies);
+
+    let total: u64 = tests.iter().map(|t| nanos(t.expected)).sum();
+    let per_worker = total / workers as u64;
+    let known_error = params
+        .estimate_error
+        .map_or(tuning.rel_error_known, |e| e.clamp(MIN_ESTIMATE_ERROR, 1.0));
+    let base_min = match params.batch_startup {
+        Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
+        None => per_worker / tuning.unknown_startup_min_fraction,
+    };
+    // Tests whose failure would be retried, when they are a small part of
+    // the work, go in their worker's first tail batch: a retry is then queued
+    // while tail batches remain to balance it, instead of after everything.
+    let retry_total: u64 = tests
+        .iter()
+        .filter(|t| t.may_retry)
+        .map(|t| nanos(t.expected))
+        .sum();
+    let early_retries = retry_total > 0 && retry_total <= total / 10;
+    let mut tail = tail_size(tests, workers, known_error, tuning);
+    if early_retries {
+        let longest = tests
+            .iter()
+            .filter(|t| t.may_retry)
+            .map(|t| nanos(t.expected))
+            .max()
+            .unwrap_or(0);
+        let retry = longest + params.batch_startup.map_or(0, nanos);
+        tail = tail.max(2 * retry).max(2 * base_min);
+    }
+    let tail = tail.min(per_worker / 2);
+    let min_batch = base_min.max(tail >> tuning.max_tail_halvings).max(1);
+
+    let mut batches = Vec::new();
+    for list in &lists {
+        let (early, regular): (Vec<usize>, Vec<usize>) = list
+            .iter()
+            .partition(|&&p| early_retries && tests[p].may_retry);
+        let load: u64 = regular.iter().map(|&p| nanos(tests[p].expected)).sum();
+        let caps = capacities(load, tail.min(load / 2), min_batch);
+        let mut own = Vec::new();
+        cut(
+            tests,
+            &regular,
+            &caps,
+            params.max_id_bytes,
+            &copies,
+            &mut own,
+        );
+        place_early(tests, early, &mut own, params.max_id_bytes);
+        batches.extend(own);
+    }
+    finish(tests, batches, params.batch_startup)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Positions into `tests` in the order they should be dealt out to
+/// `workers` workers. Equal durations are dealt round-robin (worker `w` gets
+/// positions `w`, `w + workers`, ...), taking the rounds in bit-reversed
+/// order: each worker's list is then a stratified sample of the suite, so
+/// its first batch and its tail batches each sample the whole of it.
+fn dispatch_order(tests: &[SchedTest], workers: usize) -> Vec<usize> {
+    let rounds = tests.len().div_ceil(workers.max(1));
+    let bits = usize::BITS - rounds.saturating_sub(1).leading_zeros();
+    let stratified = |p: usize| {
+        let round = (p / workers) as u64;
+        let round = if bits == 0 {
+            0
+        } else {
+            round.reverse_bits() >> (64 - bits)
+        };
+        (round, p % workers)
+    };
+    let mut order: Vec<usize> = (0..tests.len()).collect();
+    order.sort_by_key(|&p| {
+        let t = &tests[p];
+        (Reverse(t.may_retry), Reverse(t.expected), stratified(p))
+    });
+    order
+}
+
+/// Which test indices appear more than once (copies).
+struct Copies(HashSet<usize>);
+
+impl Copies {
+    fn new(tests: &[SchedTest]) -> Copies {
+        let mut indices: Vec<usize> = tests.iter().map(|t| t.index).collect();
+        indices.sort_unstable();
+        Copies(
+            indices
+                .windows(2)
+                .filter(|w| w[0] == w[1])
+                .map(|w| w[0])
+                .collect(),
+        )
+    }
+
+    fn has_copies(&self, index: usize) -> bool {
+        !self.0.is_empty() && self.0.contains(&index)
+    }
+}
+
+/// LPT: each test (in `order`) to the least-loaded worker that does not hold
+/// a copy of it yet (the least-loaded one at all when every worker does).
+/// Returns each worker's positions, in assignment order.
+fn lpt_assign(
+    tests: &[SchedTest],
+    order: &[usize],
+    workers: usize,
+    copies: &Copies,
+) -> Vec<Vec<usize>> {
+    // (load, tests so far, worker): equal loads (zero durations) still spread.
+    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> =
+        (0..workers).map(|w| Reverse((0, 0, w))).collect();
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); workers];
+    // Which workers hold which copied index (only copied indices are tracked).
+    let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &p in order {
+        let t = &tests[p];
+        let copied = copies.has_copies(t.index);
+        let holds = |w: usize| copied && holders.get(&t.index).is_some_and(|h| h.contains(&w));
+        // Pop until a worker without a copy turns up; when every worker holds
+        // one, take the least loaded (`cut` still keeps copies apart).
+        let mut popped = Vec::new();
+        let chosen = loop {
+            match heap.pop() {
+                Some(Reverse(entry)) if !holds(entry.2) => break entry,
+                Some(Reverse(entry)) => popped.push(entry),
+                None => break popped.remove(0),
+            }
+        };
+        heap.extend(popped.into_iter().map(Reverse));
+        let (load, count, w) = chosen;
+        if copied {
+            holders.entry(t.index).or_default().push(w);
+        }
+        lists[w].push(p);
+        heap.push(Reverse((load + nanos(t.expected), count + 1, w)));
+    }
+    lists
+}
+
+/// The tail of small batches per worker, in nanoseconds: `tail_sigmas`
+/// standard deviations of one worker's load, assuming independent errors of
+/// `known_error` (history) or `rel_error_guess` (guesses) per test.
+fn tail_size(tests: &[SchedTest], workers: usize, known_error: f64, tuning: &Tuning) -> u64 {
+    let variance: f64 = tests
+        .iter()
+        .map(|t| {
+            let rel = if t.known {
+                known_error
+            } else {
+                tuning.rel_error_guess
+            };
+            let sd = nanos(t.expected) as f64 * rel;
+            sd * sd
+        })
+        .sum::<f64>()
+        / workers as f64;
+    (tuning.tail_sigmas * variance.sqrt()) as u64
+}
+
+/// Batch sizes for one worker with `load` of work: the head, then the tail
+/// halving while each piece stays at least `min_batch` (the last two tail
+/// pieces are equal, so the sizes sum to `load`). No tail when even one half
+/// of it is below `min_batch`.
+fn capacities(load: u64, tail: u64, min_batch: u64) -> Vec<u64> {
+    let mut caps = vec![load - tail];
+    if tail / 2 < min_batch {
+        caps[0] = load;
+        return caps;
+    }
+    let mut piece = tail / 2;
+    let mut rest = tail;
+    while piece >= min_batch && rest > piece {
+        caps.push(piece);
+        rest -= piece;
+        piece /= 2;
+    }
+    caps.push(rest);
+    caps
+}
+
+/// Cut one worker's list into batches of about `caps` nanoseconds each (the
+/// last cap repeats if the list is longer), honouring the byte cap and keeping
+/// copies apart.
+fn cut(
+    tests: &[SchedTest],
+    list: &[usize],
+    caps: &[u64],
+    max_id_bytes: usize,
+    copies: &Copies,
+    out: &mut Vec<Vec<usize>>,
+) {
+    let mut k = 0;
+    let mut current: Vec<usize> = Vec::new();
+    let (mut load, mut bytes) = (0u64, 0usize);
+    for &p in list {
+        let t = &tests[p];
+        let d = nanos(t.expected);
+        let cap = caps[k.min(caps.len() - 1)];
+        let over_time = load.saturating_add(d / 2) > cap;
+        let over_bytes = bytes + t.id_bytes > max_id_bytes;
+        let copy_here =
+            copies.has_copies(t.index) && current.iter().any(|&q| tests[q].index == t.index);
+        if !current.is_empty() && (over_time || over_bytes || copy_here) {
+            out.push(std::mem::take(&mut current));
+            if over_time {
+                k += 1;
+            }
+            load = 0;
+            bytes = 0;
+        }
+        current.push(p);
+        load += d;
+        bytes += t.id_bytes;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+}
+
+/// Put `early` tests in the worker's first tail batch (`own[1]`), or its only
+/// batch; a test that would break the byte cap or meet its own copy there
+/// gets a batch of its own.
+fn place_early(
+    tests: &[SchedTest],
+    early: Vec<usize>,
+    own: &mut Vec<Vec<usize>>,
+    max_id_bytes: usize,
+) {
+    for p in early {
+        let target = own.len().min(2).saturating_sub(1);
+        let fits = own.get(target).is_some_and(|b| {
+            let bytes: usize = b.iter().map(|&q| tests[q].id_bytes).sum();
+            bytes + tests[p].id_bytes <= max_id_bytes
+                && !b.iter().any(|&q| tests[q].index == tests[p].index)
+        });
+        if fits {
+            own[target].insert(0, p);
+        } else {
+            own.push(vec![p]);
+        }
+    }
+}
+
+/// Positions to indices, expected durations, heaviest first (ties: the batch
+/// whose first test comes first in the input).
+fn finish(
+    tests: &[SchedTest],
+    batches: Vec<Vec<usize>>,
+    startup: Option<Duration>,
+) -> Vec<PlannedBatch> {
+    let startup = startup.unwrap_or_default();
+    let mut keyed: Vec<(Duration, usize, PlannedBatch)> = batches
+        .into_iter()
+        .map(|positions| {
+            let expected = startup
+                + positions
+                    .iter()
+                    .map(|&p| tests[p].expected)
+                    .sum::<Duration>();
+            let first = positions.iter().copied().min().unwrap_or(0);
+            let tests = positions.iter().map(|&p| tests[p].index).collect();
+            (expected, first, PlannedBatch { tests, expected })
+        })
+        .collect();
+    keyed.sort_by_key(|(expected, first, _)| (Reverse(*expected), *first));
+    keyed.into_iter().map(|(_, _, b)| b).collect()
+}

@@ -1,0 +1,558 @@
+use std::time::Duration;
+
+use super::sim::{bench_like_ms, lower_bound, makespan, sched_tests, Rng};
+use super::*;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Study, not a check: makespan / LB of the plan on bench-like suites under
+/// several noise and start-up regimes. `cargo test --release study -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn study_makespan_ratios() {
+    struct Case {
+        name: &'static str,
+        known: bool,
+        noise: f64,
+        startup_ms: u64,
+        plan_startup: bool,
+    }
+    let cases = [
+        Case {
+            name: "warm exact, s=10ms",
+            known: true,
+            noise: 0.01,
+            startup_ms: 10,
+            plan_startup: true,
+        },
+        Case {
+            name: "warm 10%, s=10ms",
+            known: true,
+            noise: 0.10,
+            startup_ms: 10,
+            plan_startup: true,
+        },
+        Case {
+            name: "warm 30%, s=10ms",
+            known: true,
+            noise: 0.30,
+            startup_ms: 10,
+            plan_startup: true,
+        },
+        Case {
+            name: "warm 10%, s=400ms",
+            known: true,
+            noise: 0.10,
+            startup_ms: 400,
+            plan_startup: true,
+        },
+        Case {
+            name: "cold, s=10ms",
+            known: false,
+            noise: 0.0,
+            startup_ms: 10,
+            plan_startup: false,
+        },
+        Case {
+            name: "cold, s=400ms",
+            known: false,
+            noise: 0.0,
+            startup_ms: 400,
+            plan_startup: false,
+        },
+    ];
+    let variants: Vec<(&str, Tuning)> = std::env::var("STUDY_VARIANTS")
+        .map(|_| {
+            vec![
+                ("base", TUNING),
+                (
+                    "sig3",
+                    Tuning {
+                        tail_sigmas: 3.0,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "sig1.5",
+                    Tuning {
+                        tail_sigmas: 1.5,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "frac32",
+                    Tuning {
+                        unknown_startup_min_fraction: 32,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "frac64 sig3",
+                    Tuning {
+                        unknown_startup_min_fraction: 64,
+                        tail_sigmas: 3.0,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "known.05",
+                    Tuning {
+                        rel_error_known: 0.05,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "known.2",
+                    Tuning {
+                        rel_error_known: 0.2,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "mwps2",
+                    Tuning {
+                        min_work_per_startup: 2,
+                        ..TUNING
+                    },
+                ),
+                (
+                    "mwps8",
+                    Tuning {
+                        min_work_per_startup: 8,
+                        ..TUNING
+                    },
+                ),
+            ]
+        })
+        .unwrap_or_else(|_| vec![("base", TUNING)]);
+    for (n, p) in [(500usize, 8usize), (500, 4), (2000, 16), (50, 4)] {
+        for c in &cases {
+            for (vname, tuning) in &variants {
+                let mut ratios = Vec::new();
+                let mut per_worker = 0.0;
+                for seed in 0..200u64 {
+                    let mut rng = Rng::new(seed);
+                    let d = bench_like_ms(&mut rng, n);
+                    let tests = sched_tests(&d, c.known);
+                    let actual: Vec<Duration> = d
+                        .iter()
+                        .map(|&v| {
+                            Duration::from_secs_f64(
+                                v as f64 / 1000.0 * (c.noise * rng.gauss()).exp(),
+                            )
+                        })
+                        .collect();
+                    let params = PlanParams {
+                        parallelism: p,
+                        batch_startup: c.plan_startup.then(|| ms(c.startup_ms)),
+                        max_id_bytes: 96 * 1024,
+                        // the mean absolute error of lognormal noise ≈ 0.8 σ
+                        estimate_error: (c.known && std::env::var("STUDY_LEARNED").is_ok())
+                            .then_some(0.8 * c.noise),
+                    };
+                    let plan = plan_tuned(&tests, &params, tuning);
+                    per_worker += plan.len() as f64 / p as f64;
+                    let lb = lower_bound(&actual, p) + ms(c.startup_ms);
+                    let wall = makespan(&plan, &actual, p, ms(c.startup_ms));
+                    ratios.push(wall.as_secs_f64() / lb.as_secs_f64());
+                }
+                ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                println!(
+                "n={n:5} p={p:2} {:22} {vname:12} median {:.3}  p90 {:.3}  max {:.3}  batches/worker {:.1}",
+                c.name,
+                ratios[ratios.len() / 2],
+                ratios[ratios.len() * 9 / 10],
+                ratios[ratios.len() - 1],
+                per_worker / 200.0
+            );
+            }
+        }
+    }
+}
+
+fn params(parallelism: usize, startup_ms: Option<u64>) -> PlanParams {
+    PlanParams {
+        parallelism,
+        batch_startup: startup_ms.map(ms),
+        max_id_bytes: 96 * 1024,
+        estimate_error: None,
+    }
+}
+
+fn test(index: usize, expected_ms: u64) -> SchedTest {
+    SchedTest {
+        index,
+        expected: ms(expected_ms),
+        known: true,
+        may_retry: false,
+        id_bytes: 10,
+    }
+}
+
+/// Every input entry appears in exactly one batch (copies included).
+fn assert_covers(tests: &[SchedTest], plan: &[PlannedBatch]) {
+    let mut want: Vec<usize> = tests.iter().map(|t| t.index).collect();
+    let mut got: Vec<usize> = plan.iter().flat_map(|b| b.tests.iter().copied()).collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, want);
+}
+
+/// The best makespan over every assignment of tests to workers, each worker
+/// running its tests as one batch (extra batches only add start-up).
+fn brute_force_optimum(d: &[u64], workers: usize, startup: u64) -> u64 {
+    let mut best = u64::MAX;
+    let mut assign = vec![0usize; d.len()];
+    loop {
+        let mut loads = vec![0u64; workers];
+        let mut used = vec![false; workers];
+        for (i, &w) in assign.iter().enumerate() {
+            loads[w] += d[i];
+            used[w] = true;
+        }
+        let span = (0..workers)
+            .filter(|&w| used[w])
+            .map(|w| loads[w] + startup)
+            .max()
+            .unwrap_or(0);
+        best = best.min(span);
+        // next assignment (odometer)
+        let mut k = 0;
+        loop {
+            if k == assign.len() {
+                return best;
+            }
+            assign[k] += 1;
+            if assign[k] < workers {
+                break;
+            }
+            assign[k] = 0;
+            k += 1;
+        }
+    }
+}
+
+#[test]
+fn within_20_percent_of_the_optimum_on_small_random_instances() {
+    let mut rng = Rng::new(42);
+    let mut worst: f64 = 0.0;
+    for case in 0..300 {
+        let n = rng.range(1, 9) as usize;
+        let workers = rng.range(1, 4) as usize;
+        let startup = [0, 5, 50][case % 3];
+        let d: Vec<u64> = (0..n)
+            .map(|_| {
+                if rng.unit() < 0.2 {
+                    rng.range(200, 1000)
+                } else {
+                    rng.range(1, 100)
+                }
+            })
+            .collect();
+        let tests: Vec<SchedTest> = d.iter().enumerate().map(|(i, &v)| test(i, v)).collect();
+        let plan = plan(&tests, &params(workers, Some(startup)));
+        assert_covers(&tests, &plan);
+        let actual: Vec<Duration> = d.iter().map(|&v| ms(v)).collect();
+        let span = makespan(&plan, &actual, workers, ms(startup)).as_millis() as u64;
+        let opt = brute_force_optimum(&d, workers, startup);
+        let ratio = span as f64 / opt as f64;
+        worst = worst.max(ratio);
+        assert!(
+            ratio <= 1.2,
+            "case {case}: {d:?} on {workers} workers (start-up {startup}): {span} vs optimum {opt}"
+        );
+    }
+    println!("worst ratio to the optimum: {worst:.3}");
+}
+
+#[test]
+fn copies_never_share_a_batch() {
+    let mut rng = Rng::new(7);
+    for case in 0..200 {
+        let n = rng.range(1, 40) as usize;
+        let workers = rng.range(1, 6) as usize;
+        let mut tests: Vec<SchedTest> = (0..n).map(|i| test(i, rng.range(0, 500))).collect();
+        // speculative copies: some tests two, three or six times
+        for _ in 0..rng.range(0, 10) {
+            let i = rng.range(0, n as u64 - 1) as usize;
+            for _ in 0..rng.range(1, 5) {
+                tests.push(tests[i].clone());
+            }
+        }
+        for plan in [
+            plan(&tests, &params(workers, Some(rng.range(0, 20)))),
+            plan(&tests, &params(workers, None)),
+        ] {
+            assert_covers(&tests, &plan);
+            for b in &plan {
+                let mut ids = b.tests.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                assert_eq!(
+                    ids.len(),
+                    b.tests.len(),
+                    "case {case}: copies share a batch: {:?}",
+                    b.tests
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn copies_go_to_different_workers_when_there_are_enough() {
+    // Two copies of the long test, two workers: one each, in parallel.
+    let tests = vec![test(0, 1000), test(0, 1000), test(1, 10), test(2, 10)];
+    let plan = plan(&tests, &params(2, Some(100)));
+    assert_eq!(plan.len(), 2);
+    assert!(plan.iter().all(|b| b.tests.contains(&0)));
+}
+
+#[test]
+fn deterministic_for_the_same_input() {
+    let mut rng = Rng::new(3);
+    let d = bench_like_ms(&mut rng, 2000);
+    for known in [true, false] {
+        let tests = sched_tests(&d, known);
+        let a = plan(&tests, &params(8, known.then_some(10)));
+        let b = plan(&tests, &params(8, known.then_some(10)));
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn heaviest_batch_first() {
+    let mut rng = Rng::new(11);
+    let tests = sched_tests(&bench_like_ms(&mut rng, 500), true);
+    let plan = plan(&tests, &params(8, Some(10)));
+    assert!(plan.windows(2).all(|w| w[0].expected >= w[1].expected));
+    let startup_total = ms(10) * plan.len() as u32;
+    let sum: Duration = tests.iter().map(|t| t.expected).sum();
+    assert_eq!(
+        plan.iter().map(|b| b.expected).sum::<Duration>(),
+        sum + startup_total
+    );
+}
+
+#[test]
+fn byte_cap_is_respected() {
+    let tests: Vec<SchedTest> = (0..1000)
+        .map(|i| SchedTest {
+            id_bytes: 100 + i % 37,
+            ..test(i, 1 + (i as u64 % 50))
+        })
+        .collect();
+    let p = PlanParams {
+        max_id_bytes: 2000,
+        ..params(3, Some(1))
+    };
+    let plan = plan(&tests, &p);
+    assert_covers(&tests, &plan);
+    for b in &plan {
+        let bytes: usize = b.tests.iter().map(|&i| tests[i].id_bytes).sum();
+        assert!(bytes <= 2000, "{bytes} bytes");
+    }
+    // A single ID over the cap still runs, alone.
+    let huge = vec![
+        SchedTest {
+            id_bytes: 5000,
+            ..test(0, 1)
+        },
+        test(1, 1),
+    ];
+    let plan = plan_tuned(
+        &huge,
+        &PlanParams {
+            max_id_bytes: 2000,
+            ..params(1, Some(1))
+        },
+        &TUNING,
+    );
+    assert_covers(&huge, &plan);
+    assert_eq!(plan.len(), 2);
+}
+
+#[test]
+fn start_up_cost_shapes_the_batch_count() {
+    let mut rng = Rng::new(5);
+    let tests = sched_tests(&bench_like_ms(&mut rng, 500), true);
+    let cheap = plan(&tests, &params(8, Some(1))).len();
+    let dear = plan(&tests, &params(8, Some(2000))).len();
+    assert!(
+        cheap > 8 && cheap <= 8 * 7,
+        "{cheap} batches with a cheap start-up"
+    );
+    assert_eq!(dear, 8, "one batch per worker when start-up is expensive");
+    // No history: round-robin into a few batches per worker.
+    let cold = plan(
+        &sched_tests(&bench_like_ms(&mut rng, 500), false),
+        &params(8, None),
+    );
+    assert!(
+        (2 * 8..=5 * 8).contains(&cold.len()),
+        "{} batches cold",
+        cold.len()
+    );
+}
+
+#[test]
+fn without_history_tests_are_dealt_round_robin() {
+    let tests: Vec<SchedTest> = (0..16)
+        .map(|i| SchedTest {
+            known: false,
+            ..test(i, 1000)
+        })
+        .collect();
+    let plan = plan(&tests, &params(4, Some(100_000)));
+    assert_eq!(plan.len(), 4);
+    for b in &plan {
+        assert_eq!(b.tests.len(), 4);
+        // each batch samples the whole discovery order, not one stretch of it
+        let lo = b.tests.iter().min().unwrap();
+        let hi = b.tests.iter().max().unwrap();
+        assert!(hi - lo >= 8, "{:?}", b.tests);
+    }
+}
+
+#[test]
+fn tests_that_may_retry_go_in_the_first_tail_batches() {
+    let mut tests: Vec<SchedTest> = (0..200).map(|i| test(i, 50)).collect();
+    tests[150].may_retry = true;
+    tests[151].may_retry = true;
+    let plan = plan(&tests, &params(4, Some(1)));
+    assert!(plan.len() >= 12, "{} batches", plan.len());
+    // Not in a head batch (its retry would come after everything), not in
+    // the last round (nothing left to balance the retry): the second round.
+    let round_of = |i: usize| plan.iter().position(|b| b.tests.contains(&i)).unwrap() / 4;
+    assert_eq!((round_of(150), round_of(151)), (1, 1));
+
+    // When every test may be retried, that tells nothing: plain plan.
+    let all: Vec<SchedTest> = tests
+        .iter()
+        .map(|t| SchedTest {
+            may_retry: true,
+            ..t.clone()
+        })
+        .collect();
+    let plain: Vec<SchedTest> = tests
+        .iter()
+        .map(|t| SchedTest {
+            may_retry: false,
+            ..t.clone()
+        })
+        .collect();
+    assert_eq!(
+        plan_tuned(&all, &params(4, Some(1)), &TUNING),
+        plan_tuned(&plain, &params(4, Some(1)), &TUNING)
+    );
+}
+
+#[test]
+fn edge_cases() {
+    assert!(plan(&[], &params(4, None)).is_empty());
+    let one = plan(&[test(9, 5)], &params(8, None));
+    assert_eq!(
+        one,
+        vec![PlannedBatch {
+            tests: vec![9],
+            expected: ms(5)
+        }]
+    );
+    // all-zero durations (e.g. a suite of instant tests): one batch per worker
+    let zeros: Vec<SchedTest> = (0..100).map(|i| test(i, 0)).collect();
+    assert_eq!(plan(&zeros, &params(4, Some(5))).len(), 4);
+    assert_eq!(
+        plan(&zeros, &params(0, None)).len(),
+        1,
+        "parallelism 0 acts as 1"
+    );
+}
+
+/// Benchmark, not a check: `cargo test --release sched_bench -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn sched_bench_100k() {
+    let mut rng = Rng::new(1);
+    let d = bench_like_ms(&mut rng, 100_000);
+    for (label, known) in [("warm", true), ("cold", false)] {
+        let tests = sched_tests(&d, known);
+        let start = std::time::Instant::now();
+        let plan = plan(&tests, &params(64, known.then_some(50)));
+        let took = start.elapsed();
+        println!(
+            "100,000 tests ({label}), parallelism 64: {} batches in {:.1} ms",
+            plan.len(),
+            took.as_secs_f64() * 1000.0
+        );
+    }
+}
+
+/// Study, not a check: the plan on a benchmark suite's real durations
+/// (`STUDY_MANIFEST=<suite>/manifest.tsv`), cold and warm, flaky tests first
+/// as the benchmark's `flaky` group (retry 1) makes them.
+#[test]
+#[ignore]
+fn study_manifest() {
+    let Ok(path) = std::env::var("STUDY_MANIFEST") else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows: Vec<(u64, bool)> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[1].parse().unwrap(), f[2] == "flaky")
+        })
+        .collect();
+    // discovery order: group main (all but flaky), then group flaky
+    let order: Vec<usize> = (0..rows.len())
+        .filter(|&i| !rows[i].1)
+        .chain((0..rows.len()).filter(|&i| rows[i].1))
+        .collect();
+    let d: Vec<u64> = order.iter().map(|&i| rows[i].0).collect();
+    let actual: Vec<Duration> = d.iter().map(|&v| ms(v)).collect();
+    let s = ms(10);
+    for (name, tuning) in [
+        ("base", TUNING),
+        (
+            "sig2",
+            Tuning {
+                tail_sigmas: 2.0,
+                ..TUNING
+            },
+        ),
+        (
+            "sig4",
+            Tuning {
+                tail_sigmas: 4.0,
+                ..TUNING
+            },
+        ),
+        (
+            "frac64",
+            Tuning {
+                unknown_startup_min_fraction: 64,
+                ..TUNING
+            },
+        ),
+    ] {
+        for known in [false, true] {
+            let mut tests = sched_tests(&d, known);
+            for (t, &i) in tests.iter_mut().zip(&order) {
+                t.may_retry = rows[i].1;
+            }
+            let plan = plan_tuned(&tests, &params(8, known.then_some(10)), &tuning);
+            let span = makespan(&plan, &actual, 8, s);
+            let lb = lower_bound(&actual, 8);
+            println!(
+                "{name:8} {}: {} batches, makespan {:.3}s, /LB {:.3}",
+                if known { "warm" } else { "cold" },
+                plan.len(),
+                span.as_secs_f64(),
+                span.as_secs_f64() / lb.as_secs_f64()
+            );
+        }
+    }
+}
