@@ -146,7 +146,8 @@ impl<'a> Collector<'a> {
         loop {
             if self.cancel.is_cancelled() && !cancel_handled {
                 cancel_handled = true;
-                self.stop_dispatching();
+                let reason = self.stop_reason();
+                self.stop_dispatching(&reason);
             }
             self.dispatch();
             if self.finished() {
@@ -160,17 +161,8 @@ impl<'a> Collector<'a> {
         }
         // No more work: take back jobs no worker picked up, then close the
         // queue so the workers leave and destroy their sandboxes.
-        let reason = if self.cancel.was_interrupted() {
-            "cancelled (Ctrl-C)".to_string()
-        } else if self.cancel.is_cancelled() {
-            "cancelled (--fail-fast)".to_string()
-        } else {
-            match &self.last_create_error {
-                Some(e) => format!("no sandbox available: {e}"),
-                None => "no sandbox available".to_string(),
-            }
-        };
-        self.stop_dispatching();
+        let reason = self.stop_reason();
+        self.stop_dispatching(&reason);
         // Only non-empty when every worker is gone.
         for (_, job) in std::mem::take(&mut self.in_flight) {
             self.mark_not_run(&job.tests, &reason);
@@ -289,18 +281,28 @@ impl<'a> Collector<'a> {
     }
 
     /// Cancellation: nothing new starts; queued work is not run.
-    fn stop_dispatching(&mut self) {
-        let reason = if self.cancel.was_interrupted() {
-            "cancelled (Ctrl-C)"
-        } else {
-            "cancelled (--fail-fast)"
-        };
+    fn stop_dispatching(&mut self, reason: &str) {
         let waiting = self.queue.drain_tests();
         self.mark_not_run(&waiting, reason);
         while let Ok(job) = self.jobs_back.try_recv() {
             self.in_flight.remove(&job.batch);
             self.idle_workers += 1;
             self.mark_not_run(&job.tests, reason);
+        }
+    }
+
+    /// Why tests that never ran did not: the user, `--fail-fast`, or no
+    /// sandbox left to run them.
+    fn stop_reason(&self) -> String {
+        if self.cancel.was_interrupted() {
+            "cancelled (Ctrl-C)".to_string()
+        } else if self.cancel.is_cancelled() {
+            "cancelled (--fail-fast)".to_string()
+        } else {
+            match &self.last_create_error {
+                Some(e) => format!("no sandbox available: {e}"),
+                None => "no sandbox available".to_string(),
+            }
         }
     }
 
