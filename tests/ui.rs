@@ -314,10 +314,10 @@ Flaky tests (failed, then passed on a retry):
   flaky_c (passed on attempt 2 of 2)
 
 Slowest tests:
-  0.01s  fail_b
-  0.01s  flaky_c
-  0.01s  pass_a
-  0.01s  pass_d
+  10ms  fail_b
+  10ms  flaky_c
+  10ms  pass_a
+  10ms  pass_d
 
 Reports:
   JUnit:      test-results/junit.xml
