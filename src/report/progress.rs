@@ -241,6 +241,8 @@ pub struct Painter {
     /// Live: the status line is on the screen right now.
     shown: bool,
     width: usize,
+    /// Live: the status line as last drawn.
+    last_line: String,
 }
 
 impl Painter {
@@ -253,6 +255,7 @@ impl Painter {
             pending: false,
             shown: false,
             width: 80,
+            last_line: String::new(),
         }
     }
 
@@ -378,13 +381,17 @@ impl Painter {
     }
 
     fn draw(&mut self, now: Duration) -> String {
+        let line = render_live(&self.state, self.elapsed(now), self.width);
+        let unchanged = self.shown && line == self.last_line;
         self.pending = false;
         self.shown = true;
         self.last_draw = Some(now);
-        format!(
-            "{CLEAR_LINE}{}",
-            render_live(&self.state, self.elapsed(now), self.width)
-        )
+        if unchanged {
+            // Already on the screen: writing it again would only flicker.
+            return String::new();
+        }
+        self.last_line = line;
+        format!("{CLEAR_LINE}{}", self.last_line)
     }
 }
 
@@ -687,6 +694,10 @@ mod tests {
         let line = p.line("[batch 2] hello\x1b[1m", ms(150));
         assert_eq!(line, format!("{CLEAR_LINE}[batch 2] hello\n"));
         assert!(p.tick(ms(200)).contains("1/10 tests"));
+        // A change that does not show on the line: nothing is written.
+        let mut hidden_change = state(1, 0, 0);
+        hidden_change.parallelism = 9;
+        assert_eq!(p.update(hidden_change, ms(400)), "");
         // Without events the clock still moves once a second.
         assert_eq!(p.wake_at(), Some(ms(1200)));
         assert!(p.tick(ms(1200)).contains(" 0:01 "));
