@@ -353,3 +353,30 @@ fn second_sigint_kills_at_once() {
         describe(&out)
     );
 }
+
+#[test]
+fn no_sandbox_can_be_created_fails_with_the_create_commands_words() {
+    let dir = project(&["pass_a", "pass_b"], 0, 2, 60);
+    let toml = dir.read("offload.toml").replace(
+        "[provider]\ntype = \"local\"\n",
+        "[provider]\ntype = \"default\"\n\
+         create_command = \"echo 'quota exceeded for project demo' >&2; exit 7\"\n\
+         exec_command = \"sh -c {command}\"\n\
+         destroy_command = \"true\"\n",
+    );
+    let toml = toml.replace("[offload]\n", "[offload]\nsandbox_project_root = \".\"\n");
+    dir.write("offload.toml", &toml);
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("quota exceeded for project demo"),
+        "{}",
+        describe(&out)
+    );
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 2, "{cases:#?}");
+    for c in &cases {
+        assert_eq!(c.status, "error", "{c:?}");
+        assert!(c.message.contains("no sandbox available"), "{c:?}");
+    }
+}
