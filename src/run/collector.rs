@@ -483,19 +483,9 @@ impl<'a> Collector<'a> {
             }
             match result {
                 Some(attempt) => {
-                    let outcome = attempt.outcome;
-                    push_attempt(&mut self.states[t].attempts, attempt);
-                    if matches!(outcome, Outcome::Failed | Outcome::Error) {
-                        any_failed = true;
-                        if self.states[t].failure_retries < self.retry_count(t) {
-                            self.states[t].failure_retries += 1;
-                            retry.push(t);
-                        } else {
-                            newly_failed_for_good |= self.decide(t);
-                        }
-                    } else {
-                        self.decide(t);
-                    }
+                    let failed = matches!(attempt.outcome, Outcome::Failed | Outcome::Error);
+                    any_failed |= failed;
+                    newly_failed_for_good |= self.record_attempt(t, attempt, &mut retry);
                 }
                 None if cancelled => {}
                 None if timed_out => unfinished.push(t),
@@ -517,25 +507,17 @@ impl<'a> Collector<'a> {
         // that did not finish; alone, it is reported as timed out.
         if timed_out {
             if unfinished.len() == 1 {
-                let t = unfinished[0];
-                push_attempt(
-                    &mut self.states[t].attempts,
-                    TestAttempt {
-                        details: Some(report.output.tail(30)),
-                        ..TestAttempt::synthetic(
-                            Outcome::Failed,
-                            format!("timed out after {timeout_secs} s"),
-                            batch,
-                        )
-                    },
-                );
+                let timed_out_attempt = TestAttempt {
+                    details: Some(report.output.tail(30)),
+                    ..TestAttempt::synthetic(
+                        Outcome::Failed,
+                        format!("timed out after {timeout_secs} s"),
+                        batch,
+                    )
+                };
                 any_failed = true;
-                if self.states[t].failure_retries < self.retry_count(t) {
-                    self.states[t].failure_retries += 1;
-                    retry.push(t);
-                } else {
-                    newly_failed_for_good |= self.decide(t);
-                }
+                newly_failed_for_good |=
+                    self.record_attempt(unfinished[0], timed_out_attempt, &mut retry);
             } else if !unfinished.is_empty() {
                 let parts = hang_split_parts(unfinished.len(), self.live_workers);
                 let message = format!(
@@ -613,6 +595,21 @@ impl<'a> Collector<'a> {
                 message: "--fail-fast: a test failed; stopping the run".into(),
             });
             self.cancel.raise(crate::cancel::CancelLevel::Graceful);
+        }
+    }
+
+    /// Add an attempt of test `t`: a failure goes to `retry` while the
+    /// group's `retry_count` allows, otherwise the test gets its verdict.
+    /// Returns whether it failed for good.
+    fn record_attempt(&mut self, t: usize, attempt: TestAttempt, retry: &mut Vec<usize>) -> bool {
+        let failed = matches!(attempt.outcome, Outcome::Failed | Outcome::Error);
+        push_attempt(&mut self.states[t].attempts, attempt);
+        if failed && self.states[t].failure_retries < self.retry_count(t) {
+            self.states[t].failure_retries += 1;
+            retry.push(t);
+            false
+        } else {
+            self.decide(t)
         }
     }
 
