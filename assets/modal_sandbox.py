@@ -10,7 +10,7 @@ Every subcommand prints only its result on stdout (an image ID, a sandbox ID,
 or the remote command's output) and its progress and errors on stderr.
 
     prepare [DOCKERFILE] [--include-cwd] [--copy-dir L:R]... [--sandbox-init-cmd C]
-            [--project-root DIR] [--cached] [--no-cache]
+            [--project-root DIR] [--exclude PATTERN]... [--cached] [--no-cache]
     create IMAGE_ID [--workdir DIR] [--timeout SECS]
     exec SANDBOX_ID COMMAND
     download SANDBOX_ID REMOTE:LOCAL...
@@ -45,8 +45,11 @@ CACHE_LIMIT = 32
 DEFAULT_ROOT = "/app"
 # Modal's own limit on a sandbox's life is 24 h; Offload's batches are shorter.
 DEFAULT_SANDBOX_TIMEOUT = 3600
-# Never part of an image, whatever .dockerignore says: our own cache file.
-ALWAYS_IGNORED = (CACHE_FILE,)
+# Never part of an image, whatever .dockerignore says: what Offload itself
+# writes in a project (this cache, its timing history, its default report
+# directory, sandbox result files). They change on every run, so uploading them
+# would also defeat the image cache.
+ALWAYS_IGNORED = (CACHE_FILE, "*.history.tsv", "test-results", ".offload")
 
 
 class UsageError(Exception):
@@ -102,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project-root", default=DEFAULT_ROOT, help=f"where --include-cwd puts the project (default {DEFAULT_ROOT})")
     p.add_argument("--cached", action="store_true", help="use the image cache (the default; kept for old configs)")
     p.add_argument("--no-cache", action="store_true", help="build afresh instead of using the image cache")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="leave matching paths of the current directory out of the image (like .dockerignore)")
     p.add_argument("--cache-file", default=CACHE_FILE, help=argparse.SUPPRESS)
 
     p = sub.add_parser("create", help="start a sandbox; print its ID")
@@ -139,10 +144,10 @@ class Ignore:
     relative to the directory (a pattern also covers everything below a
     matching directory), `!pattern` re-includes, the last match wins."""
 
-    def __init__(self, base: Path, patterns: list[str]):
+    def __init__(self, base: Path, patterns: list[str], excludes: list[str] = ()):
         self.base = base
         self.rules = []
-        for pattern in patterns:
+        for pattern in [*patterns, *excludes]:
             negate = pattern.startswith("!")
             pattern = pattern[1:] if negate else pattern
             pattern = pattern.strip("/").removeprefix("./")
@@ -159,9 +164,9 @@ class Ignore:
         rel = path.as_posix()
         if rel in ("", "."):
             return False
-        if rel in ALWAYS_IGNORED:
-            return True
         parts = rel.split("/")
+        if any(fnmatch.fnmatchcase(parts[0], pattern) for pattern in ALWAYS_IGNORED):
+            return True
         prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
         ignored = False
         for negate, pattern in self.rules:
@@ -209,7 +214,7 @@ def dockerfile_copies_files(text: str) -> bool:
 def image_keys(args, cwd: Path) -> tuple[str, str]:
     """(base key, final key): the base image is the Dockerfile's; the final
     image adds the project, the copy dirs and the init command."""
-    ignore = Ignore(cwd, dockerignore_patterns(cwd))
+    ignore = Ignore(cwd, dockerignore_patterns(cwd), args.exclude)
     base = {"v": CACHE_VERSION, "dockerfile": None}
     if args.dockerfile:
         text = Path(args.dockerfile).read_text(errors="replace")
@@ -310,7 +315,7 @@ def cmd_prepare(args) -> int:
         return 0
 
     app = modal.App.lookup(APP_NAME, create_if_missing=True)
-    ignore = Ignore(cwd, dockerignore_patterns(cwd))
+    ignore = Ignore(cwd, dockerignore_patterns(cwd), args.exclude)
 
     def build(use_cached_base: bool) -> str:
         base_id = cache.get(base_key) if use_cached_base else None

@@ -506,7 +506,15 @@ mod tests {
 
     #[test]
     fn graceful_cancel_lets_the_group_finish_its_cleanup() {
-        let dir = std::env::temp_dir().join(format!("offload-proc-grace-{}", std::process::id()));
+        struct Dir(std::path::PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard =
+            Dir(std::env::temp_dir().join(format!("offload-proc-grace-{}", std::process::id())));
+        let dir = guard.0.clone();
         std::fs::create_dir_all(&dir).unwrap();
         let mark = dir.join("cleaned-up");
         let ready = dir.join("ready");
@@ -533,7 +541,6 @@ mod tests {
             "the trap was killed before it could clean up"
         );
         assert!(out.elapsed < Duration::from_secs(5));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

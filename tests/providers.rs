@@ -108,12 +108,15 @@ output_dir = "{out}"
         self.root.write("offload.toml", &text)
     }
 
+    /// examples/dir-sandbox, with each created sandbox also noted in
+    /// `created.log`.
     fn dir_sandbox_config(&self, parallel: usize) -> PathBuf {
         let d = example("dir-sandbox");
+        let created = self.root.join("created.log").display().to_string();
         self.config(
             parallel,
             &format!(
-                r#"create_command = "{d}/create.sh"
+                r#"create_command = "id=$({d}/create.sh) && echo \"$id\" >> {created} && echo \"$id\""
 exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
 download_command = "{d}/download.sh {{sandbox_id}} {{paths}}"
 destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
@@ -145,6 +148,15 @@ destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
                 let (dir, id) = l.split_once('\t').expect("dir<TAB>id");
                 (dir.to_string(), id.to_string())
             })
+            .collect()
+    }
+
+    /// The sandboxes created so far (with `dir_sandbox_config`).
+    fn created(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.join("created.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
             .collect()
     }
 
@@ -391,10 +403,11 @@ fn a_timed_out_batch_gets_its_sandbox_destroyed_and_replaced() {
             assert_eq!(c.status, "passed", "{c:?}");
         }
     }
-    let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
-    assert!(
-        dirs.len() >= 3,
-        "the timed-out sandbox was replaced by a new one: {dirs:?}"
+    assert_eq!(
+        s.created().len(),
+        3,
+        "two sandboxes, and one to replace the timed-out one: {:?}",
+        s.created()
     );
     assert!(
         s.leftover_boxes().is_empty(),
@@ -491,7 +504,15 @@ fn sigint_mid_run_destroys_every_sandbox() {
 fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
     let s = Setup::new("dirsb-sigint-create", &["test_1", "test_2", "test_3"]);
     let config = s.dir_sandbox_config(3);
-    let mut cmd = s.offload(&config, &[("DIR_SANDBOX_CREATE_DELAY", "60")]);
+    // A generous grace period: on a loaded machine the creates' clean-up
+    // traps may need more than the default 2 s to remove their copies.
+    let mut cmd = s.offload(
+        &config,
+        &[
+            ("DIR_SANDBOX_CREATE_DELAY", "60"),
+            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
+        ],
+    );
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;

@@ -23,6 +23,25 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let framework: Arc<dyn crate::framework::Framework> =
         Arc::from(crate::framework::from_config(&config)?);
 
+    // The provider is built (and its config checked) before discovery, and
+    // prepared (e.g. an image built) while discovery runs.
+    let output_dir = config.report.output_dir.clone();
+    std::fs::create_dir_all(&output_dir).map_err(|e| {
+        io_error(
+            format!("cannot create output directory {}", output_dir.display()),
+            &e,
+        )
+    })?;
+    let scratch = ScratchDir::create(&output_dir)?;
+    let mut provider = crate::provider::from_config(
+        &config,
+        &crate::provider::ProviderOptions {
+            no_cache: args.no_cache,
+            scratch_dir: scratch.path.clone(),
+        },
+    )?;
+    let preparing = Preparing::start(provider, &cancel, !args.collect_only);
+
     let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| {
         eprintln!("warning: {w}")
     }) {
@@ -82,27 +101,14 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     );
 
     let expected_wall = run::expected_makespan(&batches, parallelism);
-    let output_dir = config.report.output_dir.clone();
-    std::fs::create_dir_all(&output_dir).map_err(|e| {
-        io_error(
-            format!("cannot create output directory {}", output_dir.display()),
-            &e,
-        )
-    })?;
-    let scratch = ScratchDir::create(&output_dir)?;
-    let mut provider = crate::provider::from_config(
-        &config,
-        &crate::provider::ProviderOptions {
-            no_cache: args.no_cache,
-            scratch_dir: scratch.path.clone(),
-        },
-    )?;
-    if let Err(e) = provider.prepare(&cancel) {
-        if cancel.was_interrupted() {
+    let provider = match preparing.finish() {
+        Ok(provider) => provider,
+        Err(e) if cancel.was_interrupted() => {
+            eprintln!("interrupted while preparing the sandboxes: {e}");
             return Ok(Verdict::Interrupted);
         }
-        return Err(Error::new(e.to_string()));
-    }
+        Err(e) => return Err(e),
+    };
     let provider: Arc<dyn crate::provider::Provider> = Arc::from(provider);
 
     let mut env: Vec<(String, String)> = config
@@ -235,20 +241,75 @@ fn run_timings(table: &TestTable, collected: &run::Collected) -> RunTimings {
 fn install_interrupt_handler() -> Cancel {
     let cancel = Cancel::new();
     let c = cancel.clone();
+    // On a terminal, erase the live status line first so the message stands alone.
+    // SAFETY: isatty on a file descriptor number.
+    let clear = if unsafe { libc::isatty(2) } == 1 {
+        "\r\x1b[2K"
+    } else {
+        "\n"
+    };
     let result = ctrlc::set_handler(move || {
         let before = c.level();
         match c.interrupt() {
             CancelLevel::Graceful => eprintln!(
-                "\nInterrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)"
+                "{clear}Interrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)"
             ),
             _ if before == CancelLevel::Immediate => std::process::exit(130),
-            _ => eprintln!("\nInterrupted again: killing everything now"),
+            _ => eprintln!("{clear}Interrupted again: killing everything now"),
         }
     });
     if let Err(e) = result {
         eprintln!("warning: cannot install the Ctrl-C handler: {e}");
     }
     cancel
+}
+
+type BoxedProvider = Box<dyn crate::provider::Provider>;
+
+/// `Provider::prepare` on its own thread, so an image builds while discovery
+/// runs. Dropping it without [`Preparing::finish`] (an early return) cancels
+/// the preparation and waits for it, so no build process outlives the run.
+struct Preparing {
+    handle: Option<
+        std::thread::JoinHandle<std::result::Result<BoxedProvider, crate::provider::ProviderError>>,
+    >,
+    cancel: Cancel,
+}
+
+impl Preparing {
+    fn start(mut provider: BoxedProvider, cancel: &Cancel, prepare: bool) -> Self {
+        let c = cancel.clone();
+        let handle = std::thread::spawn(move || {
+            if prepare {
+                provider.prepare(&c)?;
+            }
+            Ok(provider)
+        });
+        Preparing {
+            handle: Some(handle),
+            cancel: cancel.clone(),
+        }
+    }
+
+    fn finish(mut self) -> Result<BoxedProvider> {
+        let handle = self.handle.take().expect("finished once");
+        match handle.join() {
+            Ok(Ok(provider)) => Ok(provider),
+            Ok(Err(e)) => Err(Error::new(e.to_string())),
+            Err(_) => Err(Error::new(
+                "preparing the sandboxes crashed (a bug in Offload; please report it)",
+            )),
+        }
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.raise(CancelLevel::Immediate);
+            let _ = handle.join();
+        }
+    }
 }
 
 /// The run's scratch directory (batch result files); removed on drop.

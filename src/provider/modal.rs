@@ -47,6 +47,15 @@ pub fn shell_config(
     }
     prepare.push(' ');
     prepare.push_str(&shell_quote(&format!("--project-root={root}")));
+    // The report directory changes every run: keep it out of the image (the
+    // script already leaves out the default `test-results` and the history).
+    if let Ok(rel) = config.report.output_dir.strip_prefix(config.base_dir()) {
+        let rel = rel.display().to_string();
+        if !rel.is_empty() && rel != "test-results" {
+            prepare.push(' ');
+            prepare.push_str(&shell_quote(&format!("--exclude={rel}")));
+        }
+    }
     let workdir = shell_quote(&format!("--workdir={root}"));
     Ok(ShellProviderConfig {
         prepare_command: Some(prepare),
@@ -170,6 +179,24 @@ mod tests {
             .prepare_command
             .unwrap()
             .starts_with("uv run @modal_sandbox.py prepare 'docker files/Dockerfile' "));
+    }
+
+    #[test]
+    fn a_report_directory_inside_the_project_is_excluded() {
+        let m = modal(None, true, &[]);
+        let mut c = config(Some("/app"), &m);
+        c.report.output_dir = PathBuf::from("/work/project/out/reports");
+        let prepare = shell_config(&m, &c, &ProviderOptions::default())
+            .unwrap()
+            .prepare_command
+            .unwrap();
+        assert!(prepare.ends_with(" --exclude=out/reports"), "{prepare}");
+        c.report.output_dir = PathBuf::from("/elsewhere/reports");
+        let prepare = shell_config(&m, &c, &ProviderOptions::default())
+            .unwrap()
+            .prepare_command
+            .unwrap();
+        assert!(!prepare.contains("--exclude"), "{prepare}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const RESULTS_DIR: &str = ".offload/results";
 /// Exit code of `{command}` when the project root does not exist in the sandbox.
 const NO_ROOT_EXIT: i32 = 125;
+/// What the `cat` fallback of `fetch` prints when the result file is missing.
+const MISSING_RESULT: &str = "offload: no result file at ";
 
 pub struct ShellProvider {
     shared: Arc<Shared>,
@@ -282,7 +284,13 @@ impl ShellSandbox {
         local: &Path,
         cancel: &Cancel,
     ) -> std::result::Result<(), Attempt> {
-        let line = self.exec_line(&format!("cat {}", shell_quote(remote)), &[]);
+        let quoted = shell_quote(remote);
+        // A missing file (the runner crashed) is told apart from a failing
+        // transport, so that only the latter is retried.
+        let script = format!(
+            "if [ -f {quoted} ]; then cat {quoted}; else echo {MISSING_RESULT}{quoted} >&2; exit 1; fi"
+        );
+        let line = self.exec_line(&script, &[]);
         let out = self
             .shared
             .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
@@ -295,6 +303,9 @@ impl ShellSandbox {
                     " (reading the result file with `cat`, as there is no download_command)",
                 ),
             );
+            if out.stderr().contains(MISSING_RESULT) {
+                return Err(Attempt::Final(error));
+            }
             return Err(retry_unless_cancelled(&out, error));
         }
         std::fs::write(local, out.stdout()).map_err(|e| {

@@ -14,7 +14,8 @@ ms = load_script()
 
 
 def prepare_args(**kw):
-    base = dict(dockerfile=None, include_cwd=False, copy_dir=[], sandbox_init_cmd=None, project_root="/app")
+    base = dict(dockerfile=None, include_cwd=False, copy_dir=[], sandbox_init_cmd=None, project_root="/app",
+                exclude=[])
     base.update(kw)
     return SimpleNamespace(**base)
 
@@ -120,7 +121,15 @@ def test_ignored_files_and_the_cache_file_do_not_change_the_key(env):
     (p / "build").mkdir()
     (p / "build" / "out.o").write_text("obj")
     (p / ".offload-image-cache").write_text("{}")
+    # What Offload itself writes in a project changes every run.
+    (p / "offload.history.tsv").write_text("t\t1.0\n")
+    (p / "test-results").mkdir()
+    (p / "test-results" / "junit.xml").write_text("<testsuites/>")
+    (p / ".offload").mkdir()
     assert ms.image_keys(a, p) == before
+    (p / "reports").mkdir()
+    (p / "reports" / "junit.xml").write_text("<testsuites/>")
+    assert ms.image_keys(prepare_args(include_cwd=True, exclude=["reports"]), p) == before
     (p / "keep.log").write_text("kept")
     assert ms.image_keys(a, p) != before
 

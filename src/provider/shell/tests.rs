@@ -411,12 +411,16 @@ fn fetch_without_download_command_cats_through_exec() {
     let local = scratch.path("got.xml");
     sandbox.fetch(&remote, &local, &Cancel::new()).unwrap();
     assert_eq!(std::fs::read_to_string(&local).unwrap(), format!("{xml}\n"));
-    // A missing file is a download error naming the command.
-    let err = sandbox
-        .fetch(&sandbox.result_path(9, 9), &local, &Cancel::new())
-        .unwrap_err();
+    // A missing file is a download error naming the file, not retried.
+    let missing = sandbox.result_path(9, 9);
+    let err = sandbox.fetch(&missing, &local, &Cancel::new()).unwrap_err();
     assert_eq!(err.stage, ErrorStage::Download);
-    assert!(err.message.contains("No such file"), "{err}");
+    assert!(
+        err.message
+            .contains(&format!("no result file at {missing}")),
+        "{err}"
+    );
+    assert!(!err.message.contains("gave up"), "{err}");
     sandbox.destroy().unwrap();
 }
 
