@@ -5,8 +5,9 @@
 //! * the previous run's merged JUnit report (`{output_dir}/{junit_file}`,
 //!   canonical IDs in `name`), as the original README promises;
 //! * the history file, [`path_for`] the config: `offload.toml` keeps its
-//!   history in `offload.history.tsv` next to it. It survives a wiped
-//!   `test-results/` (CI), and is meant to be committed.
+//!   history in `offload.history.tsv` in the project's working directory
+//!   (by default the config's). It survives a wiped `test-results/` (CI),
+//!   and is meant to be committed.
 //!
 //! The history file is line-oriented and sorted, one line per test, so that
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
@@ -47,17 +48,20 @@ pub const ANY_GROUP: &str = "*";
 /// ratios between tests matter to the scheduler then, and they are all 1).
 const NOMINAL: Duration = Duration::from_secs(1);
 
-/// The history file of the config at `config_path`: `<stem>.history.tsv` in
-/// the config's directory (`offload.toml` → `offload.history.tsv`).
-pub fn path_for(config_path: &Path) -> PathBuf {
+/// The history file of a config: `<config stem>.history.tsv` in the
+/// project's local working directory (by default the config's directory), so
+/// `offload.toml` keeps its history in `offload.history.tsv` beside it and
+/// two configs in one project keep theirs apart.
+pub fn path_for(config: &crate::config::Config) -> PathBuf {
+    path_in(&config.local_working_dir(), &config.path)
+}
+
+fn path_in(dir: &Path, config_path: &Path) -> PathBuf {
     let stem = config_path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "offload".into());
-    config_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(format!("{stem}.history.tsv"))
+    dir.join(format!("{stem}.history.tsv"))
 }
 
 /// Expected durations by canonical test ID, and learned start-up costs by
@@ -158,7 +162,9 @@ impl History {
                 count += n;
             }
         }
-        let startup = (count > 0)
+        // With nothing known, durations are nominal: a real start-up cost
+        // cannot be weighed against them.
+        let startup = (count > 0 && !all.is_empty())
             .then(|| Duration::from_nanos(u64::try_from(weighted / count).unwrap_or(u64::MAX)));
         Estimates {
             durations,

@@ -44,7 +44,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     let mut table = table;
     let junit_path = config.report.junit_path();
-    let history_path = history::path_for(&config.path);
+    let history_path = history::path_for(&config);
     let estimates = History::load(&junit_path, &history_path).estimate(
         table
             .tests

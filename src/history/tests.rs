@@ -32,14 +32,14 @@ fn run_with(tests: &[(&str, u64)]) -> RunTimings {
 }
 
 #[test]
-fn path_is_next_to_the_config() {
+fn path_is_named_after_the_config() {
     assert_eq!(
-        path_for(Path::new("/p/ci/offload-modal.toml")),
-        PathBuf::from("/p/ci/offload-modal.history.tsv")
+        path_in(Path::new("/p"), Path::new("/p/ci/offload-modal.toml")),
+        PathBuf::from("/p/offload-modal.history.tsv")
     );
     assert_eq!(
-        path_for(Path::new("offload.toml")),
-        PathBuf::from("offload.history.tsv")
+        path_in(Path::new("."), Path::new("offload.toml")),
+        PathBuf::from("./offload.history.tsv")
     );
 }
 
@@ -276,6 +276,12 @@ fn estimates_use_the_group_median_for_unknown_tests() {
     assert_eq!(empty.coverage(), (0, 7));
     assert!(empty.durations.iter().all(|&d| d == NOMINAL));
     assert_eq!(empty.startup, None);
+    // A start-up cost means nothing against nominal durations.
+    let only_startup = History {
+        startup: h.startup.clone(),
+        ..History::default()
+    };
+    assert_eq!(only_startup.estimate(tests.iter().copied()).startup, None);
 }
 
 #[test]
