@@ -34,7 +34,7 @@ test: setup
 	cargo clippy --all-targets -- -D warnings
 
 ## Offload running its own test suite (offload.toml, cargo framework).
-test-offload: build
+test-offload: setup build
 	./target/release/offload run
 
 lint:

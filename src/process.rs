@@ -312,17 +312,38 @@ fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel
 }
 
 /// SIGTERM the group, give it the [`grace_period`] (cut short by an
-/// immediate cancel), then SIGKILL.
+/// immediate cancel), then SIGKILL. The grace period is for the whole group,
+/// not only the direct child: `sh -c` dies of SIGTERM at once, while the
+/// script it started may be running its cleanup trap (removing a sandbox it
+/// was creating).
 fn terminate_gracefully(child: &mut Child, pgid: i32, cancel: &Cancel) {
     kill_group(pgid, libc::SIGTERM);
     let deadline = Instant::now() + grace_period();
+    let mut child_exited = false;
     while Instant::now() < deadline && cancel.level() != CancelLevel::Immediate {
-        if let Ok(Some(_)) = child.wait_timeout(POLL_INTERVAL) {
+        if !child_exited {
+            child_exited = matches!(child.wait_timeout(POLL_INTERVAL), Ok(Some(_)));
+            continue;
+        }
+        if !group_alive(pgid) {
             break;
         }
+        std::thread::sleep(POLL_INTERVAL);
     }
     kill_group(pgid, libc::SIGKILL);
     let _ = child.wait();
+}
+
+/// Whether any process of group `pgid` is still running. Members that were
+/// orphaned to us (the run is a child subreaper) are reaped on the way, so
+/// that a zombie does not count as running.
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: plain syscalls; a negative pid addresses the process group, and
+    // only our own children in that group can be reaped.
+    unsafe {
+        while libc::waitpid(-pgid, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+        libc::kill(-pgid, 0) == 0
+    }
 }
 
 fn ending_of(status: ExitStatus) -> Ending {
@@ -480,6 +501,45 @@ mod tests {
         let out = run(&CommandSpec::sh("sleep 30"), None, &cancel, None).unwrap();
         t.join().unwrap();
         assert_eq!(out.ending, Ending::Cancelled);
+        assert!(out.elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn graceful_cancel_lets_the_group_finish_its_cleanup() {
+        struct Dir(std::path::PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard =
+            Dir(std::env::temp_dir().join(format!("offload-proc-grace-{}", std::process::id())));
+        let dir = guard.0.clone();
+        std::fs::create_dir_all(&dir).unwrap();
+        let mark = dir.join("cleaned-up");
+        let ready = dir.join("ready");
+        // The outer `sh -c` (a compound command, so it does not exec) dies of
+        // SIGTERM at once; the inner shell's trap needs a moment to clean up.
+        let script = format!(
+            "sh -c 'trap \"sleep 0.3; touch {}; exit 0\" TERM; touch {}; sleep 30 & wait'; true",
+            mark.display(),
+            ready.display()
+        );
+        let cancel = Cancel::new();
+        let c2 = cancel.clone();
+        let t = std::thread::spawn(move || {
+            while !ready.exists() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c2.raise(CancelLevel::Graceful);
+        });
+        let out = run(&CommandSpec::sh(&script), None, &cancel, None).unwrap();
+        t.join().unwrap();
+        assert_eq!(out.ending, Ending::Cancelled);
+        assert!(
+            mark.exists(),
+            "the trap was killed before it could clean up"
+        );
         assert!(out.elapsed < Duration::from_secs(5));
     }
 

@@ -353,3 +353,74 @@ fn second_sigint_kills_at_once() {
         describe(&out)
     );
 }
+
+#[test]
+fn no_sandbox_can_be_created_fails_with_the_create_commands_words() {
+    let dir = project(&["pass_a", "pass_b"], 0, 2, 60);
+    let toml = dir.read("offload.toml").replace(
+        "[provider]\ntype = \"local\"\n",
+        "[provider]\ntype = \"default\"\n\
+         create_command = \"echo 'quota exceeded for project demo' >&2; exit 7\"\n\
+         exec_command = \"sh -c {command}\"\n\
+         destroy_command = \"true\"\n",
+    );
+    let toml = toml.replace("[offload]\n", "[offload]\nsandbox_project_root = \".\"\n");
+    dir.write("offload.toml", &toml);
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("quota exceeded for project demo"),
+        "{}",
+        describe(&out)
+    );
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 2, "{cases:#?}");
+    for c in &cases {
+        assert_eq!(c.status, "error", "{c:?}");
+        assert!(c.message.contains("no sandbox available"), "{c:?}");
+    }
+}
+
+#[test]
+fn fail_fast_stops_dispatching() {
+    // Every test fails, one sandbox, several batches: whichever batch runs
+    // first fails, and no other batch may start after it.
+    let tests: Vec<String> = (1..=16).map(|i| format!("fail_{i:02}")).collect();
+    let names: Vec<&str> = tests.iter().map(String::as_str).collect();
+    let dir = project(&names, 0, 1, 60);
+    let out = run_within(
+        offload(&dir.path, &["run", "--fail-fast"], &[]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let planned: usize = stderr(&out)
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("Running 16 tests in ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no plan line\n{}", describe(&out)));
+    assert!(
+        planned > 1,
+        "the test needs several batches\n{}",
+        describe(&out)
+    );
+    let ran = std::fs::read_dir(dir.join("test-results/logs"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        ran,
+        1,
+        "batches ran after the first failure\n{}",
+        describe(&out)
+    );
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 16);
+    let not_run: Vec<&Case> = cases.iter().filter(|c| c.status == "error").collect();
+    assert!(!not_run.is_empty(), "{cases:#?}");
+    assert!(
+        not_run.iter().all(|c| c.message.contains("--fail-fast")),
+        "{not_run:#?}"
+    );
+    assert!(cases.iter().any(|c| c.status == "failure"));
+}

@@ -23,6 +23,25 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let framework: Arc<dyn crate::framework::Framework> =
         Arc::from(crate::framework::from_config(&config)?);
 
+    // The provider is built (and its config checked) before discovery, and
+    // prepared (e.g. an image built) while discovery runs.
+    let output_dir = config.report.output_dir.clone();
+    std::fs::create_dir_all(&output_dir).map_err(|e| {
+        io_error(
+            format!("cannot create output directory {}", output_dir.display()),
+            &e,
+        )
+    })?;
+    let scratch = ScratchDir::create(&output_dir)?;
+    let mut provider = crate::provider::from_config(
+        &config,
+        &crate::provider::ProviderOptions {
+            no_cache: args.no_cache,
+            scratch_dir: scratch.path.clone(),
+        },
+    )?;
+    let preparing = Preparing::start(provider, &cancel, !args.collect_only);
+
     let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| {
         eprintln!("warning: {w}")
     }) {
@@ -82,27 +101,14 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     );
 
     let expected_wall = run::expected_makespan(&batches, parallelism);
-    let output_dir = config.report.output_dir.clone();
-    std::fs::create_dir_all(&output_dir).map_err(|e| {
-        io_error(
-            format!("cannot create output directory {}", output_dir.display()),
-            &e,
-        )
-    })?;
-    let scratch = ScratchDir::create(&output_dir)?;
-    let mut provider = crate::provider::from_config(
-        &config,
-        &crate::provider::ProviderOptions {
-            no_cache: args.no_cache,
-            scratch_dir: scratch.path.clone(),
-        },
-    )?;
-    if let Err(e) = provider.prepare(&cancel) {
-        if cancel.was_interrupted() {
+    let provider = match preparing.finish() {
+        Ok(provider) => provider,
+        Err(e) if cancel.was_interrupted() => {
+            eprintln!("interrupted while preparing the sandboxes: {e}");
             return Ok(Verdict::Interrupted);
         }
-        return Err(Error::new(e.to_string()));
-    }
+        Err(e) => return Err(e),
+    };
     let provider: Arc<dyn crate::provider::Provider> = Arc::from(provider);
 
     let mut env: Vec<(String, String)> = config
@@ -136,7 +142,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             expected_wall: (found > 0).then_some(expected_wall),
         },
         &cancel,
-        Vec::new(),
+        reporters(verbose, args.trace, &output_dir),
     )?;
     drop(scratch);
     crate::process::kill_orphans();
@@ -154,7 +160,17 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     print!(
         "{}",
-        simple_summary(&collected, &junit_path, &output_dir.join("logs"))
+        crate::report::summary::render_summary(
+            &collected.records,
+            collected.wall,
+            config
+                .report
+                .junit
+                .then(|| crate::report::summary::shown_path(&junit_path))
+                .as_deref(),
+            &crate::report::summary::shown_path(&output_dir.join("logs")),
+            collected.cancelled,
+        )
     );
     if let Some(fatal) = &collected.fatal {
         eprintln!("error: {fatal}");
@@ -241,6 +257,54 @@ fn install_interrupt_handler() -> Cancel {
     cancel
 }
 
+type BoxedProvider = Box<dyn crate::provider::Provider>;
+
+/// `Provider::prepare` on its own thread, so an image builds while discovery
+/// runs. Dropping it without [`Preparing::finish`] (an early return) cancels
+/// the preparation and waits for it, so no build process outlives the run.
+struct Preparing {
+    handle: Option<
+        std::thread::JoinHandle<std::result::Result<BoxedProvider, crate::provider::ProviderError>>,
+    >,
+    cancel: Cancel,
+}
+
+impl Preparing {
+    fn start(mut provider: BoxedProvider, cancel: &Cancel, prepare: bool) -> Self {
+        let c = cancel.clone();
+        let handle = std::thread::spawn(move || {
+            if prepare {
+                provider.prepare(&c)?;
+            }
+            Ok(provider)
+        });
+        Preparing {
+            handle: Some(handle),
+            cancel: cancel.clone(),
+        }
+    }
+
+    fn finish(mut self) -> Result<BoxedProvider> {
+        let handle = self.handle.take().expect("finished once");
+        match handle.join() {
+            Ok(Ok(provider)) => Ok(provider),
+            Ok(Err(e)) => Err(Error::new(e.to_string())),
+            Err(_) => Err(Error::new(
+                "preparing the sandboxes crashed (a bug in Offload; please report it)",
+            )),
+        }
+    }
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.raise(CancelLevel::Immediate);
+            let _ = handle.join();
+        }
+    }
+}
+
 /// The run's scratch directory (batch result files); removed on drop.
 struct ScratchDir {
     path: PathBuf,
@@ -261,41 +325,21 @@ impl Drop for ScratchDir {
     }
 }
 
-fn simple_summary(c: &run::Collected, junit: &Path, logs: &Path) -> String {
-    use crate::model::FinalStatus::*;
-    use std::fmt::Write;
-    let count = |s| c.records.iter().filter(|r| r.status == s).count();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{} tests: {} passed, {} failed, {} flaky, {} not run, {} skipped in {:.1}s",
-        c.records.len(),
-        count(Passed),
-        count(Failed) + count(Error),
-        count(Flaky),
-        count(NotRun),
-        count(Skipped),
-        c.wall.as_secs_f64()
-    );
-    for r in &c.records {
-        let label = match r.status {
-            Failed | Error => "FAILED",
-            Flaky => "FLAKY",
-            NotRun => "NOT RUN",
-            _ => continue,
-        };
-        let msg = r
-            .not_run_reason
-            .clone()
-            .or_else(|| r.deciding_attempt().and_then(|a| a.message.clone()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {label} {}: {}",
-            r.id,
-            msg.lines().next().unwrap_or("")
-        );
+/// What watches the run: console progress, the timeline page, and with
+/// `--trace` the Chrome trace file. Progress comes first so that its status
+/// line is cleared before anything else writes at the end.
+fn reporters<'a>(
+    verbose: bool,
+    trace: bool,
+    output_dir: &Path,
+) -> Vec<Box<dyn crate::run::events::Reporter + 'a>> {
+    use crate::report::{progress, timeline, trace as trace_file};
+    let mut r: Vec<Box<dyn crate::run::events::Reporter + 'a>> = vec![
+        Box::new(progress::ProgressReporter::new(verbose)),
+        Box::new(timeline::TimelineReporter::new(output_dir)),
+    ];
+    if trace {
+        r.push(Box::new(trace_file::TraceReporter::new(output_dir)));
     }
-    let _ = writeln!(out, "JUnit: {}\nLogs: {}", junit.display(), logs.display());
-    out
+    r
 }

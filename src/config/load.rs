@@ -242,8 +242,21 @@ fn provider(s: &Section) -> Result<ProviderConfig, ConfigError> {
             if let Some(command) = &download_command {
                 check(s, "download_command", validate::download_command(command))?;
             }
+            let prepare_command = s.string("prepare_command")?;
+            // `@name.ext` must name a bundled script (crate::bundled).
+            for (key, command) in [
+                ("prepare_command", prepare_command.as_deref()),
+                ("create_command", Some(create_command.as_str())),
+                ("exec_command", Some(exec_command.as_str())),
+                ("download_command", download_command.as_deref()),
+                ("destroy_command", Some(destroy_command.as_str())),
+            ] {
+                if let Some(command) = command {
+                    check(s, key, crate::bundled::check(command))?;
+                }
+            }
             ProviderConfig::Shell(ShellProviderConfig {
-                prepare_command: s.string("prepare_command")?,
+                prepare_command,
                 create_command,
                 exec_command,
                 destroy_command,

@@ -1,37 +1,692 @@
 //! The `default` provider: any sandbox system driven through shell commands
 //! (`prepare_command`, `create_command`, `exec_command`, `download_command`,
 //! `destroy_command`).
+//!
+//! Every command runs locally as `/bin/sh -c` in `[provider] working_dir`
+//! through [`process::run`] (own process group, timeout, cancellation).
+//! Placeholders are filled in one pass over the template, so a value that
+//! contains the text of another placeholder is never rewritten, and every
+//! value is shell-quoted.
 
-use super::{ErrorStage, Provider, ProviderError, ProviderOptions, Sandbox};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ErrorStage, ExecRequest, Provider, ProviderError, ProviderOptions, Sandbox};
 use crate::cancel::Cancel;
 use crate::config::{Config, ShellProviderConfig};
-use crate::error::{Error, Result};
+use crate::error::{io_message, Error, Result};
+use crate::process::{self, shell_quote, CommandSpec, Ending, ProcessOutput, Stream};
+
+/// Attempts for a create, download or destroy before giving up.
+const ATTEMPTS: u32 = 3;
+/// Wait before the first retry; doubled for each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Where batches write their results, relative to the sandbox's project root.
+const RESULTS_DIR: &str = ".offload/results";
+/// Exit code of `{command}` when the project root does not exist in the sandbox.
+const NO_ROOT_EXIT: i32 = 125;
+/// What the `cat` fallback of `fetch` prints when the result file is missing.
+const MISSING_RESULT: &str = "offload: no result file at ";
 
 pub struct ShellProvider {
-    #[allow(dead_code)]
-    config: ShellProviderConfig,
+    shared: Arc<Shared>,
+    prepare: Option<String>,
+    no_cache: bool,
+    image_id: Option<String>,
+}
+
+/// What every sandbox of the provider needs.
+struct Shared {
+    create: String,
+    exec: String,
+    download: Option<String>,
+    destroy: String,
+    /// `sandbox_project_root`; may contain `{sandbox_id}`.
+    project_root: String,
+    working_dir: PathBuf,
+    lifecycle_timeout: Duration,
 }
 
 impl ShellProvider {
+    /// Check the commands, expand `@name.ext` bundled scripts in them, and
+    /// build the full prepare command line (copy dirs, `sandbox_init_cmd`).
     pub fn new(
         config: ShellProviderConfig,
-        _run: &Config,
-        _options: &ProviderOptions,
+        run: &Config,
+        options: &ProviderOptions,
     ) -> Result<Self> {
-        let _ = Error::new("");
-        Ok(ShellProvider { config })
+        let field_error = |field: &str, msg: &str| Error::new(format!("[provider] {field}: {msg}"));
+        let expand = |field: &str, template: &str| {
+            crate::bundled::expand(template).map_err(|e| field_error(field, &e))
+        };
+        let project_root = run.offload.sandbox_project_root.clone().ok_or_else(|| {
+            Error::new(
+                "[offload] sandbox_project_root is required with a remote provider: set it to the \
+                 project's directory inside the sandbox (e.g. \"/app\"), or to \"{sandbox_id}\" when \
+                 the sandbox ID is that directory",
+            )
+        })?;
+        for key in config.env.keys() {
+            if !is_env_name(key) {
+                return Err(field_error(
+                    "env",
+                    &format!("{key:?} is not a valid environment variable name (letters, digits and _, not starting with a digit)"),
+                ));
+            }
+        }
+        if !config.exec_command.contains("{command}") {
+            return Err(field_error(
+                "exec_command",
+                "must contain {command} (the batch command, already shell-quoted as one argument)",
+            ));
+        }
+        if let Some(download) = &config.download_command {
+            if !download.contains("{paths}") {
+                return Err(field_error(
+                    "download_command",
+                    "must contain {paths} (the 'remote':'local' pairs to copy)",
+                ));
+            }
+        }
+        if config.prepare_command.is_none() && config.create_command.contains("{image_id}") {
+            return Err(field_error(
+                "create_command",
+                "uses {image_id}, but there is no prepare_command to print an image ID",
+            ));
+        }
+        for spec in &config.copy_dirs {
+            check_copy_dir(spec).map_err(|e| field_error("copy_dirs", &e))?;
+        }
+        let init = run.offload.sandbox_init_cmd.as_deref();
+        let prepare = match &config.prepare_command {
+            Some(template) => Some(prepare_line(&expand("prepare_command", template)?, &config.copy_dirs, init)),
+            None if !config.copy_dirs.is_empty() => {
+                return Err(field_error(
+                    "copy_dirs",
+                    "copy dirs (copy_dirs or --copy-dir) are handed to prepare_command, but there is none; \
+                     add a prepare_command that builds them into the image",
+                ))
+            }
+            None if init.is_some() => {
+                return Err(Error::new(
+                    "[offload] sandbox_init_cmd runs during the image build, but [provider] has no \
+                     prepare_command; add one, or run the setup in create_command",
+                ))
+            }
+            None => None,
+        };
+        let working_dir = config
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| run.base_dir().to_path_buf());
+        if !working_dir.is_dir() {
+            return Err(field_error(
+                "working_dir",
+                &format!("{} is not a directory", working_dir.display()),
+            ));
+        }
+        Ok(ShellProvider {
+            shared: Arc::new(Shared {
+                create: expand("create_command", &config.create_command)?,
+                exec: expand("exec_command", &config.exec_command)?,
+                download: config
+                    .download_command
+                    .as_deref()
+                    .map(|t| expand("download_command", t))
+                    .transpose()?,
+                destroy: expand("destroy_command", &config.destroy_command)?,
+                project_root,
+                working_dir,
+                lifecycle_timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            }),
+            prepare,
+            no_cache: options.no_cache,
+            image_id: None,
+        })
     }
 }
 
 impl Provider for ShellProvider {
+    fn prepare(&mut self, cancel: &Cancel) -> std::result::Result<(), ProviderError> {
+        let Some(script) = &self.prepare else {
+            return Ok(());
+        };
+        eprintln!("offload: preparing sandboxes: {script}");
+        let env: Vec<(String, String)> = if self.no_cache {
+            vec![("OFFLOAD_NO_CACHE".into(), "1".into())]
+        } else {
+            Vec::new()
+        };
+        // An image build can take minutes: show its progress as it comes.
+        let sink: process::LineSink =
+            Arc::new(|_stream: Stream, line: &str| eprintln!("[prepare] {line}"));
+        let out = self
+            .shared
+            .run(
+                script,
+                &env,
+                self.shared.lifecycle_timeout,
+                cancel,
+                Some(sink),
+            )
+            .map_err(|e| e.into_error(ErrorStage::Prepare))?;
+        if !out.success() {
+            return Err(ProviderError::new(
+                ErrorStage::Prepare,
+                self.shared.failure("prepare_command", script, &out),
+            ));
+        }
+        let stdout = out.stdout();
+        let image_id = stdout.lines().map(str::trim).rfind(|l| !l.is_empty()).ok_or_else(|| {
+            ProviderError::new(
+                ErrorStage::Prepare,
+                "prepare_command printed nothing on stdout; it must print the image ID as its last line",
+            )
+        })?;
+        eprintln!("offload: image {image_id}");
+        self.image_id = Some(image_id.to_string());
+        Ok(())
+    }
+
     fn create(
         &self,
-        _index: usize,
-        _cancel: &Cancel,
+        index: usize,
+        cancel: &Cancel,
     ) -> std::result::Result<Box<dyn Sandbox>, ProviderError> {
-        Err(ProviderError::new(
-            ErrorStage::Create,
-            "the default provider is not implemented yet",
-        ))
+        let image_id = match (&self.prepare, &self.image_id) {
+            (Some(_), None) => {
+                return Err(ProviderError::new(
+                    ErrorStage::Create,
+                    "internal error: create before prepare (no image ID)",
+                ))
+            }
+            (_, id) => id.as_deref().map(shell_quote).unwrap_or_default(),
+        };
+        let script = fill(&self.shared.create, &[("image_id", &image_id)]);
+        let env = vec![("OFFLOAD_SANDBOX".to_string(), index.to_string())];
+        let label = format!("sandbox {index}");
+        let id = retrying(&label, "create_command", cancel, || {
+            let out = self
+                .shared
+                .run(&script, &env, self.shared.lifecycle_timeout, cancel, None)
+                .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Create)))?;
+            let id = out.stdout().trim().to_string();
+            if !out.success() {
+                if matches!(out.ending, Ending::Cancelled) && !id.is_empty() && !id.contains('\n') {
+                    // It got as far as printing an ID: do not leak the sandbox.
+                    let _ = self.shared.destroy_id(&id);
+                }
+                let error = ProviderError::new(
+                    ErrorStage::Create,
+                    self.shared.failure("create_command", &script, &out),
+                );
+                return Err(if out.ending == Ending::Cancelled {
+                    Attempt::Final(error)
+                } else {
+                    Attempt::Retry(error)
+                });
+            }
+            if id.is_empty() || id.contains('\n') {
+                let what = if id.is_empty() {
+                    "nothing"
+                } else {
+                    "several lines"
+                };
+                return Err(Attempt::Final(ProviderError::new(
+                    ErrorStage::Create,
+                    format!(
+                        "create_command printed {what} on stdout; it must print only the sandbox ID \
+                         (send progress output to stderr)\n  command: {script}"
+                    ),
+                )));
+            }
+            Ok(id)
+        })?;
+        let project_root = fill(&self.shared.project_root, &[("sandbox_id", &id)]);
+        Ok(Box::new(ShellSandbox {
+            id,
+            project_root,
+            shared: Arc::clone(&self.shared),
+        }))
     }
 }
+
+/// One sandbox created by `create_command`, identified by what it printed.
+pub struct ShellSandbox {
+    id: String,
+    /// `sandbox_project_root` with `{sandbox_id}` filled in.
+    project_root: String,
+    shared: Arc<Shared>,
+}
+
+impl ShellSandbox {
+    /// The `{command}` value: one shell-quoted string that runs `script` in
+    /// the project root with `env` exported.
+    fn command_arg(&self, script: &str, env: &[(String, String)]) -> String {
+        shell_quote(&inner_command(&self.project_root, script, env))
+    }
+
+    fn exec_line(&self, script: &str, env: &[(String, String)]) -> String {
+        fill(
+            &self.shared.exec,
+            &[
+                ("sandbox_id", &shell_quote(&self.id)),
+                ("command", &self.command_arg(script, env)),
+            ],
+        )
+    }
+
+    /// Without a download_command: `cat` the file through exec_command.
+    fn fetch_through_exec(
+        &self,
+        remote: &str,
+        local: &Path,
+        cancel: &Cancel,
+    ) -> std::result::Result<(), Attempt> {
+        let quoted = shell_quote(remote);
+        // A missing file (the runner crashed) is told apart from a failing
+        // transport, so that only the latter is retried.
+        let script = format!(
+            "if [ -f {quoted} ]; then cat {quoted}; else echo {MISSING_RESULT}{quoted} >&2; exit 1; fi"
+        );
+        let line = self.exec_line(&script, &[]);
+        let out = self
+            .shared
+            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
+        if !out.success() || out.truncated {
+            let error = ProviderError::new(
+                ErrorStage::Download,
+                on_first_line(
+                    &self.shared.failure("exec_command", &line, &out),
+                    " (reading the result file with `cat`, as there is no download_command)",
+                ),
+            );
+            if out.stderr().contains(MISSING_RESULT) {
+                return Err(Attempt::Final(error));
+            }
+            return Err(retry_unless_cancelled(&out, error));
+        }
+        std::fs::write(local, out.stdout()).map_err(|e| {
+            Attempt::Final(ProviderError::new(
+                ErrorStage::Download,
+                format!("cannot write {}: {}", local.display(), io_message(&e)),
+            ))
+        })
+    }
+
+    fn fetch_with_command(
+        &self,
+        template: &str,
+        remote: &str,
+        local: &Path,
+        cancel: &Cancel,
+    ) -> std::result::Result<(), Attempt> {
+        let pair = format!(
+            "{}:{}",
+            shell_quote(remote),
+            shell_quote(&local.display().to_string())
+        );
+        let line = fill(
+            template,
+            &[("sandbox_id", &shell_quote(&self.id)), ("paths", &pair)],
+        );
+        let out = self
+            .shared
+            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
+        if !out.success() {
+            let error = ProviderError::new(
+                ErrorStage::Download,
+                self.shared.failure("download_command", &line, &out),
+            );
+            return Err(retry_unless_cancelled(&out, error));
+        }
+        if !local.is_file() {
+            return Err(Attempt::Retry(ProviderError::new(
+                ErrorStage::Download,
+                format!(
+                    "download_command succeeded but {} was not written (is {remote} the right path in the sandbox?)\n  command: {line}",
+                    local.display()
+                ),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Sandbox for ShellSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn result_path(&self, batch: usize, attempt: u32) -> String {
+        let file = format!("{RESULTS_DIR}/batch-{batch}-{attempt}.xml");
+        match self.project_root.trim_end_matches('/') {
+            "" if self.project_root.starts_with('/') => format!("/{file}"),
+            "" | "." => file,
+            root => format!("{root}/{file}"),
+        }
+    }
+
+    fn exec(
+        &mut self,
+        request: &ExecRequest<'_>,
+        cancel: &Cancel,
+    ) -> std::result::Result<ProcessOutput, ProviderError> {
+        let env: Vec<(String, String)> = request
+            .env
+            .iter()
+            .map(|(k, v)| {
+                // OFFLOAD_ROOT is the root of *this* sandbox.
+                let v = if k == "OFFLOAD_ROOT" {
+                    &self.project_root
+                } else {
+                    v
+                };
+                (k.clone(), v.clone())
+            })
+            .collect();
+        let line = self.exec_line(request.script, &env);
+        self.shared
+            .run(&line, &[], request.timeout, cancel, request.sink.clone())
+            .map_err(|e| e.into_error(ErrorStage::Exec))
+    }
+
+    fn fetch(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        cancel: &Cancel,
+    ) -> std::result::Result<(), ProviderError> {
+        let local = absolute(local);
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                ProviderError::new(
+                    ErrorStage::Download,
+                    format!("cannot create {}: {}", parent.display(), io_message(&e)),
+                )
+            })?;
+        }
+        // A relative path (a runner's fixed `result_file`) is relative to the
+        // project root: hand download commands an absolute one when we can.
+        let remote = if remote.starts_with('/') || !self.project_root.starts_with('/') {
+            remote.to_string()
+        } else {
+            format!("{}/{remote}", self.project_root.trim_end_matches('/'))
+        };
+        let remote = remote.as_str();
+        let label = format!("sandbox {}", self.id);
+        match self.shared.download.clone() {
+            Some(template) => retrying(&label, "download_command", cancel, || {
+                self.fetch_with_command(&template, remote, &local, cancel)
+            }),
+            None => retrying(
+                &label,
+                "exec_command (cat of the result file)",
+                cancel,
+                || self.fetch_through_exec(remote, &local, cancel),
+            ),
+        }
+    }
+
+    fn timeout_kills_everything(&self) -> bool {
+        // Killing exec_command locally does not stop what it started remotely.
+        false
+    }
+
+    fn destroy(&mut self) -> std::result::Result<(), ProviderError> {
+        self.shared.destroy_id(&self.id)
+    }
+}
+
+impl Shared {
+    fn run(
+        &self,
+        script: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+        cancel: &Cancel,
+        sink: Option<process::LineSink>,
+    ) -> std::result::Result<ProcessOutput, StartError> {
+        let spec = CommandSpec {
+            cwd: Some(&self.working_dir),
+            env,
+            ..CommandSpec::sh(script)
+        };
+        process::run(&spec, Some(timeout), cancel, sink).map_err(|e| StartError {
+            message: format!(
+                "cannot run /bin/sh in {}: {}",
+                self.working_dir.display(),
+                io_message(&e)
+            ),
+        })
+    }
+
+    /// Destroy is bounded by the lifecycle timeout in all (retries share it),
+    /// and is not interrupted by a cancelled run: it is what cleans up after one.
+    fn destroy_id(&self, id: &str) -> std::result::Result<(), ProviderError> {
+        let line = fill(&self.destroy, &[("sandbox_id", &shell_quote(id))]);
+        let cancel = Cancel::new();
+        let deadline = std::time::Instant::now() + self.lifecycle_timeout;
+        retrying(&format!("sandbox {id}"), "destroy_command", &cancel, || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let out = self
+                .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
+                .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
+            if out.success() {
+                return Ok(());
+            }
+            let message = on_first_line(
+                &self.failure("destroy_command", &line, &out),
+                &format!("; sandbox {id} may still exist: remove it by hand"),
+            );
+            let error = ProviderError::new(ErrorStage::Destroy, message);
+            // Out of time: a retry would break the bound.
+            if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
+                Err(Attempt::Final(error))
+            } else {
+                Err(Attempt::Retry(error))
+            }
+        })
+    }
+
+    /// `create_command failed (exit code 1): <stderr>` with the command and
+    /// what to do about it.
+    fn failure(&self, field: &str, line: &str, out: &ProcessOutput) -> String {
+        let stderr = out.stderr();
+        let shown = if stderr.trim().is_empty() {
+            out.tail(20)
+        } else {
+            tail_lines(&stderr, 20)
+        };
+        let timeout = (out.ending == Ending::TimedOut).then_some(self.lifecycle_timeout);
+        let mut message = format!("{field} failed ({})", out.describe_ending(timeout));
+        match shown.lines().rfind(|l| !l.trim().is_empty()) {
+            Some(last) => message.push_str(&format!(": {}", last.trim())),
+            None => message.push_str(" without output"),
+        }
+        message.push_str(&format!("\n  command: {line}"));
+        if shown.lines().filter(|l| !l.trim().is_empty()).count() > 1 {
+            for l in shown.lines() {
+                message.push_str(&format!("\n    {l}"));
+            }
+        }
+        let hint = match out.ending {
+            Ending::TimedOut => format!(
+                "\n  it ran longer than [provider] timeout_secs = {}; raise it or find out why {field} hangs",
+                self.lifecycle_timeout.as_secs()
+            ),
+            Ending::Cancelled => String::new(),
+            _ => format!(
+                "\n  fix [provider] {field}, or run the command by hand in {} to see why",
+                self.working_dir.display()
+            ),
+        };
+        message.push_str(&hint);
+        message
+    }
+}
+
+/// The shell could not be started at all.
+struct StartError {
+    message: String,
+}
+
+impl StartError {
+    fn into_error(self, stage: ErrorStage) -> ProviderError {
+        ProviderError::new(stage, self.message)
+    }
+}
+
+/// The outcome of one try of a retried command.
+enum Attempt {
+    /// Worth another try (a failed or timed-out command).
+    Retry(ProviderError),
+    /// Trying again cannot help (cancelled, bad output, shell missing).
+    Final(ProviderError),
+}
+
+fn retry_unless_cancelled(out: &ProcessOutput, error: ProviderError) -> Attempt {
+    if out.ending == Ending::Cancelled {
+        Attempt::Final(error)
+    } else {
+        Attempt::Retry(error)
+    }
+}
+
+/// Run `attempt` up to [`ATTEMPTS`] times with exponential backoff, saying on
+/// stderr what is retried and why.
+fn retrying<T>(
+    who: &str,
+    what: &str,
+    cancel: &Cancel,
+    mut attempt: impl FnMut() -> std::result::Result<T, Attempt>,
+) -> std::result::Result<T, ProviderError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut n = 1;
+    loop {
+        let e = match attempt() {
+            Ok(v) => return Ok(v),
+            Err(Attempt::Final(e)) => return Err(e),
+            Err(Attempt::Retry(e)) => e,
+        };
+        if n >= ATTEMPTS || cancel.is_cancelled() {
+            let message = on_first_line(&e.message, &format!(" (gave up after {n} attempts)"));
+            return Err(ProviderError::new(e.stage, message));
+        }
+        let first_line = e.message.lines().next().unwrap_or_default();
+        eprintln!(
+            "offload: {who}: {first_line}; retrying {what} in {:.1} s (attempt {} of {ATTEMPTS})",
+            backoff.as_secs_f64(),
+            n + 1
+        );
+        if cancel.sleep(backoff) {
+            return Err(e);
+        }
+        backoff *= 2;
+        n += 1;
+    }
+}
+
+/// `message` with `suffix` at the end of its first line, where it is read.
+fn on_first_line(message: &str, suffix: &str) -> String {
+    match message.split_once('\n') {
+        Some((first, rest)) => format!("{first}{suffix}\n{rest}"),
+        None => format!("{message}{suffix}"),
+    }
+}
+
+/// Fill `{name}` placeholders in one pass: text that a value brings in is
+/// never scanned again, and `{other}` braces are left alone.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    'scan: while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        for (name, value) in values {
+            if let Some(tail) = after
+                .strip_prefix('{')
+                .and_then(|t| t.strip_prefix(*name))
+                .and_then(|t| t.strip_prefix('}'))
+            {
+                out.push_str(value);
+                rest = tail;
+                continue 'scan;
+            }
+        }
+        out.push('{');
+        rest = &after[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The script `{command}` stands for: enter the project root, make the
+/// results directory, export the environment, run the batch.
+pub fn inner_command(project_root: &str, script: &str, env: &[(String, String)]) -> String {
+    let mut s = format!(
+        "cd {} || exit {NO_ROOT_EXIT}; mkdir -p {RESULTS_DIR}; ",
+        shell_quote(project_root)
+    );
+    if !env.is_empty() {
+        s.push_str("export");
+        for (k, v) in env {
+            s.push_str(&format!(" {k}={}", shell_quote(v)));
+        }
+        s.push_str("; ");
+    }
+    s.push_str(script);
+    s
+}
+
+/// `prepare_command` plus ` --copy-dir=L:R` per copy dir and
+/// ` --sandbox-init-cmd=C`, each one shell word.
+pub fn prepare_line(template: &str, copy_dirs: &[String], init: Option<&str>) -> String {
+    let mut line = template.to_string();
+    for spec in copy_dirs {
+        line.push(' ');
+        line.push_str(&shell_quote(&format!("--copy-dir={spec}")));
+    }
+    if let Some(init) = init {
+        line.push(' ');
+        line.push_str(&shell_quote(&format!("--sandbox-init-cmd={init}")));
+    }
+    line
+}
+
+/// `LOCAL:REMOTE`, split at the first colon, both sides non-empty.
+pub fn check_copy_dir(spec: &str) -> std::result::Result<(), String> {
+    match spec.split_once(':') {
+        Some((local, remote)) if !local.is_empty() && !remote.is_empty() => Ok(()),
+        _ => Err(format!(
+            "invalid copy dir {spec:?}: expected LOCAL:REMOTE, e.g. ./data:/app/data"
+        )),
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests;

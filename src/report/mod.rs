@@ -2,4 +2,8 @@
 //! and the `logs` subcommand.
 pub mod batch_logs;
 pub mod logs_cmd;
+pub mod progress;
+pub mod spans;
 pub mod summary;
+pub mod timeline;
+pub mod trace;

@@ -146,7 +146,8 @@ impl<'a> Collector<'a> {
         loop {
             if self.cancel.is_cancelled() && !cancel_handled {
                 cancel_handled = true;
-                self.stop_dispatching();
+                let reason = self.stop_reason();
+                self.stop_dispatching(&reason);
             }
             self.dispatch();
             if self.finished() {
@@ -160,17 +161,8 @@ impl<'a> Collector<'a> {
         }
         // No more work: take back jobs no worker picked up, then close the
         // queue so the workers leave and destroy their sandboxes.
-        let reason = if self.cancel.was_interrupted() {
-            "cancelled (Ctrl-C)".to_string()
-        } else if self.cancel.is_cancelled() {
-            "cancelled (--fail-fast)".to_string()
-        } else {
-            match &self.last_create_error {
-                Some(e) => format!("no sandbox available: {e}"),
-                None => "no sandbox available".to_string(),
-            }
-        };
-        self.stop_dispatching();
+        let reason = self.stop_reason();
+        self.stop_dispatching(&reason);
         // Only non-empty when every worker is gone.
         for (_, job) in std::mem::take(&mut self.in_flight) {
             self.mark_not_run(&job.tests, &reason);
@@ -189,7 +181,8 @@ impl<'a> Collector<'a> {
         } = self;
         drop(jobs);
         let records = build_records(table, states, &reason);
-        let fatal = if !any_sandbox_ready {
+        // Creation cut short by Ctrl-C is an interrupted run, not a broken provider.
+        let fatal = if !any_sandbox_ready && !cancel.is_cancelled() {
             last_create_error.map(|e| format!("no sandbox could be created: {e}"))
         } else {
             None
@@ -288,18 +281,28 @@ impl<'a> Collector<'a> {
     }
 
     /// Cancellation: nothing new starts; queued work is not run.
-    fn stop_dispatching(&mut self) {
-        let reason = if self.cancel.was_interrupted() {
-            "cancelled (Ctrl-C)"
-        } else {
-            "cancelled (--fail-fast)"
-        };
+    fn stop_dispatching(&mut self, reason: &str) {
         let waiting = self.queue.drain_tests();
         self.mark_not_run(&waiting, reason);
         while let Ok(job) = self.jobs_back.try_recv() {
             self.in_flight.remove(&job.batch);
             self.idle_workers += 1;
             self.mark_not_run(&job.tests, reason);
+        }
+    }
+
+    /// Why tests that never ran did not: the user, `--fail-fast`, or no
+    /// sandbox left to run them.
+    fn stop_reason(&self) -> String {
+        if self.cancel.was_interrupted() {
+            "cancelled (Ctrl-C)".to_string()
+        } else if self.cancel.is_cancelled() {
+            "cancelled (--fail-fast)".to_string()
+        } else {
+            match &self.last_create_error {
+                Some(e) => format!("no sandbox available: {e}"),
+                None => "no sandbox available".to_string(),
+            }
         }
     }
 
@@ -480,19 +483,9 @@ impl<'a> Collector<'a> {
             }
             match result {
                 Some(attempt) => {
-                    let outcome = attempt.outcome;
-                    push_attempt(&mut self.states[t].attempts, attempt);
-                    if matches!(outcome, Outcome::Failed | Outcome::Error) {
-                        any_failed = true;
-                        if self.states[t].failure_retries < self.retry_count(t) {
-                            self.states[t].failure_retries += 1;
-                            retry.push(t);
-                        } else {
-                            newly_failed_for_good |= self.decide(t);
-                        }
-                    } else {
-                        self.decide(t);
-                    }
+                    let failed = matches!(attempt.outcome, Outcome::Failed | Outcome::Error);
+                    any_failed |= failed;
+                    newly_failed_for_good |= self.record_attempt(t, attempt, &mut retry);
                 }
                 None if cancelled => {}
                 None if timed_out => unfinished.push(t),
@@ -514,25 +507,17 @@ impl<'a> Collector<'a> {
         // that did not finish; alone, it is reported as timed out.
         if timed_out {
             if unfinished.len() == 1 {
-                let t = unfinished[0];
-                push_attempt(
-                    &mut self.states[t].attempts,
-                    TestAttempt {
-                        details: Some(report.output.tail(30)),
-                        ..TestAttempt::synthetic(
-                            Outcome::Failed,
-                            format!("timed out after {timeout_secs} s"),
-                            batch,
-                        )
-                    },
-                );
+                let timed_out_attempt = TestAttempt {
+                    details: Some(report.output.tail(30)),
+                    ..TestAttempt::synthetic(
+                        Outcome::Failed,
+                        format!("timed out after {timeout_secs} s"),
+                        batch,
+                    )
+                };
                 any_failed = true;
-                if self.states[t].failure_retries < self.retry_count(t) {
-                    self.states[t].failure_retries += 1;
-                    retry.push(t);
-                } else {
-                    newly_failed_for_good |= self.decide(t);
-                }
+                newly_failed_for_good |=
+                    self.record_attempt(unfinished[0], timed_out_attempt, &mut retry);
             } else if !unfinished.is_empty() {
                 let parts = hang_split_parts(unfinished.len(), self.live_workers);
                 let message = format!(
@@ -610,6 +595,21 @@ impl<'a> Collector<'a> {
                 message: "--fail-fast: a test failed; stopping the run".into(),
             });
             self.cancel.raise(crate::cancel::CancelLevel::Graceful);
+        }
+    }
+
+    /// Add an attempt of test `t`: a failure goes to `retry` while the
+    /// group's `retry_count` allows, otherwise the test gets its verdict.
+    /// Returns whether it failed for good.
+    fn record_attempt(&mut self, t: usize, attempt: TestAttempt, retry: &mut Vec<usize>) -> bool {
+        let failed = matches!(attempt.outcome, Outcome::Failed | Outcome::Error);
+        push_attempt(&mut self.states[t].attempts, attempt);
+        if failed && self.states[t].failure_retries < self.retry_count(t) {
+            self.states[t].failure_retries += 1;
+            retry.push(t);
+            false
+        } else {
+            self.decide(t)
         }
     }
 

@@ -1,0 +1,292 @@
+//! cargo (alias nextest): discovery with `cargo nextest list`, batches with
+//! `cargo nextest run` and a filterset naming exactly the batch's tests.
+//!
+//! The project's own `.config/nextest.toml` stays in force: the batch adds a
+//! profile `offload` through nextest's tool-config mechanism (lower priority
+//! than the repository's config, and inheriting its `default` profile) whose
+//! only setting is where to write JUnit. The tool config is written by the
+//! batch script itself, next to the result file, so it exists wherever the
+//! batch runs — in a remote sandbox too.
+
+mod filterset;
+mod list;
+
+use std::path::PathBuf;
+
+use super::{
+    format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+};
+use crate::cancel::Cancel;
+use crate::config::{CargoConfig, GroupConfig};
+use crate::error::{Error, Result};
+use crate::junit::read::JunitCase;
+use crate::process::{self, shell_quote, CommandSpec, Ending};
+
+/// The nextest profile Offload adds; it inherits the project's `default`.
+const PROFILE: &str = "offload";
+
+pub struct CargoFramework {
+    config: CargoConfig,
+    working_dir: PathBuf,
+}
+
+impl CargoFramework {
+    pub fn new(config: CargoConfig, working_dir: PathBuf) -> Self {
+        CargoFramework {
+            config,
+            working_dir,
+        }
+    }
+
+    /// Options that choose what is built and listed, shared by list and run.
+    fn selection_options(&self) -> String {
+        let mut s = String::new();
+        if let Some(p) = &self.config.package {
+            s.push_str(&format!(" -p {}", shell_quote(p)));
+        }
+        if !self.config.features.is_empty() {
+            s.push_str(&format!(
+                " --features {}",
+                shell_quote(&self.config.features.join(","))
+            ));
+        }
+        if let Some(b) = &self.config.bin {
+            s.push_str(&format!(" --bin {}", shell_quote(b)));
+        }
+        if self.config.include_ignored {
+            s.push_str(" --run-ignored all");
+        }
+        s
+    }
+
+    fn discovery_script(&self, group: &GroupConfig) -> String {
+        // The profile batches inherit from: a `NEXTEST_PROFILE` in the
+        // environment (nextest sets it for the tests it runs, so it leaks into
+        // any nested use) must not choose another one.
+        let mut s = format!(
+            "cargo nextest list --message-format json --profile default{}",
+            self.selection_options()
+        );
+        let filters = group.filters.trim();
+        if !filters.is_empty() {
+            // Shell syntax chosen by the user (`-E 'test(/slow/)'`): inserted as is.
+            s.push(' ');
+            s.push_str(filters);
+        }
+        s
+    }
+}
+
+impl Framework for CargoFramework {
+    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+        let script = self.discovery_script(group);
+        let spec = CommandSpec {
+            cwd: Some(&self.working_dir),
+            ..CommandSpec::sh(&script)
+        };
+        let out = process::run(&spec, None, cancel, None).map_err(|e| {
+            Error::new(format!(
+                "group `{}`: cannot start cargo nextest list: {}\n  command: {script}",
+                group.name,
+                crate::error::io_message(&e)
+            ))
+        })?;
+        if out.ending == Ending::Cancelled {
+            return Err(Error::new("discovery cancelled"));
+        }
+        let stderr = out.stderr();
+        if !out.success() {
+            let hint = if stderr.contains("no such command") && stderr.contains("nextest") {
+                "cargo-nextest is not installed: `cargo install cargo-nextest --locked` (or see https://nexte.st)"
+            } else {
+                "run the command by hand in the working directory to see why"
+            };
+            let shown = if stderr.trim().is_empty() {
+                out.tail(30)
+            } else {
+                tail(&stderr, 30)
+            };
+            return Err(Error::new(format!(
+                "group `{}`: cargo nextest list failed ({})\n  command: {script}\n  in: {}\n{}\n  {hint}",
+                group.name,
+                out.describe_ending(None),
+                self.working_dir.display(),
+                indent(&shown),
+            )));
+        }
+        let ids = list::parse(&out.stdout()).map_err(|e| {
+            Error::new(format!(
+                "group `{}`: cannot read the output of cargo nextest list: {e}\n  command: {script}\n{}",
+                group.name,
+                indent(&tail(&out.stdout(), 10)),
+            ))
+        })?;
+        let mut warnings = Vec::new();
+        if ids.is_empty() {
+            warnings.push(format!(
+                "group `{}`: cargo nextest list found no tests (filters: {})",
+                group.name,
+                if group.filters.trim().is_empty() {
+                    "none"
+                } else {
+                    group.filters.trim()
+                }
+            ));
+        }
+        Ok(Discovery { ids, warnings })
+    }
+
+    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
+        let script = format!(
+            "rf={rf}\n\
+             case \"$rf\" in /*) ;; *) rf=\"$PWD/$rf\" ;; esac\n\
+             mkdir -p \"$(dirname \"$rf\")\"\n\
+             cat > \"$rf.nextest.toml\" <<OFFLOAD_NEXTEST_TOML\n\
+             # Written by Offload: JUnit output on top of the project's own nextest config.\n\
+             [profile.{PROFILE}.junit]\n\
+             path = '''$rf'''\n\
+             OFFLOAD_NEXTEST_TOML\n\
+             cargo nextest run --no-fail-fast --profile {PROFILE} --tool-config-file \"offload:$rf.nextest.toml\"{options} -E {expr}\n\
+             status=$?\n\
+             rm -f \"$rf.nextest.toml\"\n\
+             exit $status",
+            rf = shell_quote(result_file),
+            options = self.selection_options(),
+            expr = shell_quote(&filterset::for_ids(tests)),
+        );
+        BatchCommand {
+            script,
+            results: ResultLocation::ResultFile,
+        }
+    }
+
+    fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
+        // nextest writes classname = binary ID, name = test name.
+        match_exact(cases, expected, |c| format_test_id("{classname} {name}", c))
+    }
+
+    /// The filterset costs about `test(=…) | ` per test plus escapes, and the
+    /// whole script is one argument (128 KiB on Linux), possibly quoted again
+    /// by a remote provider.
+    fn max_batch_id_bytes(&self) -> usize {
+        32 * 1024
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framework(config: CargoConfig) -> CargoFramework {
+        CargoFramework::new(config, PathBuf::from("."))
+    }
+
+    #[test]
+    fn discovery_command_with_options() {
+        let f = framework(CargoConfig {
+            package: Some("alpha".into()),
+            features: vec!["a".into(), "b c".into()],
+            bin: None,
+            include_ignored: true,
+        });
+        let g = GroupConfig {
+            name: "g".into(),
+            retry_count: 0,
+            filters: "-E 'test(/slow/)'".into(),
+        };
+        assert_eq!(
+            f.discovery_script(&g),
+            "cargo nextest list --message-format json --profile default -p alpha --features 'a,b c' --run-ignored all -E 'test(/slow/)'"
+        );
+    }
+
+    #[test]
+    fn batch_script_writes_a_tool_config_and_selects_exactly_the_batch() {
+        let f = framework(CargoConfig::default());
+        let cmd = f.batch_command(
+            &[
+                "alpha tests::adds".into(),
+                "beta::custom weird name (a, b)".into(),
+            ],
+            "results/batch-1-0.xml",
+        );
+        assert_eq!(cmd.results, ResultLocation::ResultFile);
+        assert!(
+            cmd.script.starts_with("rf=results/batch-1-0.xml\n"),
+            "{}",
+            cmd.script
+        );
+        assert!(cmd
+            .script
+            .contains("[profile.offload.junit]\npath = '''$rf'''\nOFFLOAD_NEXTEST_TOML\n"));
+        assert!(cmd.script.contains(
+            "cargo nextest run --no-fail-fast --profile offload --tool-config-file \"offload:$rf.nextest.toml\" \
+             -E '(binary_id(=alpha) & test(=tests::adds)) | \
+             (binary_id(=beta::custom) & test(=weird\\u{20}name\\u{20}(a\\,\\u{20}b\\)))'\n"
+        ));
+        assert!(cmd.script.ends_with("exit $status"));
+    }
+
+    /// The script is real shell: run it with a stand-in `cargo` that records
+    /// its arguments and the tool config it was given.
+    #[test]
+    fn batch_script_runs_in_a_shell() {
+        let dir = std::env::temp_dir().join(format!("offload-cargo-script-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        let fake = dir.join("bin/cargo");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > args.txt\n\
+             cfg=$(grep '^offload:' args.txt | cut -d: -f2-)\ncp \"$cfg\" config.txt\nexit 3\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let f = framework(CargoConfig::default());
+        let cmd = f.batch_command(&["beta::custom it's (x)".into()], "out/r.xml");
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let env = [("PATH".to_string(), path)];
+        let spec = CommandSpec {
+            cwd: Some(&dir),
+            env: &env,
+            ..CommandSpec::sh(&cmd.script)
+        };
+        let out = process::run(&spec, None, &Cancel::new(), None).unwrap();
+        assert_eq!(out.ending, Ending::Exited(3), "{}", out.tail(20));
+        let args = std::fs::read_to_string(dir.join("args.txt")).unwrap();
+        assert!(
+            args.ends_with("-E\n(binary_id(=beta::custom) & test(=it's\\u{20}(x\\)))\n"),
+            "{args}"
+        );
+        let config = std::fs::read_to_string(dir.join("config.txt")).unwrap();
+        let expected_path = dir.join("out/r.xml");
+        assert!(
+            config.contains(&format!(
+                "[profile.offload.junit]\npath = '''{}'''\n",
+                expected_path.display()
+            )),
+            "{config}"
+        );
+        // The tool config does not outlive the batch.
+        assert!(!dir.join("out/r.xml.nextest.toml").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

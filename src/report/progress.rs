@@ -1,0 +1,802 @@
+//! Live progress on stderr while the run goes on.
+//!
+//! On a terminal (stderr is a tty and `CI` is not set to true): one status
+//! line — tests done/total, passed, failed, flaky, busy sandboxes, elapsed,
+//! ETA — redrawn in place at most 10 times a second and cleared at the end,
+//! so the final screen holds only what was printed above it and the summary.
+//! Elsewhere (CI logs, pipes): a plain status line every few seconds and one
+//! at the end, never a control character.
+//!
+//! [`ProgressReporter`] runs on the collector thread and only keeps counts;
+//! it hands snapshots and lines to a drawing thread over a channel, because
+//! the elapsed time and the ETA must move even when no event arrives. The
+//! drawing thread owns stderr; what it writes is decided by [`Painter`], a
+//! pure state machine that is tested with fake clocks.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::summary::Counts;
+use crate::model::FinalStatus;
+use crate::process::Stream;
+use crate::run::events::{Reporter, RunEvent};
+
+/// Shortest time between two redraws of the live line (10 per second).
+const LIVE_REDRAW_INTERVAL: Duration = Duration::from_millis(100);
+/// The live line is redrawn this often even without events, so the clock moves.
+const LIVE_CLOCK_INTERVAL: Duration = Duration::from_secs(1);
+/// Time between two plain status lines.
+const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Erase the current terminal line and go back to its start.
+const CLEAR_LINE: &str = "\r\x1b[2K";
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// One status line redrawn in place (a terminal).
+    Live,
+    /// Plain lines every few seconds (CI, pipes, files).
+    Plain,
+}
+
+impl ProgressMode {
+    /// Live when stderr is a terminal that can erase a line (`TERM` is not
+    /// `dumb`) and `CI` is not `true`.
+    pub fn detect() -> ProgressMode {
+        let ci = std::env::var("CI")
+            .map(|v| v.eq_ignore_ascii_case("true") || v == "1")
+            .unwrap_or(false);
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        if std::io::stderr().is_terminal() && !ci && !dumb {
+            ProgressMode::Live
+        } else {
+            ProgressMode::Plain
+        }
+    }
+}
+
+/// What the status line shows: a snapshot of the run's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProgressState {
+    /// Whether `RunStarted` has arrived (nothing is drawn before).
+    pub started: bool,
+    pub total: usize,
+    pub parallelism: usize,
+    pub counts: Counts,
+    /// Sandboxes that exist and take batches.
+    pub sandboxes: usize,
+    /// Sandboxes running a batch right now.
+    pub busy: usize,
+    /// Expected wall time of the run from history, when known.
+    pub expected_wall: Option<Duration>,
+}
+
+impl ProgressState {
+    fn done(&self) -> usize {
+        self.counts.decided()
+    }
+
+    /// Time left: from history's expected wall time when known (and not yet
+    /// overrun), else extrapolated from the tests decided so far.
+    pub fn eta(&self, elapsed: Duration) -> Option<Duration> {
+        let done = self.done();
+        if self.total == 0 || done >= self.total {
+            return Some(Duration::ZERO);
+        }
+        if let Some(expected) = self.expected_wall {
+            if expected > elapsed {
+                return Some(expected - elapsed);
+            }
+        }
+        if done == 0 {
+            return None;
+        }
+        let per_test = elapsed.as_secs_f64() / done as f64;
+        Some(Duration::from_secs_f64(
+            per_test * (self.total - done) as f64,
+        ))
+    }
+}
+
+/// `0:07`, `12:34`, `1:02:03`.
+pub fn format_clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The live status line, at most `width - 1` characters (a line that fills
+/// the last column makes some terminals wrap, and then it cannot be erased).
+/// On narrow terminals the bar goes first, then the sandboxes.
+pub fn render_live(state: &ProgressState, elapsed: Duration, width: usize) -> String {
+    let c = &state.counts;
+    let mut counts = vec![
+        format!("{}/{} tests", state.done(), state.total),
+        format!("{} passed", c.passed),
+        format!("{} failed", c.failed),
+        format!("{} flaky", c.flaky),
+    ];
+    if c.not_run > 0 {
+        counts.push(format!("{} not run", c.not_run));
+    }
+    if c.skipped > 0 {
+        counts.push(format!("{} skipped", c.skipped));
+    }
+    let counts = counts.join(" · ");
+    let sandboxes = format!("{}/{} sandboxes busy", state.busy, state.sandboxes);
+    let clock = format!(
+        "{} ETA {}",
+        format_clock(elapsed),
+        state
+            .eta(elapsed)
+            .map_or_else(|| "--".to_string(), format_clock)
+    );
+    let bar = bar(state.done(), state.total, 20);
+    let max = width.saturating_sub(1).max(10);
+    let candidates = [
+        format!("{bar} {counts} · {sandboxes} · {clock}"),
+        format!("{counts} · {sandboxes} · {clock}"),
+        format!("{counts} · {clock}"),
+    ];
+    for line in &candidates {
+        if line.chars().count() <= max {
+            return line.clone();
+        }
+    }
+    candidates[2].chars().take(max).collect()
+}
+
+/// `[#######.............]`
+fn bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+/// A plain status line for logs (no control characters).
+pub fn render_plain(state: &ProgressState, elapsed: Duration) -> String {
+    let c = &state.counts;
+    let eta = match state.eta(elapsed) {
+        Some(eta) => format!("about {} left", format_clock(eta)),
+        None => "time left unknown".into(),
+    };
+    format!(
+        "[offload] {} {}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped; {}/{} sandboxes busy; {eta}",
+        format_clock(elapsed),
+        state.done(),
+        state.total,
+        c.passed,
+        c.failed,
+        c.flaky,
+        c.not_run,
+        c.skipped,
+        state.busy,
+        state.sandboxes,
+    )
+}
+
+/// The plain line at the end of the run.
+pub fn render_plain_final(state: &ProgressState, elapsed: Duration) -> String {
+    let c = &state.counts;
+    format!(
+        "[offload] finished in {}: {}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped",
+        format_clock(elapsed),
+        state.done(),
+        state.total,
+        c.passed,
+        c.failed,
+        c.flaky,
+        c.not_run,
+        c.skipped,
+    )
+}
+
+/// Make a line of test output safe to print next to the status line: drop
+/// ANSI escape sequences and control characters (a stray `\r` would
+/// overwrite the status line; CI logs must not get escapes from us).
+pub fn sanitize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch == '\x1b' {
+            // CSI: ESC [ params final-byte; other escapes: ESC + one char.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('\x40'..='\x7e').contains(&c) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if ch == '\t' || !ch.is_control() {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Decides what to write, given messages and the time (`now` is measured
+/// from the reporter's creation). Pure: the drawing thread does the I/O.
+#[derive(Debug)]
+pub struct Painter {
+    mode: ProgressMode,
+    state: ProgressState,
+    /// When the run started (the `RunStarted` snapshot arrived).
+    started_at: Option<Duration>,
+    /// Live: when the status line was last drawn. Plain: the last status line.
+    last_draw: Option<Duration>,
+    /// Live: the shown line is out of date.
+    pending: bool,
+    /// Live: the status line is on the screen right now.
+    shown: bool,
+    width: usize,
+}
+
+impl Painter {
+    pub fn new(mode: ProgressMode) -> Painter {
+        Painter {
+            mode,
+            state: ProgressState::default(),
+            started_at: None,
+            last_draw: None,
+            pending: false,
+            shown: false,
+            width: 80,
+        }
+    }
+
+    pub fn set_width(&mut self, width: usize) {
+        self.width = width;
+    }
+
+    fn elapsed(&self, now: Duration) -> Duration {
+        now.saturating_sub(self.started_at.unwrap_or(now))
+    }
+
+    /// A new snapshot of the counters.
+    pub fn update(&mut self, state: ProgressState, now: Duration) -> String {
+        let mut out = String::new();
+        if state.started && self.started_at.is_none() {
+            self.started_at = Some(now);
+            if self.mode == ProgressMode::Plain {
+                out.push_str(&format!(
+                    "[offload] running {} tests on up to {} sandboxes\n",
+                    state.total, state.parallelism
+                ));
+                self.last_draw = Some(now);
+            }
+        }
+        if self.state != state {
+            self.state = state;
+            self.pending = true;
+        }
+        if self.mode == ProgressMode::Live {
+            out.push_str(&self.draw_if_due(now));
+        }
+        out
+    }
+
+    /// A line to print above the status line (test output with `-v`, a
+    /// failure, a notice).
+    pub fn line(&mut self, text: &str, now: Duration) -> String {
+        let mut out = String::new();
+        if self.shown {
+            out.push_str(CLEAR_LINE);
+            self.shown = false;
+            self.pending = true;
+        }
+        out.push_str(&sanitize(text));
+        out.push('\n');
+        if self.mode == ProgressMode::Live {
+            out.push_str(&self.draw_if_due(now));
+        }
+        out
+    }
+
+    /// Nothing arrived until [`Painter::wake_at`]: refresh what is due.
+    pub fn tick(&mut self, now: Duration) -> String {
+        if self.started_at.is_none() {
+            return String::new();
+        }
+        match self.mode {
+            ProgressMode::Live => {
+                let since = self.last_draw.map(|t| now.saturating_sub(t));
+                if since.map_or(true, |s| s >= LIVE_CLOCK_INTERVAL) {
+                    self.pending = true;
+                }
+                self.draw_if_due(now)
+            }
+            ProgressMode::Plain => {
+                let due = self
+                    .last_draw
+                    .map_or(true, |t| now.saturating_sub(t) >= PLAIN_INTERVAL);
+                if due {
+                    self.last_draw = Some(now);
+                    format!("{}\n", render_plain(&self.state, self.elapsed(now)))
+                } else {
+                    String::new()
+                }
+            }
+        }
+    }
+
+    /// The run is over: live, show the last state once more and erase the
+    /// line; plain, one last status line.
+    pub fn finish(&mut self, now: Duration) -> String {
+        if self.started_at.is_none() {
+            return String::new();
+        }
+        match self.mode {
+            ProgressMode::Live => {
+                let mut out = String::new();
+                if self.pending {
+                    out.push_str(&self.draw(now));
+                }
+                if self.shown {
+                    out.push_str(CLEAR_LINE);
+                    self.shown = false;
+                }
+                out
+            }
+            ProgressMode::Plain => {
+                format!("{}\n", render_plain_final(&self.state, self.elapsed(now)))
+            }
+        }
+    }
+
+    /// When [`Painter::tick`] should be called if nothing arrives first.
+    pub fn wake_at(&self) -> Option<Duration> {
+        self.started_at?;
+        let last = self.last_draw.unwrap_or_default();
+        Some(match self.mode {
+            ProgressMode::Live if self.pending => last + LIVE_REDRAW_INTERVAL,
+            ProgressMode::Live => last + LIVE_CLOCK_INTERVAL,
+            ProgressMode::Plain => last + PLAIN_INTERVAL,
+        })
+    }
+
+    fn draw_if_due(&mut self, now: Duration) -> String {
+        let due = self
+            .last_draw
+            .map_or(true, |t| now.saturating_sub(t) >= LIVE_REDRAW_INTERVAL);
+        if self.pending && due && self.started_at.is_some() {
+            self.draw(now)
+        } else {
+            String::new()
+        }
+    }
+
+    fn draw(&mut self, now: Duration) -> String {
+        self.pending = false;
+        self.shown = true;
+        self.last_draw = Some(now);
+        format!(
+            "{CLEAR_LINE}{}",
+            render_live(&self.state, self.elapsed(now), self.width)
+        )
+    }
+}
+
+enum DrawMsg {
+    Update(ProgressState),
+    Line(String),
+    Finish,
+}
+
+/// The console progress reporter. Create it before the run starts; it
+/// clears its line when `RunFinished` arrives (or when dropped).
+pub struct ProgressReporter {
+    verbose: bool,
+    state: ProgressState,
+    alive: HashSet<usize>,
+    in_flight: HashSet<usize>,
+    tx: Option<Sender<DrawMsg>>,
+    drawer: Option<JoinHandle<()>>,
+}
+
+impl ProgressReporter {
+    /// Progress on stderr, live or plain as [`ProgressMode::detect`] decides.
+    /// With `verbose`, each batch's output lines are printed as they arrive.
+    pub fn new(verbose: bool) -> ProgressReporter {
+        ProgressReporter::with_output(ProgressMode::detect(), verbose, Box::new(std::io::stderr()))
+    }
+
+    /// Progress in the given mode, written to `out`.
+    pub fn with_output(
+        mode: ProgressMode,
+        verbose: bool,
+        out: Box<dyn Write + Send>,
+    ) -> ProgressReporter {
+        let (tx, rx) = mpsc::channel();
+        let drawer = std::thread::Builder::new()
+            .name("offload-progress".into())
+            .spawn(move || draw_loop(rx, Painter::new(mode), out))
+            .ok();
+        ProgressReporter {
+            verbose,
+            state: ProgressState::default(),
+            alive: HashSet::new(),
+            in_flight: HashSet::new(),
+            tx: Some(tx),
+            drawer,
+        }
+    }
+
+    fn send(&self, msg: DrawMsg) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(msg);
+        }
+    }
+
+    fn send_state(&mut self) {
+        self.state.sandboxes = self.alive.len();
+        self.state.busy = self.in_flight.len();
+        self.send(DrawMsg::Update(self.state.clone()));
+    }
+
+    fn send_lines(&self, prefix: &str, text: &str) {
+        for line in text.lines() {
+            self.send(DrawMsg::Line(format!("{prefix}{line}")));
+        }
+    }
+
+    /// Stop the drawing thread after it has written everything.
+    fn finish(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(DrawMsg::Finish);
+        }
+        if let Some(handle) = self.drawer.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted {
+                total_tests,
+                parallelism,
+                expected_wall,
+            } => {
+                self.state.started = true;
+                self.state.total = *total_tests;
+                self.state.parallelism = *parallelism;
+                self.state.expected_wall = *expected_wall;
+                self.send_state();
+            }
+            RunEvent::SandboxReady { sandbox, .. } => {
+                self.alive.insert(*sandbox);
+                self.send_state();
+            }
+            RunEvent::SandboxFailed { sandbox, error, .. } => {
+                self.alive.remove(sandbox);
+                self.send_lines(&format!("sandbox {sandbox}: "), error);
+                self.send_state();
+            }
+            RunEvent::SandboxDestroyed { sandbox, .. } => {
+                self.alive.remove(sandbox);
+                self.send_state();
+            }
+            RunEvent::BatchStarted { batch, .. } => {
+                self.in_flight.insert(*batch);
+                self.send_state();
+            }
+            RunEvent::BatchOutput {
+                batch,
+                stream,
+                line,
+            } => {
+                if self.verbose {
+                    let tag = match stream {
+                        Stream::Stdout => "",
+                        Stream::Stderr => "[stderr] ",
+                    };
+                    self.send(DrawMsg::Line(format!("[batch {batch}] {tag}{line}")));
+                }
+            }
+            RunEvent::BatchFinished { batch, .. } => {
+                self.in_flight.remove(batch);
+                self.send_state();
+            }
+            RunEvent::TestDecided { record } => {
+                self.state.counts.total = self.state.total;
+                self.state.counts.add(record.status);
+                match record.status {
+                    FinalStatus::Failed => {
+                        self.send(DrawMsg::Line(format!("FAILED {}", record.id)))
+                    }
+                    FinalStatus::Error => self.send(DrawMsg::Line(format!("ERROR  {}", record.id))),
+                    _ => {}
+                }
+                self.send_state();
+            }
+            RunEvent::TestRetrying { id, attempt } => {
+                self.send(DrawMsg::Line(format!("RETRY  {id} (attempt {attempt})")));
+            }
+            RunEvent::Notice { message } => self.send_lines("note: ", message),
+            RunEvent::RunFinished { .. } => self.finish(),
+        }
+    }
+}
+
+impl Drop for ProgressReporter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The drawing thread: wait for a message or the painter's next wake-up,
+/// write what the painter says. Write errors (a closed stderr) are ignored:
+/// progress is never worth failing a run for.
+fn draw_loop(rx: Receiver<DrawMsg>, mut painter: Painter, mut out: Box<dyn Write + Send>) {
+    let start = Instant::now();
+    let live = painter.mode == ProgressMode::Live;
+    loop {
+        let msg = match painter.wake_at() {
+            Some(at) => match rx.recv_timeout(at.saturating_sub(start.elapsed())) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(DrawMsg::Finish),
+            },
+            None => Some(rx.recv().unwrap_or(DrawMsg::Finish)),
+        };
+        if live {
+            painter.set_width(terminal_width());
+        }
+        let now = start.elapsed();
+        let (text, last) = match msg {
+            Some(DrawMsg::Update(s)) => (painter.update(s, now), false),
+            Some(DrawMsg::Line(l)) => (painter.line(&l, now), false),
+            Some(DrawMsg::Finish) => (painter.finish(now), true),
+            None => (painter.tick(now), false),
+        };
+        if !text.is_empty() {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// Columns of the terminal on stderr (`COLUMNS`, else 80, when unknown).
+fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ only writes a `winsize` into the struct we pass.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        return ws.ws_col as usize;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn state(done_passed: usize, failed: usize, flaky: usize) -> ProgressState {
+        ProgressState {
+            started: true,
+            total: 10,
+            parallelism: 4,
+            counts: Counts {
+                total: 10,
+                passed: done_passed,
+                failed,
+                flaky,
+                ..Counts::default()
+            },
+            sandboxes: 4,
+            busy: 3,
+            expected_wall: None,
+        }
+    }
+
+    #[test]
+    fn live_line_snapshot() {
+        let s = state(3, 1, 1);
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 120),
+            "[##########..........] 5/10 tests · 3 passed · 1 failed · 1 flaky · 3/4 sandboxes busy · 0:10 ETA 0:10"
+        );
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 80),
+            "5/10 tests · 3 passed · 1 failed · 1 flaky · 3/4 sandboxes busy · 0:10 ETA 0:10"
+        );
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 60),
+            "5/10 tests · 3 passed · 1 failed · 1 flaky · 0:10 ETA 0:10"
+        );
+        let narrow = render_live(&s, Duration::from_secs(10), 40);
+        assert_eq!(narrow, "5/10 tests · 3 passed · 1 failed · 1 fl");
+        assert_eq!(narrow.chars().count(), 39);
+    }
+
+    #[test]
+    fn eta_prefers_history_then_extrapolates() {
+        let mut s = state(2, 0, 0);
+        assert_eq!(s.eta(Duration::from_secs(4)), Some(Duration::from_secs(16)));
+        s.expected_wall = Some(Duration::from_secs(30));
+        assert_eq!(s.eta(Duration::from_secs(4)), Some(Duration::from_secs(26)));
+        // History overrun: fall back to the extrapolation.
+        assert_eq!(
+            s.eta(Duration::from_secs(40)),
+            Some(Duration::from_secs(160))
+        );
+        let fresh = state(0, 0, 0);
+        assert_eq!(fresh.eta(Duration::from_secs(1)), None);
+        assert!(render_live(&fresh, Duration::from_secs(1), 200).ends_with("ETA --"));
+    }
+
+    #[test]
+    fn plain_line_snapshot() {
+        let mut s = state(3, 1, 1);
+        s.counts.not_run = 1;
+        assert_eq!(
+            render_plain(&s, Duration::from_secs(65)),
+            "[offload] 1:05 6/10 tests done: 3 passed, 1 failed, 1 flaky, 1 not run, 0 skipped; 3/4 sandboxes busy; about 0:43 left"
+        );
+    }
+
+    #[test]
+    fn sanitize_drops_escapes_and_control_characters() {
+        assert_eq!(sanitize("\x1b[31mred\x1b[0m ok\r\x07\tend"), "red ok\tend");
+        assert_eq!(sanitize("plain"), "plain");
+    }
+
+    #[test]
+    fn live_redraws_at_most_ten_times_a_second_and_clears_at_the_end() {
+        let mut p = Painter::new(ProgressMode::Live);
+        p.set_width(200);
+        assert_eq!(
+            p.update(ProgressState::default(), ms(0)),
+            "",
+            "nothing before the run starts"
+        );
+        let first = p.update(state(0, 0, 0), ms(0));
+        assert!(
+            first.starts_with(CLEAR_LINE) && first.contains("0/10 tests"),
+            "{first:?}"
+        );
+        // 50 ms later: too soon, remembered for later.
+        assert_eq!(p.update(state(1, 0, 0), ms(50)), "");
+        assert_eq!(p.wake_at(), Some(ms(100)));
+        let tick = p.tick(ms(100));
+        assert!(tick.contains("1/10 tests"), "{tick:?}");
+        // A line of output: erase the status line, print, and redraw it when due.
+        let line = p.line("[batch 2] hello\x1b[1m", ms(150));
+        assert_eq!(line, format!("{CLEAR_LINE}[batch 2] hello\n"));
+        assert!(p.tick(ms(200)).contains("1/10 tests"));
+        // Without events the clock still moves once a second.
+        assert_eq!(p.wake_at(), Some(ms(1200)));
+        assert!(p.tick(ms(1200)).contains(" 0:01 "));
+        // The last state is shown, then erased: a clean final screen.
+        p.update(state(10, 0, 0), ms(1250));
+        let end = p.finish(ms(1260));
+        assert!(end.contains("10/10 tests"), "{end:?}");
+        assert!(end.ends_with(CLEAR_LINE), "{end:?}");
+    }
+
+    #[test]
+    fn plain_mode_prints_every_five_seconds_without_control_characters() {
+        let mut p = Painter::new(ProgressMode::Plain);
+        let mut all = String::new();
+        all += &p.update(state(0, 0, 0), ms(0));
+        all += &p.update(state(2, 0, 0), ms(1000));
+        all += &p.tick(ms(2000));
+        assert_eq!(p.wake_at(), Some(ms(5000)));
+        all += &p.tick(ms(5000));
+        all += &p.line("FAILED tests/test_a.py::test_x", ms(5500));
+        all += &p.update(state(9, 1, 0), ms(6000));
+        all += &p.tick(ms(9000));
+        all += &p.finish(ms(9500));
+        assert_eq!(
+            all,
+            "[offload] running 10 tests on up to 4 sandboxes\n\
+             [offload] 0:05 2/10 tests done: 2 passed, 0 failed, 0 flaky, 0 not run, 0 skipped; 3/4 sandboxes busy; about 0:20 left\n\
+             FAILED tests/test_a.py::test_x\n\
+             [offload] finished in 0:09: 10/10 tests done: 9 passed, 1 failed, 0 flaky, 0 not run, 0 skipped\n"
+        );
+        assert!(!all.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    /// A writer the test can read back after the reporter is done.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn reporter_prefixes_batch_output_and_reports_failures() {
+        let out = Shared::default();
+        let mut r = ProgressReporter::with_output(ProgressMode::Plain, true, Box::new(out.clone()));
+        let events = [
+            RunEvent::RunStarted {
+                total_tests: 2,
+                parallelism: 1,
+                expected_wall: None,
+            },
+            RunEvent::SandboxReady {
+                sandbox: 0,
+                id: "local-0".into(),
+                at: ms(1),
+            },
+            RunEvent::BatchStarted {
+                batch: 3,
+                sandbox: 0,
+                tests: vec!["a".into(), "b".into()],
+                at: ms(2),
+            },
+            RunEvent::BatchOutput {
+                batch: 3,
+                stream: Stream::Stdout,
+                line: "collected 2 items".into(),
+            },
+            RunEvent::BatchOutput {
+                batch: 3,
+                stream: Stream::Stderr,
+                line: "\x1b[33mwarning\x1b[0m".into(),
+            },
+            RunEvent::TestDecided {
+                record: crate::model::TestRecord {
+                    id: "a".into(),
+                    group: "all".into(),
+                    attempts: vec![],
+                    status: FinalStatus::Failed,
+                    not_run_reason: None,
+                },
+            },
+            RunEvent::RunFinished {
+                records: vec![],
+                wall: ms(3),
+                cancelled: false,
+            },
+        ];
+        for e in &events {
+            r.on_event(e);
+        }
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        // A periodic line appears only if the test took over 5 s: not checked.
+        let periodic = |l: &&str| {
+            l.starts_with("[offload] ") && l.as_bytes().get(10).is_some_and(|b| b.is_ascii_digit())
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !periodic(l)).collect();
+        assert_eq!(lines[0], "[offload] running 2 tests on up to 1 sandboxes");
+        assert_eq!(lines[1], "[batch 3] collected 2 items");
+        assert_eq!(lines[2], "[batch 3] [stderr] warning");
+        assert_eq!(lines[3], "FAILED a");
+        assert!(
+            lines[4].starts_with("[offload] finished in 0:00: 1/2 tests done: 0 passed, 1 failed"),
+            "{text}"
+        );
+        assert_eq!(lines.len(), 5, "{text}");
+    }
+}

@@ -1,0 +1,243 @@
+//! When each sandbox lived and when each batch ran, recorded from the run's
+//! events: the input of the timeline page and the trace file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::model::{Outcome, TestRecord};
+use crate::run::events::{BatchOutcome, RunEvent};
+
+/// One sandbox's life. Times are offsets from the run's start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SandboxSpan {
+    /// 0-based worker index.
+    pub index: usize,
+    /// The provider's name for it (`local-0`, `sb-xyz`), once created.
+    pub id: Option<String>,
+    pub ready: Option<Duration>,
+    /// When it was destroyed, failed or retired.
+    pub end: Option<Duration>,
+    /// Why it failed or was retired.
+    pub failure: Option<String>,
+}
+
+/// One batch: where and when it ran, and what became of its tests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchSpan {
+    pub batch: usize,
+    pub sandbox: usize,
+    pub started: Duration,
+    /// `None` while running (or when the run ended first).
+    pub finished: Option<Duration>,
+    pub outcome: Option<BatchOutcome>,
+    /// Each test of the batch with this attempt's outcome (`None`: no result).
+    pub results: Vec<(String, Option<Outcome>)>,
+}
+
+impl BatchSpan {
+    /// The end of the bar: its finish, else the end of the run.
+    pub fn end(&self, wall: Duration) -> Duration {
+        self.finished.unwrap_or(wall).max(self.started)
+    }
+
+    /// Its outcome; a batch the run never saw finish counts as cancelled.
+    pub fn outcome_or_cancelled(&self) -> BatchOutcome {
+        self.outcome.unwrap_or(BatchOutcome::Cancelled)
+    }
+}
+
+/// Everything a timeline needs, filled in event by event.
+#[derive(Clone, Debug, Default)]
+pub struct RunSpans {
+    pub total_tests: usize,
+    pub parallelism: usize,
+    pub sandboxes: BTreeMap<usize, SandboxSpan>,
+    /// In the order they started.
+    pub batches: Vec<BatchSpan>,
+    /// Set by `RunFinished`.
+    pub wall: Duration,
+    pub records: Vec<TestRecord>,
+    pub cancelled: bool,
+    /// Index in `batches` of each batch number still running.
+    running: HashMap<usize, usize>,
+}
+
+impl RunSpans {
+    /// Take one event into account. Returns true for `RunFinished`.
+    pub fn record(&mut self, event: &RunEvent) -> bool {
+        match event {
+            RunEvent::RunStarted {
+                total_tests,
+                parallelism,
+                ..
+            } => {
+                self.total_tests = *total_tests;
+                self.parallelism = *parallelism;
+            }
+            RunEvent::SandboxReady { sandbox, id, at } => {
+                let s = self.sandbox(*sandbox);
+                s.id = Some(id.clone());
+                s.ready = Some(*at);
+            }
+            RunEvent::SandboxFailed { sandbox, error, at } => {
+                let s = self.sandbox(*sandbox);
+                s.failure = Some(error.clone());
+                s.end = Some(*at);
+            }
+            RunEvent::SandboxDestroyed { sandbox, at } => {
+                let s = self.sandbox(*sandbox);
+                s.end = Some(s.end.map_or(*at, |e| e.min(*at)));
+            }
+            RunEvent::BatchStarted {
+                batch,
+                sandbox,
+                tests,
+                at,
+            } => {
+                self.sandbox(*sandbox);
+                self.running.insert(*batch, self.batches.len());
+                self.batches.push(BatchSpan {
+                    batch: *batch,
+                    sandbox: *sandbox,
+                    started: *at,
+                    finished: None,
+                    outcome: None,
+                    results: tests.iter().map(|t| (t.clone(), None)).collect(),
+                });
+            }
+            RunEvent::BatchFinished {
+                batch,
+                sandbox,
+                outcome,
+                started,
+                finished,
+                results,
+            } => {
+                let span = BatchSpan {
+                    batch: *batch,
+                    sandbox: *sandbox,
+                    started: *started,
+                    finished: Some(*finished),
+                    outcome: Some(*outcome),
+                    results: results.clone(),
+                };
+                self.sandbox(*sandbox);
+                match self.running.remove(batch) {
+                    Some(i) => self.batches[i] = span,
+                    None => self.batches.push(span),
+                }
+            }
+            RunEvent::RunFinished {
+                records,
+                wall,
+                cancelled,
+            } => {
+                self.records = records.clone();
+                self.wall = *wall;
+                self.cancelled = *cancelled;
+                return true;
+            }
+            RunEvent::BatchOutput { .. }
+            | RunEvent::TestDecided { .. }
+            | RunEvent::TestRetrying { .. }
+            | RunEvent::Notice { .. } => {}
+        }
+        false
+    }
+
+    fn sandbox(&mut self, index: usize) -> &mut SandboxSpan {
+        self.sandboxes.entry(index).or_insert_with(|| SandboxSpan {
+            index,
+            ..SandboxSpan::default()
+        })
+    }
+
+    /// The time axis runs to here: the wall time, or later if a span does.
+    pub fn horizon(&self) -> Duration {
+        let last_batch = self.batches.iter().map(|b| b.end(self.wall)).max();
+        let last_sandbox = self.sandboxes.values().filter_map(|s| s.end).max();
+        self.wall
+            .max(last_batch.unwrap_or_default())
+            .max(last_sandbox.unwrap_or_default())
+    }
+
+    /// The critical path: the sandbox whose last batch finished last (the one
+    /// the run waited for). Ties go to the lower index.
+    pub fn critical_sandbox(&self) -> Option<usize> {
+        let mut best: Option<(Duration, usize)> = None;
+        for b in &self.batches {
+            let end = b.end(self.wall);
+            let better = match best {
+                None => true,
+                Some((e, s)) => end > e || (end == e && b.sandbox < s),
+            };
+            if better {
+                best = Some((end, b.sandbox));
+            }
+        }
+        best.map(|(_, s)| s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn records_batches_and_finds_the_critical_sandbox() {
+        let mut spans = RunSpans::default();
+        let events = [
+            RunEvent::SandboxReady {
+                sandbox: 0,
+                id: "a".into(),
+                at: secs(0),
+            },
+            RunEvent::SandboxReady {
+                sandbox: 1,
+                id: "b".into(),
+                at: secs(1),
+            },
+            RunEvent::BatchStarted {
+                batch: 1,
+                sandbox: 0,
+                tests: vec!["t1".into()],
+                at: secs(0),
+            },
+            RunEvent::BatchStarted {
+                batch: 2,
+                sandbox: 1,
+                tests: vec!["t2".into()],
+                at: secs(1),
+            },
+            RunEvent::BatchFinished {
+                batch: 2,
+                sandbox: 1,
+                outcome: BatchOutcome::Failure,
+                started: secs(1),
+                finished: secs(9),
+                results: vec![("t2".into(), Some(Outcome::Failed))],
+            },
+            RunEvent::RunFinished {
+                records: vec![],
+                wall: secs(10),
+                cancelled: true,
+            },
+        ];
+        let finished: Vec<bool> = events.iter().map(|e| spans.record(e)).collect();
+        assert_eq!(finished, vec![false, false, false, false, false, true]);
+        assert_eq!(spans.batches.len(), 2);
+        // Batch 1 never finished: it runs to the end of the run, cancelled.
+        assert_eq!(spans.batches[0].end(spans.wall), secs(10));
+        assert_eq!(
+            spans.batches[0].outcome_or_cancelled(),
+            BatchOutcome::Cancelled
+        );
+        assert_eq!(spans.batches[1].outcome, Some(BatchOutcome::Failure));
+        assert_eq!(spans.critical_sandbox(), Some(0));
+        assert_eq!(spans.sandboxes[&1].id.as_deref(), Some("b"));
+    }
+}

@@ -1,0 +1,649 @@
+//! What users see, end to end with the real binary: `init` on small pytest,
+//! cargo and script projects (the file it writes must validate and run
+//! unedited), `doctor` on healthy and broken projects, the summary and the
+//! CI progress lines as snapshots, the live status line under a
+//! pseudo-terminal, and the timeline page rendered by headless Chromium.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    run_within(offload(dir, args, env), LIMIT)
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
+}
+
+/// A project of shell-script tests: `tests/test_ok.sh` passes, `tests/test_bad.sh` fails.
+fn script_project() -> TempDir {
+    let dir = TempDir::new("ui-scripts");
+    dir.write("tests/test_ok.sh", "echo fine\n");
+    dir.write("tests/test_bad.sh", "echo broken >&2\nexit 3\n");
+    dir
+}
+
+/// A tiny pytest project with no configuration of its own.
+fn pytest_project() -> TempDir {
+    let dir = TempDir::new("ui-pytest");
+    dir.write(
+        "tests/test_math.py",
+        "def test_add():\n    assert 1 + 1 == 2\n\n\ndef test_sub():\n    assert 2 - 1 == 1\n\n\n\
+         class TestGroup:\n    def test_in_class(self):\n        assert True\n",
+    );
+    dir
+}
+
+/// A tiny cargo crate with two unit tests.
+fn cargo_project() -> TempDir {
+    let dir = TempDir::new("ui-cargo");
+    dir.write(
+        "Cargo.toml",
+        "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    );
+    dir.write(
+        "src/lib.rs",
+        "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\n#[cfg(test)]\nmod tests {\n    \
+         #[test]\n    fn adds() {\n        assert_eq!(super::add(1, 2), 3);\n    }\n\n    \
+         #[test]\n    fn adds_negative() {\n        assert_eq!(super::add(-1, 1), 0);\n    }\n}\n",
+    );
+    dir
+}
+
+/// `init` then `validate` then `run`, all unedited; returns the run.
+fn init_validate_run(dir: &TempDir, init_args: &[&str]) -> Output {
+    let mut args = vec!["init"];
+    args.extend_from_slice(init_args);
+    let init = run_in(&dir.path, &args, &[]);
+    assert_exit(&init, 0);
+    assert!(
+        stdout(&init).contains("Created offload.toml"),
+        "{}",
+        describe(&init)
+    );
+    let validate = run_in(&dir.path, &["validate"], &[]);
+    assert_exit(&validate, 0);
+    run_in(&dir.path, &["run"], &[])
+}
+
+#[test]
+fn init_on_a_pytest_project_validates_and_runs() {
+    let dir = pytest_project();
+    let out = init_validate_run(&dir, &[]);
+    let config = dir.read("offload.toml");
+    assert!(config.contains("type = \"pytest\""), "{config}");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("Passed:   3"), "{}", describe(&out));
+}
+
+#[test]
+fn init_on_a_cargo_project_validates_and_runs() {
+    let dir = cargo_project();
+    let out = init_validate_run(&dir, &[]);
+    assert!(dir.read("offload.toml").contains("type = \"cargo\""));
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("Passed:   2"), "{}", describe(&out));
+}
+
+#[test]
+fn init_on_a_script_project_runs_each_script_as_a_test() {
+    let dir = script_project();
+    let out = init_validate_run(&dir, &[]);
+    assert!(dir.read("offload.toml").contains("type = \"default\""));
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("  tests/test_bad.sh\n      exit code 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("Passed:   1"), "{text}");
+}
+
+/// The directory sandboxes (`/tmp/offload-sandbox.*`) that exist now.
+fn directory_sandboxes() -> Vec<PathBuf> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.display().to_string().starts_with("/tmp/offload-sandbox."))
+        .collect()
+}
+
+#[test]
+fn init_with_directory_sandboxes_runs() {
+    let dir = script_project();
+    let before = directory_sandboxes();
+    let out = init_validate_run(&dir, &["-p", "default", "-f", "default"]);
+    assert!(dir.read("offload.toml").contains("mktemp -d"));
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Passed:   1") && text.contains("Failed:   1"),
+        "{text}"
+    );
+    let left: Vec<PathBuf> = directory_sandboxes()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(left.is_empty(), "sandboxes left behind: {left:?}");
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force() {
+    let dir = script_project();
+    assert_exit(&run_in(&dir.path, &["init"], &[]), 0);
+    dir.write("offload.toml", "# my own edits\n");
+    let again = run_in(&dir.path, &["init"], &[]);
+    assert_exit(&again, 1);
+    let err = stderr(&again);
+    assert!(err.contains("offload.toml already exists"), "{err}");
+    assert!(err.contains("offload init --force"), "{err}");
+    assert_eq!(dir.read("offload.toml"), "# my own edits\n");
+    assert_exit(&run_in(&dir.path, &["init", "--force"], &[]), 0);
+    assert!(dir.read("offload.toml").contains("[framework]"));
+}
+
+#[test]
+fn init_writes_where_dash_c_says() {
+    let dir = script_project();
+    std::fs::create_dir_all(dir.join("ci")).unwrap();
+    let out = run_in(
+        &dir.path,
+        &["-c", "ci/offload-local.toml", "init", "-f", "nextest"],
+        &[],
+    );
+    assert_exit(&out, 0);
+    assert!(!dir.join("offload.toml").exists());
+    assert!(dir
+        .read("ci/offload-local.toml")
+        .contains("type = \"cargo\""));
+    assert!(
+        stdout(&out).contains("offload -c ci/offload-local.toml run"),
+        "{}",
+        describe(&out)
+    );
+    assert_exit(
+        &run_in(&dir.path, &["-c", "ci/offload-local.toml", "validate"], &[]),
+        0,
+    );
+    let bad = run_in(&dir.path, &["init", "-p", "lcoal"], &[]);
+    assert_exit(&bad, 1);
+    assert!(
+        stderr(&bad).contains("unknown provider \"lcoal\""),
+        "{}",
+        describe(&bad)
+    );
+}
+
+/// A script project with an `offload.toml` from `init`, edited by `edit`.
+fn doctor_project(edit: impl Fn(String) -> String) -> TempDir {
+    let dir = script_project();
+    assert_exit(&run_in(&dir.path, &["init"], &[]), 0);
+    let config = edit(dir.read("offload.toml"));
+    dir.write("offload.toml", &config);
+    dir
+}
+
+#[test]
+fn doctor_on_a_healthy_project_passes_every_check() {
+    let dir = doctor_project(|c| c);
+    let out = run_in(&dir.path, &["doctor"], &[]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(!text.contains('✗'), "{text}");
+    for expected in [
+        "✓ config: offload.toml is valid (local provider, default framework, 1 group)",
+        "✓ tool: find (",
+        "✓ discovery: group `all` found 2 tests (e.g. tests/test_bad.sh)",
+        "✓ sandbox: created local-0",
+        "✓ batch: group `all` (2 tests): all 2 results map back to discovered tests (1 failed: a test failure is not a setup problem)",
+        "✓ sandbox: destroyed local-0",
+        "All ",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[test]
+fn doctor_reports_a_broken_discover_command_with_a_fix() {
+    let dir = doctor_project(|c| {
+        let start = c.find("discover_command = ").unwrap();
+        let end = start + c[start..].find('\n').unwrap();
+        format!(
+            "{}discover_command = \"./list-tests.sh {{filters}}\"{}",
+            &c[..start],
+            &c[end..]
+        )
+    });
+    let out = run_in(&dir.path, &["doctor"], &[]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("✗ tool: ./list-tests.sh not found (needed by [framework] discover_command)"),
+        "{text}"
+    );
+    let at = text
+        .find("✗ discovery: group `all` failed")
+        .unwrap_or_else(|| panic!("{text}"));
+    let block: String = text[at..]
+        .lines()
+        .take_while(|l| !l.starts_with(['✓', '!']))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        block.contains("cause: group `all`: discover_command failed (exit code 127)"),
+        "{block}"
+    );
+    assert!(
+        block.contains("fix:   fix [framework] discover_command"),
+        "{block}"
+    );
+    assert!(
+        text.contains("checks failed; fix them and run `offload doctor` again."),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_reports_junit_names_that_do_not_map_with_the_format_that_would() {
+    let dir = doctor_project(|c| {
+        c.replace(
+            "test_id_format = \"{name}\"",
+            "test_id_format = \"suite::{name}\"",
+        )
+    });
+    let out = run_in(&dir.path, &["doctor"], &[]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("✗ batch: group `all` (2 tests): 2 JUnit results match no discovered test"),
+        "{text}"
+    );
+    assert!(text.contains("name \"tests/test_bad.sh\""), "{text}");
+    assert!(
+        text.contains("fix:   set [framework] test_id_format = \"{name}\" (it maps these testcases to the discovered IDs)"),
+        "{text}"
+    );
+}
+
+/// A copy of the shell fixture (`fixtures/shell`) running `tests`.
+fn shell_fixture(tests: &[&str], parallel: usize, retry: u32) -> TempDir {
+    let dir = TempDir::with_fixture("shell");
+    dir.write("tests.txt", &(tests.join("\n") + "\n"));
+    let config = dir
+        .read("offload.toml")
+        .replace("max_parallel = 2", &format!("max_parallel = {parallel}"))
+        .replace("retry_count = 0", &format!("retry_count = {retry}"));
+    dir.write("offload.toml", &config);
+    dir
+}
+
+/// The run's wall time and the temp directory vary: mask them.
+fn mask(text: &str, dir: &Path) -> String {
+    let text = text.replace(&dir.display().to_string(), "DIR");
+    let re = regex::Regex::new(r"Test results \([^)]*\)").unwrap();
+    re.replace(&text, "Test results (WALL)").into_owned()
+}
+
+#[test]
+fn summary_snapshot() {
+    let dir = shell_fixture(&["pass_a", "fail_b", "flaky_c", "pass_d"], 2, 1);
+    let out = run_in(&dir.path, &["run"], &[]);
+    assert_exit(&out, 1);
+    let expected = "
+Test results (WALL):
+  Total:    4
+  Passed:   2
+  Failed:   1
+  Flaky:    1
+  Not run:  0
+  Skipped:  0
+
+Failed tests:
+  fail_b
+      expected 1 got 2
+
+Flaky tests (failed, then passed on a retry):
+  flaky_c (passed on attempt 2 of 2)
+
+Slowest tests:
+  0.01s  fail_b
+  0.01s  flaky_c
+  0.01s  pass_a
+  0.01s  pass_d
+
+Reports:
+  JUnit:      test-results/junit.xml
+  Batch logs: test-results/logs  (offload logs --failures shows the failures)
+
+Some tests failed: 1 failed.
+";
+    assert_eq!(mask(&stdout(&out), &dir.path), expected);
+}
+
+#[test]
+fn ci_progress_lines_are_plain() {
+    let dir = shell_fixture(&["pass_a", "fail_b", "flaky_c", "pass_d"], 2, 1);
+    let out = run_in(&dir.path, &["run"], &[("CI", "true")]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters in CI output: {err:?}"
+    );
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("[offload]")).collect();
+    assert_eq!(
+        progress.first(),
+        Some(&"[offload] running 4 tests on up to 2 sandboxes"),
+        "{err}"
+    );
+    let last = regex::Regex::new(r"^\[offload\] finished in 0:0\d: 4/4 tests done: 2 passed, 1 failed, 1 flaky, 0 not run, 0 skipped$").unwrap();
+    assert!(progress.last().is_some_and(|l| last.is_match(l)), "{err}");
+    // In between, only periodic status lines (every 5 s at most).
+    let periodic = regex::Regex::new(r"^\[offload\] \d+:\d\d \d+/4 tests done: ").unwrap();
+    for line in &progress[1..progress.len() - 1] {
+        assert!(periodic.is_match(line), "{line}");
+    }
+    assert!(err.contains("\nFAILED fail_b\n"), "{err}");
+    assert!(err.contains("\nRETRY  flaky_c (attempt "), "{err}");
+}
+
+#[test]
+fn verbose_output_is_prefixed_with_the_batch_number() {
+    let dir = shell_fixture(&["pass_a", "fail_b"], 1, 0);
+    let out = run_in(&dir.path, &["-v", "run"], &[("CI", "true")]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    let prefixed = regex::Regex::new(r"(?m)^\[batch \d+\] running pass_a$").unwrap();
+    assert!(prefixed.is_match(&err), "{err}");
+    let stderr_line =
+        regex::Regex::new(r"(?m)^\[batch \d+\] \[stderr\] assertion failed in fail_b$").unwrap();
+    assert!(stderr_line.is_match(&err), "{err}");
+}
+
+/// What a terminal shows after `bytes` are written to it: carriage
+/// returns, newlines and "erase line" (`ESC [ 2 K`) are applied; other
+/// escape sequences are dropped.
+fn final_screen(bytes: &str) -> Vec<String> {
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let mut col = 0;
+    let mut chars = bytes.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line = lines.last_mut().unwrap();
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                lines.push(Vec::new());
+                col = 0;
+            }
+            '\x1b' => {
+                let mut seq = String::new();
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for s in chars.by_ref() {
+                        seq.push(s);
+                        if s.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+                if seq == "2K" {
+                    line.clear();
+                }
+            }
+            c => {
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.resize(col, ' ');
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    lines.into_iter().map(|l| l.into_iter().collect()).collect()
+}
+
+#[test]
+fn terminal_run_shows_a_live_line_and_leaves_a_clean_screen() {
+    let dir = shell_fixture(&["slow_a", "pass_b", "slow_c"], 1, 0);
+    let command = format!("{} run", offload_bin());
+    let mut cmd = Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"])
+        .current_dir(&dir.path)
+        .env_remove("CI")
+        .env("COLUMNS", "200");
+    let out = run_within(cmd, LIMIT);
+    let raw = stdout(&out);
+    // The status line is drawn in place: erase-line, then the line, no newline.
+    let draws: Vec<&str> = raw
+        .split("\r\x1b[2K")
+        .skip(1)
+        .map(|s| s.split(['\r', '\n']).next().unwrap_or(""))
+        .filter(|s| s.contains(" tests · "))
+        .collect();
+    assert!(
+        draws.len() >= 2,
+        "expected several draws of the status line:\n{raw:?}"
+    );
+    assert!(draws[0].contains("0/3 tests"), "{draws:?}");
+    assert!(
+        draws.iter().any(|d| d.contains("3/3 tests · 3 passed")),
+        "{draws:?}"
+    );
+    assert!(draws.iter().all(|d| d.chars().count() < 200), "{draws:?}");
+    // Cleared at the end: the final screen has the summary and no status line.
+    let screen = final_screen(&raw);
+    assert!(
+        !screen.iter().any(|l| l.contains(" tests · ")),
+        "status line left on screen:\n{}",
+        screen.join("\n")
+    );
+    assert!(
+        screen.iter().any(|l| l == "All tests passed!"),
+        "{}",
+        screen.join("\n")
+    );
+    assert!(
+        screen.iter().any(|l| l.starts_with("Test results (")),
+        "{}",
+        screen.join("\n")
+    );
+}
+
+/// Decode the PNG at `png` with Python's zlib (the test has no image crate)
+/// and return the colour of every pixel in column `x`, top to bottom.
+fn png_column(png: &Path, x: usize) -> Vec<[u8; 3]> {
+    const DECODE: &str = r#"
+import struct, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+pos, idat = 8, b''
+while pos < len(data):
+    (length,) = struct.unpack('>I', data[pos:pos + 4])
+    kind, chunk = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+    pos += 12 + length
+    if kind == b'IHDR':
+        w, h, depth, color = struct.unpack('>IIBB', chunk[:10])
+    elif kind == b'IDAT':
+        idat += chunk
+assert depth == 8 and color in (2, 6), 'unsupported PNG %d/%d' % (depth, color)
+bpp = 3 if color == 2 else 4
+raw, stride, x = zlib.decompress(idat), w * bpp, int(sys.argv[2])
+prev, i = bytearray(stride), 0
+for y in range(h):
+    f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+    i += 1 + stride
+    for k in range(stride):
+        a = line[k - bpp] if k >= bpp else 0
+        b = prev[k]
+        c = prev[k - bpp] if k >= bpp else 0
+        if f == 1: line[k] = (line[k] + a) & 255
+        elif f == 2: line[k] = (line[k] + b) & 255
+        elif f == 3: line[k] = (line[k] + ((a + b) >> 1)) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[k] = (line[k] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    print('%d %d %d' % tuple(line[x * bpp:x * bpp + 3]))
+    prev = line
+"#;
+    let out = Command::new("python3")
+        .args(["-c", DECODE, &png.display().to_string(), &x.to_string()])
+        .output()
+        .expect("python3 is needed to decode the screenshot");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Vec<u8> = l.split(' ').map(|n| n.parse().unwrap()).collect();
+            [v[0], v[1], v[2]]
+        })
+        .collect()
+}
+
+fn near(a: [u8; 3], b: [u8; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 8)
+}
+
+/// The row backgrounds of the timeline page (see `.row` in timeline.rs).
+const ROW: [u8; 3] = [0xee, 0xf0, 0xf4];
+const CRITICAL_ROW: [u8; 3] = [0xff, 0xf1, 0xbf];
+
+#[test]
+fn timeline_renders_one_row_per_sandbox_in_chromium() {
+    let dir = shell_fixture(
+        &["pass_a", "pass_b", "slow_c", "pass_d", "fail_e", "pass_f"],
+        3,
+        0,
+    );
+    let out = run_in(&dir.path, &["run"], &[]);
+    assert_exit(&out, 1);
+    let page = dir.join("test-results/timeline.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<g class=\"sandbox\"").count(), 3, "{html}");
+    let batch_logs = std::fs::read_dir(dir.join("test-results/logs"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        html.matches("<rect class=\"batch ").count(),
+        batch_logs,
+        "one bar per batch"
+    );
+    assert!(
+        html.contains("<rect class=\"batch failure\""),
+        "the failing batch is coloured as such"
+    );
+    assert!(
+        html.contains("<title>") && html.contains("fail_e"),
+        "tests listed on hover"
+    );
+
+    // Render it: the screenshot is kept under target/ as an artefact.
+    let artefacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let png = artefacts.join("timeline.png");
+    let _ = std::fs::remove_file(&png);
+    let profile = TempDir::new("chromium-profile");
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.path.display()),
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1200,600",
+        &format!("file://{}", page.display()),
+    ]);
+    let shot = match cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => wait_within(child, LIMIT),
+        Err(e) => panic!("cannot start chromium ({e}); install it: apt-get install -y chromium"),
+    };
+    assert!(png.is_file(), "no screenshot: {}", describe(&shot));
+
+    // Down a pixel column left of the labels, the rows are bands of their
+    // background colour separated by white: count the bands.
+    let column = png_column(&png, 4);
+    let mut bands: Vec<[u8; 3]> = Vec::new();
+    let mut inside = false;
+    for px in column {
+        let colour = [ROW, CRITICAL_ROW].into_iter().find(|c| near(px, *c));
+        match (colour, inside) {
+            (Some(c), false) => {
+                bands.push(c);
+                inside = true;
+            }
+            (None, true) if near(px, [255, 255, 255]) => inside = false,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        bands.len(),
+        3,
+        "rows seen in the screenshot: {bands:?} ({})",
+        png.display()
+    );
+    assert_eq!(
+        bands.iter().filter(|b| **b == CRITICAL_ROW).count(),
+        1,
+        "one critical path row"
+    );
+}
+
+#[test]
+fn trace_has_a_process_per_sandbox_and_an_event_per_batch() {
+    let dir = shell_fixture(&["pass_a", "pass_b", "fail_c", "pass_d"], 2, 0);
+    let out = run_in(&dir.path, &["run", "--trace"], &[]);
+    assert_exit(&out, 1);
+    let trace: serde_json::Value =
+        serde_json::from_str(&dir.read("test-results/trace.json")).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let processes = events
+        .iter()
+        .filter(|e| e["name"] == "process_name")
+        .count();
+    assert_eq!(processes, 3, "Offload and two sandboxes");
+    let batches: Vec<&serde_json::Value> = events.iter().filter(|e| e["cat"] == "batch").collect();
+    let batch_logs = std::fs::read_dir(dir.join("test-results/logs"))
+        .unwrap()
+        .count();
+    assert_eq!(batches.len(), batch_logs);
+    let mut tests: Vec<String> = Vec::new();
+    for b in &batches {
+        assert_eq!(b["ph"], "X");
+        assert!(
+            b["pid"].as_u64().unwrap() >= 1 && b["dur"].as_u64().is_some(),
+            "{b}"
+        );
+        for t in b["args"]["tests"].as_array().unwrap() {
+            tests.push(t["id"].as_str().unwrap().to_string());
+        }
+    }
+    tests.sort();
+    assert_eq!(tests, ["fail_c", "pass_a", "pass_b", "pass_d"]);
+    // Without --trace there is no trace file.
+    std::fs::remove_file(dir.join("test-results/trace.json")).unwrap();
+    run_in(&dir.path, &["run"], &[]);
+    assert!(!dir.join("test-results/trace.json").exists());
+}
