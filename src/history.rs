@@ -204,16 +204,16 @@ fn junit_durations(path: &Path) -> HashMap<String, Duration> {
 
 /// What one run measured, to be folded into the history file by [`save`].
 #[derive(Clone, Debug, Default)]
-pub struct RunTimings {
-    discovered: Vec<String>,
-    tests: HashMap<String, Duration>,
-    startup_samples: BTreeMap<String, Vec<Duration>>,
+pub struct RunTimings<'a> {
+    discovered: Vec<&'a str>,
+    tests: HashMap<&'a str, Duration>,
+    startup_samples: BTreeMap<&'a str, Vec<Duration>>,
 }
 
-impl RunTimings {
+impl<'a> RunTimings<'a> {
     /// Start recording a run whose discovery found `discovered` (canonical
     /// IDs): those tests count as seen even if they never got to run.
-    pub fn new(discovered: impl IntoIterator<Item = String>) -> RunTimings {
+    pub fn new(discovered: impl IntoIterator<Item = &'a str>) -> RunTimings<'a> {
         RunTimings {
             discovered: discovered.into_iter().collect(),
             ..RunTimings::default()
@@ -223,8 +223,8 @@ impl RunTimings {
     /// One attempt of test `id` took `duration` (its JUnit time). Several
     /// attempts keep the longest. Record only attempts with a real result
     /// (or a timeout, as the timeout).
-    pub fn test(&mut self, id: &str, duration: Duration) {
-        let e = self.tests.entry(id.to_string()).or_default();
+    pub fn test(&mut self, id: &'a str, duration: Duration) {
+        let e = self.tests.entry(id).or_default();
         *e = (*e).max(duration);
     }
 
@@ -233,9 +233,9 @@ impl RunTimings {
     /// tests reported `tests_total` between them: the difference is its
     /// start-up cost. Record only batches that ended normally (not timed out,
     /// cancelled or failed for infrastructure reasons).
-    pub fn batch(&mut self, group: &str, wall: Duration, tests_total: Duration) {
+    pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration) {
         self.startup_samples
-            .entry(group.to_string())
+            .entry(group)
             .or_default()
             .push(wall.saturating_sub(tests_total));
     }
@@ -456,7 +456,7 @@ fn update(map: &mut HashMap<String, Entry>, key: &str, value: Duration, rel: f64
 }
 
 /// Fold one run into history text (pure: the I/O is in [`save`]).
-fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
+fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
     // How far off the estimates were: Σ|measured − expected| / Σexpected over
     // the tests the file knew (at least 5 of them, to mean something).
     let (mut off, mut total, mut n) = (0f64, 0f64, 0);
@@ -485,20 +485,19 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
         }
     }
 
-    let discovered: std::collections::HashSet<&str> =
-        run.discovered.iter().map(String::as_str).collect();
+    let discovered: std::collections::HashSet<&str> = run.discovered.iter().copied().collect();
     let age = |seen: bool, e: &mut Entry| {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
     };
     file.map_mut(Kind::Test).retain(|key, e| {
         age(
-            discovered.contains(key.as_str()) || run.tests.contains_key(key),
+            discovered.contains(key.as_str()) || run.tests.contains_key(key.as_str()),
             e,
         )
     });
     file.map_mut(Kind::Startup)
-        .retain(|key, e| age(run.startup_samples.contains_key(key), e));
+        .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
     file.map_mut(Kind::Error)
         .retain(|_, e| age(error_measured, e));
 
@@ -524,7 +523,7 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
 /// Fold `run` into the history file at `path`: lock the directory, re-read
 /// the file (another run may have saved since this one loaded it), merge,
 /// write a temporary file and rename it over the old one.
-pub fn save(path: &Path, run: &RunTimings) -> std::io::Result<()> {
+pub fn save(path: &Path, run: &RunTimings<'_>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -23,8 +23,8 @@ impl Drop for Scratch {
     }
 }
 
-fn run_with(tests: &[(&str, u64)]) -> RunTimings {
-    let mut run = RunTimings::new(tests.iter().map(|(id, _)| id.to_string()));
+fn run_with<'a>(tests: &[(&'a str, u64)]) -> RunTimings<'a> {
+    let mut run = RunTimings::new(tests.iter().map(|(id, _)| *id));
     for (id, d) in tests {
         run.test(id, ms(*d));
     }
@@ -87,10 +87,10 @@ fn undiscovered_tests_age_out_and_discovered_ones_stay() {
     file = merge_run(file, &run_with(&[("gone", 10), ("kept", 10)]));
     for _ in 0..MAX_MISSED_RUNS {
         // "kept" is discovered but does not run (e.g. a cancelled run).
-        file = merge_run(file, &RunTimings::new(["kept".to_string()]));
+        file = merge_run(file, &RunTimings::new(["kept"]));
         assert!(file.get(Kind::Test, "gone").is_some());
     }
-    file = merge_run(file, &RunTimings::new(["kept".to_string()]));
+    file = merge_run(file, &RunTimings::new(["kept"]));
     assert!(file.get(Kind::Test, "gone").is_none());
     assert_eq!(file.get(Kind::Test, "kept").unwrap().missed, 0);
 }
@@ -198,7 +198,7 @@ fn concurrent_writers_lose_nothing() {
                 for k in 0..10u64 {
                     // Every run discovers the whole suite but measures one test.
                     let id = format!("w{w}-t{k}");
-                    let mut run = RunTimings::new(all.iter().cloned());
+                    let mut run = RunTimings::new(all.iter().map(String::as_str));
                     run.test(&id, ms(10 + k));
                     save(&path, &run).unwrap();
                 }
@@ -319,7 +319,7 @@ fn history_bench_20k() {
     let ids: Vec<String> = (0..20_000)
         .map(|i| format!("m{:03}/t{i:05}_0ms_pass", i / 100))
         .collect();
-    let mut run = RunTimings::new(ids.iter().cloned());
+    let mut run = RunTimings::new(ids.iter().map(String::as_str));
     for (i, id) in ids.iter().enumerate() {
         run.test(id, Duration::from_micros(10 + i as u64 % 7));
     }
