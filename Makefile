@@ -4,13 +4,14 @@ VENV := $(CURDIR)/.venv
 # Integration tests find pytest (and friends) through PATH.
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: build test test-unit test-integration test-offload setup setup-python setup-ssh lint bench
+.PHONY: build test test-offload setup setup-python setup-ssh setup-chromium lint
 
 build:
 	cargo build --release
 
-## Everything the tests need: pytest in a local virtualenv, an OpenSSH server.
-setup: setup-python setup-ssh
+## Everything the tests need: pytest in a local virtualenv, an OpenSSH server,
+## headless Chromium (the timeline test renders timeline.html and screenshots it).
+setup: setup-python setup-ssh setup-chromium
 
 setup-python: $(VENV)/.ready
 
@@ -24,6 +25,13 @@ setup-ssh:
 		echo "installing openssh-server and openssh-client (needed by the ssh sandbox tests)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+	fi
+
+setup-chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium (needed by the timeline screenshot test)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 ## Unit tests, integration tests (the real binary on fixtures/), lints.

@@ -504,7 +504,15 @@ fn sigint_mid_run_destroys_every_sandbox() {
 fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
     let s = Setup::new("dirsb-sigint-create", &["test_1", "test_2", "test_3"]);
     let config = s.dir_sandbox_config(3);
-    let mut cmd = s.offload(&config, &[("DIR_SANDBOX_CREATE_DELAY", "60")]);
+    // A generous grace period: on a loaded machine the creates' clean-up
+    // traps may need more than the default 2 s to remove their copies.
+    let mut cmd = s.offload(
+        &config,
+        &[
+            ("DIR_SANDBOX_CREATE_DELAY", "60"),
+            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
+        ],
+    );
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;

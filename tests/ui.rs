@@ -314,10 +314,10 @@ Flaky tests (failed, then passed on a retry):
   flaky_c (passed on attempt 2 of 2)
 
 Slowest tests:
-  0.01s  fail_b
-  0.01s  flaky_c
-  0.01s  pass_a
-  0.01s  pass_d
+  10ms  fail_b
+  10ms  flaky_c
+  10ms  pass_a
+  10ms  pass_d
 
 Reports:
   JUnit:      test-results/junit.xml
@@ -646,4 +646,43 @@ fn trace_has_a_process_per_sandbox_and_an_event_per_batch() {
     std::fs::remove_file(dir.join("test-results/trace.json")).unwrap();
     run_in(&dir.path, &["run"], &[]);
     assert!(!dir.join("test-results/trace.json").exists());
+}
+
+/// `init` then `doctor` on a copy of `fixtures/{name}`.
+fn doctor_on_fixture(name: &str) -> Output {
+    let dir = TempDir::with_fixture(name);
+    let _ = std::fs::remove_file(dir.join("offload.toml"));
+    assert_exit(&run_in(&dir.path, &["init"], &[]), 0);
+    run_in(&dir.path, &["doctor"], &[])
+}
+
+#[test]
+fn doctor_passes_on_the_pytest_and_cargo_fixtures() {
+    for (fixture, tool) in [
+        ("pytest-basic", "✓ tool: `python"),
+        ("cargo-workspace", "✓ tool: `cargo nextest --version` works"),
+    ] {
+        let out = doctor_on_fixture(fixture);
+        assert_exit(&out, 0);
+        let text = stdout(&out);
+        assert!(!text.contains('✗'), "{fixture}:\n{text}");
+        assert!(text.contains(tool), "{fixture}:\n{text}");
+        assert!(
+            text.contains("results map back to discovered tests"),
+            "{fixture}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn doctor_names_the_pytest_module_that_cannot_be_collected() {
+    let out = doctor_on_fixture("pytest-broken");
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    let at = text
+        .find("✗ discovery: group `all` failed")
+        .unwrap_or_else(|| panic!("{text}"));
+    let block = &text[at..];
+    assert!(block.contains("tests/test_broken_import.py"), "{text}");
+    assert!(block.contains("    fix:   run `"), "{text}");
 }

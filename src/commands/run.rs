@@ -241,14 +241,21 @@ fn run_timings<'a>(table: &'a TestTable, collected: &'a run::Collected) -> RunTi
 fn install_interrupt_handler() -> Cancel {
     let cancel = Cancel::new();
     let c = cancel.clone();
+    // On a terminal, erase the live status line first so the message stands alone.
+    // SAFETY: isatty on a file descriptor number.
+    let clear = if unsafe { libc::isatty(2) } == 1 {
+        "\r\x1b[2K"
+    } else {
+        "\n"
+    };
     let result = ctrlc::set_handler(move || {
         let before = c.level();
         match c.interrupt() {
             CancelLevel::Graceful => eprintln!(
-                "\nInterrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)"
+                "{clear}Interrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)"
             ),
             _ if before == CancelLevel::Immediate => std::process::exit(130),
-            _ => eprintln!("\nInterrupted again: killing everything now"),
+            _ => eprintln!("{clear}Interrupted again: killing everything now"),
         }
     });
     if let Err(e) = result {

@@ -241,6 +241,8 @@ pub struct Painter {
     /// Live: the status line is on the screen right now.
     shown: bool,
     width: usize,
+    /// Live: the status line as last drawn.
+    last_line: String,
 }
 
 impl Painter {
@@ -253,6 +255,7 @@ impl Painter {
             pending: false,
             shown: false,
             width: 80,
+            last_line: String::new(),
         }
     }
 
@@ -378,13 +381,17 @@ impl Painter {
     }
 
     fn draw(&mut self, now: Duration) -> String {
+        let line = render_live(&self.state, self.elapsed(now), self.width);
+        let unchanged = self.shown && line == self.last_line;
         self.pending = false;
         self.shown = true;
         self.last_draw = Some(now);
-        format!(
-            "{CLEAR_LINE}{}",
-            render_live(&self.state, self.elapsed(now), self.width)
-        )
+        if unchanged {
+            // Already on the screen: writing it again would only flicker.
+            return String::new();
+        }
+        self.last_line = line;
+        format!("{CLEAR_LINE}{}", self.last_line)
     }
 }
 
@@ -695,6 +702,20 @@ mod tests {
         let end = p.finish(ms(1260));
         assert!(end.contains("10/10 tests"), "{end:?}");
         assert!(end.ends_with(CLEAR_LINE), "{end:?}");
+    }
+
+    #[test]
+    fn an_unchanged_line_is_not_rewritten() {
+        let mut p = Painter::new(ProgressMode::Live);
+        p.set_width(200);
+        assert!(p.update(state(0, 0, 0), ms(0)).contains("0/10 tests"));
+        // A change that does not show on the line: nothing is written.
+        let mut hidden_change = state(0, 0, 0);
+        hidden_change.parallelism = 9;
+        assert_eq!(p.update(hidden_change, ms(300)), "");
+        // After a printed line the status line is gone, so it is drawn again.
+        let out = p.line("note: hello", ms(400));
+        assert!(out.ends_with("ETA --"), "{out:?}");
     }
 
     #[test]

@@ -237,21 +237,26 @@ fn attempts_text(r: &TestRecord) -> String {
 }
 
 /// The slowest tests by the duration of their deciding attempt, slowest
-/// first (ties by ID). Tests that never ran or took no time are left out.
+/// first (ties by ID). Tests that never ran or took under 1 ms are left out.
 fn slowest(records: &[TestRecord]) -> Vec<(&TestRecord, Duration)> {
     let mut v: Vec<(&TestRecord, Duration)> = records
         .iter()
         .filter_map(|r| r.deciding_attempt().map(|a| (r, a.duration)))
-        .filter(|(_, d)| !d.is_zero())
+        // Under a millisecond is noise, not a slow test.
+        .filter(|(_, d)| *d >= Duration::from_millis(1))
         .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
     v.truncate(SLOWEST_SHOWN);
     v
 }
 
-/// `0.42s`, `3.10s`: a test's duration.
+/// A test's duration: `7ms`, `420ms`, `3.10s`.
 fn format_seconds(d: Duration) -> String {
-    format!("{:.2}s", d.as_secs_f64())
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
 }
 
 /// A wall time for people: `850ms`, `12.3s`, `2m 05s`, `1h 02m 03s`.
@@ -375,9 +380,9 @@ Not run:
 Slowest tests:
   12.00s  tests/test_d.py::test_slow
    1.25s  tests/test_a.py::test_ok
-   0.75s  tests/test_a.py::test_math
-   0.50s  tests/test_b.py::test_setup
-   0.20s  tests/test_b.py::test_sometimes
+   750ms  tests/test_a.py::test_math
+   500ms  tests/test_b.py::test_setup
+   200ms  tests/test_b.py::test_sometimes
 
 Reports:
   JUnit:      test-results/junit.xml
@@ -411,8 +416,8 @@ Test results (640ms):
   Skipped:  0
 
 Slowest tests:
-  0.50s  a
-  0.50s  b
+  500ms  a
+  500ms  b
 
 Reports:
   JUnit:      not written ([report] junit = false)
