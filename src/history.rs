@@ -5,9 +5,8 @@
 //! * the previous run's merged JUnit report (`{output_dir}/{junit_file}`,
 //!   canonical IDs in `name`), as the original README promises;
 //! * the history file, [`path_for`] the config: `offload.toml` keeps its
-//!   history in `offload.history.tsv` in the project's working directory
-//!   (by default the config's). It survives a wiped `test-results/` (CI),
-//!   and is meant to be committed.
+//!   history in `offload.history.tsv` beside it. It survives a wiped
+//!   `test-results/` (CI), and is meant to be committed.
 //!
 //! The history file is line-oriented and sorted, one line per test, so that
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
@@ -49,11 +48,11 @@ pub const ANY_GROUP: &str = "*";
 const NOMINAL: Duration = Duration::from_secs(1);
 
 /// The history file of a config: `<config stem>.history.tsv` in the
-/// project's local working directory (by default the config's directory), so
-/// `offload.toml` keeps its history in `offload.history.tsv` beside it and
-/// two configs in one project keep theirs apart.
+/// config's directory (`offload.toml` → `offload.history.tsv` beside it), so
+/// two configs in one project keep theirs apart. Not the working directory:
+/// that may be shared by several projects' configs (test fixtures, examples).
 pub fn path_for(config: &crate::config::Config) -> PathBuf {
-    path_in(&config.local_working_dir(), &config.path)
+    path_in(config.base_dir(), &config.path)
 }
 
 fn path_in(dir: &Path, config_path: &Path) -> PathBuf {
