@@ -5,7 +5,7 @@
 //! * the previous run's merged JUnit report (`{output_dir}/{junit_file}`,
 //!   canonical IDs in `name`), as the original README promises;
 //! * the history file, [`path_for`] the config: `offload.toml` keeps its
-//!   history in `offload.history.tsv` next to it. It survives a wiped
+//!   history in `offload.history.tsv` beside it. It survives a wiped
 //!   `test-results/` (CI), and is meant to be committed.
 //!
 //! The history file is line-oriented and sorted, one line per test, so that
@@ -47,17 +47,20 @@ pub const ANY_GROUP: &str = "*";
 /// ratios between tests matter to the scheduler then, and they are all 1).
 const NOMINAL: Duration = Duration::from_secs(1);
 
-/// The history file of the config at `config_path`: `<stem>.history.tsv` in
-/// the config's directory (`offload.toml` → `offload.history.tsv`).
-pub fn path_for(config_path: &Path) -> PathBuf {
+/// The history file of a config: `<config stem>.history.tsv` in the
+/// config's directory (`offload.toml` → `offload.history.tsv` beside it), so
+/// two configs in one project keep theirs apart. Not the working directory:
+/// that may be shared by several projects' configs (test fixtures, examples).
+pub fn path_for(config: &crate::config::Config) -> PathBuf {
+    path_in(config.base_dir(), &config.path)
+}
+
+fn path_in(dir: &Path, config_path: &Path) -> PathBuf {
     let stem = config_path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "offload".into());
-    config_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(format!("{stem}.history.tsv"))
+    dir.join(format!("{stem}.history.tsv"))
 }
 
 /// Expected durations by canonical test ID, and learned start-up costs by
@@ -100,19 +103,12 @@ impl History {
     /// tests the file does not know. Missing or damaged files give what could
     /// be read (possibly nothing); this never fails.
     pub fn load(junit_path: &Path, history_path: &Path) -> History {
-        let file = read_file(history_path);
-        let mut h = History::default();
-        for ((kind, key), e) in file.entries {
-            match kind {
-                Kind::Error => h.estimate_error = Some(per_mille(e.value)),
-                Kind::Startup => {
-                    h.startup.insert(key, e.value);
-                }
-                Kind::Test => {
-                    h.durations.insert(key, e.value);
-                }
-            }
-        }
+        let [errors, startups, tests] = read_file(history_path).maps;
+        let mut h = History {
+            durations: tests.into_iter().map(|(k, e)| (k, e.value)).collect(),
+            startup: startups.into_iter().map(|(k, e)| (k, e.value)).collect(),
+            estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
+        };
         for (id, d) in junit_durations(junit_path) {
             h.durations.entry(id).or_insert(d);
         }
@@ -158,7 +154,9 @@ impl History {
                 count += n;
             }
         }
-        let startup = (count > 0)
+        // With nothing known, durations are nominal: a real start-up cost
+        // cannot be weighed against them.
+        let startup = (count > 0 && !all.is_empty())
             .then(|| Duration::from_nanos(u64::try_from(weighted / count).unwrap_or(u64::MAX)));
         Estimates {
             durations,
@@ -205,16 +203,16 @@ fn junit_durations(path: &Path) -> HashMap<String, Duration> {
 
 /// What one run measured, to be folded into the history file by [`save`].
 #[derive(Clone, Debug, Default)]
-pub struct RunTimings {
-    discovered: Vec<String>,
-    tests: HashMap<String, Duration>,
-    startup_samples: BTreeMap<String, Vec<Duration>>,
+pub struct RunTimings<'a> {
+    discovered: Vec<&'a str>,
+    tests: HashMap<&'a str, Duration>,
+    startup_samples: BTreeMap<&'a str, Vec<Duration>>,
 }
 
-impl RunTimings {
+impl<'a> RunTimings<'a> {
     /// Start recording a run whose discovery found `discovered` (canonical
     /// IDs): those tests count as seen even if they never got to run.
-    pub fn new(discovered: impl IntoIterator<Item = String>) -> RunTimings {
+    pub fn new(discovered: impl IntoIterator<Item = &'a str>) -> RunTimings<'a> {
         RunTimings {
             discovered: discovered.into_iter().collect(),
             ..RunTimings::default()
@@ -224,8 +222,8 @@ impl RunTimings {
     /// One attempt of test `id` took `duration` (its JUnit time). Several
     /// attempts keep the longest. Record only attempts with a real result
     /// (or a timeout, as the timeout).
-    pub fn test(&mut self, id: &str, duration: Duration) {
-        let e = self.tests.entry(id.to_string()).or_default();
+    pub fn test(&mut self, id: &'a str, duration: Duration) {
+        let e = self.tests.entry(id).or_default();
         *e = (*e).max(duration);
     }
 
@@ -234,9 +232,9 @@ impl RunTimings {
     /// tests reported `tests_total` between them: the difference is its
     /// start-up cost. Record only batches that ended normally (not timed out,
     /// cancelled or failed for infrastructure reasons).
-    pub fn batch(&mut self, group: &str, wall: Duration, tests_total: Duration) {
+    pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration) {
         self.startup_samples
-            .entry(group.to_string())
+            .entry(group)
             .or_default()
             .push(wall.saturating_sub(tests_total));
     }
@@ -247,10 +245,12 @@ enum Kind {
     /// The history's own error (key `*`): how far off the durations were
     /// in the last run that measured it, in per mille (mean absolute error
     /// over total duration).
-    Error,
-    Startup,
-    Test,
+    Error = 0,
+    Startup = 1,
+    Test = 2,
 }
+
+const KINDS: [Kind; 3] = [Kind::Error, Kind::Startup, Kind::Test];
 
 impl Kind {
     fn as_str(self) -> &'static str {
@@ -268,12 +268,32 @@ struct Entry {
     missed: u32,
 }
 
-/// The history file's contents.
+/// The history file's contents, one map per kind (hash maps: a 20,000-test
+/// history is read, merged and written in a few milliseconds; the order is
+/// made when writing).
 #[derive(Debug, Default, PartialEq)]
 struct HistoryFile {
-    entries: BTreeMap<(Kind, String), Entry>,
+    maps: [HashMap<String, Entry>; 3],
     /// Lines that could not be read (reported by tests; otherwise ignored).
     skipped: usize,
+}
+
+impl HistoryFile {
+    fn map(&self, kind: Kind) -> &HashMap<String, Entry> {
+        &self.maps[kind as usize]
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut HashMap<String, Entry> {
+        &mut self.maps[kind as usize]
+    }
+
+    fn get(&self, kind: Kind, key: &str) -> Option<&Entry> {
+        self.map(kind).get(key)
+    }
+
+    fn len(&self) -> usize {
+        self.maps.iter().map(HashMap::len).sum()
+    }
 }
 
 const HEADER: &str = "# offload timing history, format 1 (see README, \"Scheduling\"): kind<TAB>key<TAB>milliseconds<TAB>runs-missed\n";
@@ -288,38 +308,40 @@ fn read_file(path: &Path) -> HistoryFile {
 /// Parse history text. Duplicate keys (both sides of a merge) are combined:
 /// mean duration, fewest runs missed.
 fn parse(text: &str) -> HistoryFile {
-    let mut dups: BTreeMap<(Kind, String), (u128, u32, u32)> = BTreeMap::new();
-    let mut skipped = 0;
+    let mut file = HistoryFile::default();
+    // Only for keys seen more than once: (sum of nanoseconds, count).
+    let mut dups: HashMap<(Kind, String), (u128, u32)> = HashMap::new();
     for line in text.lines() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((key, entry)) = parse_line(line) else {
-            skipped += 1;
+        let Some((kind, key, entry)) = parse_line(line) else {
+            file.skipped += 1;
             continue;
         };
-        let e = dups.entry(key).or_insert((0, 0, u32::MAX));
-        e.0 += entry.value.as_nanos();
-        e.1 += 1;
-        e.2 = e.2.min(entry.missed);
+        match file.map_mut(kind).entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(entry);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let first = o.get().value.as_nanos();
+                let sum = dups.entry((kind, o.key().clone())).or_insert((first, 1));
+                sum.0 += entry.value.as_nanos();
+                sum.1 += 1;
+                let e = o.get_mut();
+                e.missed = e.missed.min(entry.missed);
+            }
+        }
     }
-    let entries = dups
-        .into_iter()
-        .map(|(k, (sum, n, missed))| {
-            let nanos = u64::try_from(sum / n as u128).unwrap_or(u64::MAX);
-            (
-                k,
-                Entry {
-                    value: Duration::from_nanos(nanos),
-                    missed,
-                },
-            )
-        })
-        .collect();
-    HistoryFile { entries, skipped }
+    for ((kind, key), (sum, n)) in dups {
+        if let Some(e) = file.map_mut(kind).get_mut(&key) {
+            e.value = Duration::from_nanos(u64::try_from(sum / n as u128).unwrap_or(u64::MAX));
+        }
+    }
+    file
 }
 
-fn parse_line(line: &str) -> Option<((Kind, String), Entry)> {
+fn parse_line(line: &str) -> Option<(Kind, String, Entry)> {
     let mut fields = line.trim_end_matches('\r').split('\t');
     let kind = match fields.next()? {
         "test" => Kind::Test,
@@ -334,32 +356,45 @@ fn parse_line(line: &str) -> Option<((Kind, String), Entry)> {
         return None;
     }
     Some((
-        (kind, key),
+        kind,
+        key,
         Entry {
-            value: Duration::from_secs_f64(ms / 1000.0),
+            value: Duration::from_nanos((ms * 1e6).round() as u64),
             missed,
         },
     ))
 }
 
+/// The file's text: the header, then one line per entry sorted by kind and
+/// key (so that git merges stay line-local).
 fn render(file: &HistoryFile) -> String {
-    let mut out = String::with_capacity(HEADER.len() + file.entries.len() * 64);
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(HEADER.len() + file.len() * 64);
     out.push_str(HEADER);
-    for ((kind, key), e) in &file.entries {
-        let ms = e.value.as_secs_f64() * 1000.0;
-        out.push_str(&format!(
-            "{}\t{}\t{:.1}\t{}\n",
-            kind.as_str(),
-            escape(key),
-            ms,
-            e.missed
-        ));
+    for kind in KINDS {
+        let mut keys: Vec<(&String, &Entry)> = file.map(kind).iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (key, e) in keys {
+            let tenths = (e.value.as_nanos() + 50_000) / 100_000;
+            let _ = writeln!(
+                out,
+                "{}\t{}\t{}.{}\t{}",
+                kind.as_str(),
+                escape(key),
+                tenths / 10,
+                tenths % 10,
+                e.missed
+            );
+        }
     }
     out
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['\\', '\t', '\n', '\r']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -369,10 +404,13 @@ fn escape(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn unescape(s: &str) -> Option<String> {
+    if !s.contains('\\') {
+        return Some(s.to_string());
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -406,78 +444,75 @@ fn settle(old: Duration, new: Duration, rel: f64, floor: Duration) -> Duration {
     }
 }
 
+/// Record `value` for `key`: a new entry, or `settle` the old one.
+fn update(map: &mut HashMap<String, Entry>, key: &str, value: Duration, rel: f64, floor: Duration) {
+    match map.get_mut(key) {
+        Some(e) => e.value = settle(e.value, value, rel, floor),
+        None => {
+            map.insert(key.to_string(), Entry { value, missed: 0 });
+        }
+    }
+}
+
 /// Fold one run into history text (pure: the I/O is in [`save`]).
-fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
-    let mut seen: std::collections::HashSet<(Kind, &str)> = Default::default();
+fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
     // How far off the estimates were: Σ|measured − expected| / Σexpected over
     // the tests the file knew (at least 5 of them, to mean something).
     let (mut off, mut total, mut n) = (0f64, 0f64, 0);
     for (id, d) in &run.tests {
-        if let Some(e) = file.entries.get(&(Kind::Test, id.clone())) {
+        if let Some(e) = file.get(Kind::Test, id) {
             off += abs_diff(e.value, *d).as_secs_f64();
             total += e.value.as_secs_f64();
             n += 1;
         }
     }
-    if n >= 5 && total > 0.0 {
+    let error_measured = n >= 5 && total > 0.0;
+    if error_measured {
         let error = Duration::from_secs_f64((off / total).min(10.0));
-        seen.insert((Kind::Error, ANY_GROUP));
-        let e = file
-            .entries
-            .entry((Kind::Error, ANY_GROUP.to_string()))
-            .or_insert(Entry {
-                value: error,
-                missed: 0,
-            });
-        e.value = settle(e.value, error, 0.25, Duration::from_millis(5));
+        let errors = file.map_mut(Kind::Error);
+        update(errors, ANY_GROUP, error, 0.25, Duration::from_millis(5));
     }
-    for id in &run.discovered {
-        seen.insert((Kind::Test, id));
-    }
+    let tests = file.map_mut(Kind::Test);
     for (id, &d) in &run.tests {
-        seen.insert((Kind::Test, id));
-        let e = file
-            .entries
-            .entry((Kind::Test, id.clone()))
-            .or_insert(Entry {
-                value: d,
-                missed: 0,
-            });
-        e.value = settle(e.value, d, 0.10, Duration::from_millis(1));
+        update(tests, id, d, 0.10, Duration::from_millis(1));
     }
+    let startups = file.map_mut(Kind::Startup);
     for (group, samples) in &run.startup_samples {
         let mut samples = samples.clone();
-        let Some(m) = median(&mut samples) else {
-            continue;
-        };
-        seen.insert((Kind::Startup, group));
-        let e = file
-            .entries
-            .entry((Kind::Startup, group.clone()))
-            .or_insert(Entry {
-                value: m,
-                missed: 0,
-            });
-        e.value = settle(e.value, m, 0.20, Duration::from_millis(2));
-    }
-    file.entries.retain(|(kind, key), e| {
-        if seen.contains(&(*kind, key.as_str())) {
-            e.missed = 0;
-        } else {
-            e.missed += 1;
+        if let Some(m) = median(&mut samples) {
+            update(startups, group, m, 0.20, Duration::from_millis(2));
         }
+    }
+
+    let discovered: std::collections::HashSet<&str> = run.discovered.iter().copied().collect();
+    let age = |seen: bool, e: &mut Entry| {
+        e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
+    };
+    file.map_mut(Kind::Test).retain(|key, e| {
+        age(
+            discovered.contains(key.as_str()) || run.tests.contains_key(key.as_str()),
+            e,
+        )
     });
-    if file.entries.len() > MAX_ENTRIES {
-        let mut by_age: Vec<(u32, (Kind, String))> = file
-            .entries
+    file.map_mut(Kind::Startup)
+        .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
+    file.map_mut(Kind::Error)
+        .retain(|_, e| age(error_measured, e));
+
+    let excess = file.len().saturating_sub(MAX_ENTRIES);
+    if excess > 0 {
+        let mut by_age: Vec<(u32, Kind, String)> = KINDS
             .iter()
-            .map(|(k, e)| (e.missed, k.clone()))
+            .flat_map(|&k| {
+                file.map(k)
+                    .iter()
+                    .map(move |(key, e)| (e.missed, k, key.clone()))
+            })
             .collect();
-        by_age.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let excess = file.entries.len() - MAX_ENTRIES;
-        for (_, k) in by_age.into_iter().take(excess) {
-            file.entries.remove(&k);
+        by_age.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (_, kind, key) in by_age.into_iter().take(excess) {
+            file.map_mut(kind).remove(&key);
         }
     }
     file.skipped = 0;
@@ -487,7 +522,7 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings) -> HistoryFile {
 /// Fold `run` into the history file at `path`: lock the directory, re-read
 /// the file (another run may have saved since this one loaded it), merge,
 /// write a temporary file and rename it over the old one.
-pub fn save(path: &Path, run: &RunTimings) -> std::io::Result<()> {
+pub fn save(path: &Path, run: &RunTimings<'_>) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -501,8 +536,9 @@ pub fn save(path: &Path, run: &RunTimings) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
+        // No fsync: after a crash the file may lose this run's update (or
+        // read as damaged lines, which are skipped); it is only a hint.
         f.write_all(render(&merged).as_bytes())?;
-        f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

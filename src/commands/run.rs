@@ -63,7 +63,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     }
     let mut table = table;
     let junit_path = config.report.junit_path();
-    let history_path = history::path_for(&config.path);
+    let history_path = history::path_for(&config);
     let estimates = History::load(&junit_path, &history_path).estimate(
         table
             .tests
@@ -220,8 +220,8 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
 /// What this run measured, for the timing history: every attempt with a
 /// real JUnit time (synthetic attempts, which carry a message and no time,
 /// are left out) and every batch that ended normally.
-fn run_timings(table: &TestTable, collected: &run::Collected) -> RunTimings {
-    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.clone()));
+fn run_timings<'a>(table: &'a TestTable, collected: &'a run::Collected) -> RunTimings<'a> {
+    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.as_str()));
     for r in &collected.records {
         for a in &r.attempts {
             if !(a.duration.is_zero() && a.message.is_some()) {

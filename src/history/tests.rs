@@ -23,8 +23,8 @@ impl Drop for Scratch {
     }
 }
 
-fn run_with(tests: &[(&str, u64)]) -> RunTimings {
-    let mut run = RunTimings::new(tests.iter().map(|(id, _)| id.to_string()));
+fn run_with<'a>(tests: &[(&'a str, u64)]) -> RunTimings<'a> {
+    let mut run = RunTimings::new(tests.iter().map(|(id, _)| *id));
     for (id, d) in tests {
         run.test(id, ms(*d));
     }
@@ -32,14 +32,14 @@ fn run_with(tests: &[(&str, u64)]) -> RunTimings {
 }
 
 #[test]
-fn path_is_next_to_the_config() {
+fn path_is_named_after_the_config() {
     assert_eq!(
-        path_for(Path::new("/p/ci/offload-modal.toml")),
-        PathBuf::from("/p/ci/offload-modal.history.tsv")
+        path_in(Path::new("/p"), Path::new("/p/ci/offload-modal.toml")),
+        PathBuf::from("/p/offload-modal.history.tsv")
     );
     assert_eq!(
-        path_for(Path::new("offload.toml")),
-        PathBuf::from("offload.history.tsv")
+        path_in(Path::new("."), Path::new("offload.toml")),
+        PathBuf::from("./offload.history.tsv")
     );
 }
 
@@ -87,20 +87,20 @@ fn undiscovered_tests_age_out_and_discovered_ones_stay() {
     file = merge_run(file, &run_with(&[("gone", 10), ("kept", 10)]));
     for _ in 0..MAX_MISSED_RUNS {
         // "kept" is discovered but does not run (e.g. a cancelled run).
-        file = merge_run(file, &RunTimings::new(["kept".to_string()]));
-        assert!(file.entries.contains_key(&(Kind::Test, "gone".into())));
+        file = merge_run(file, &RunTimings::new(["kept"]));
+        assert!(file.get(Kind::Test, "gone").is_some());
     }
-    file = merge_run(file, &RunTimings::new(["kept".to_string()]));
-    assert!(!file.entries.contains_key(&(Kind::Test, "gone".into())));
-    assert_eq!(file.entries[&(Kind::Test, "kept".into())].missed, 0);
+    file = merge_run(file, &RunTimings::new(["kept"]));
+    assert!(file.get(Kind::Test, "gone").is_none());
+    assert_eq!(file.get(Kind::Test, "kept").unwrap().missed, 0);
 }
 
 #[test]
 fn size_is_capped_dropping_the_longest_missed_first() {
     let mut file = HistoryFile::default();
     for i in 0..MAX_ENTRIES + 5 {
-        file.entries.insert(
-            (Kind::Test, format!("old{i:06}")),
+        file.map_mut(Kind::Test).insert(
+            format!("old{i:06}"),
             Entry {
                 value: ms(1),
                 missed: 3,
@@ -108,8 +108,8 @@ fn size_is_capped_dropping_the_longest_missed_first() {
         );
     }
     let file = merge_run(file, &run_with(&[("new", 5)]));
-    assert_eq!(file.entries.len(), MAX_ENTRIES);
-    assert!(file.entries.contains_key(&(Kind::Test, "new".into())));
+    assert_eq!(file.len(), MAX_ENTRIES);
+    assert!(file.get(Kind::Test, "new").is_some());
 }
 
 #[test]
@@ -130,17 +130,17 @@ fn damaged_lines_and_conflict_markers_are_skipped() {
         \u{0}\u{1}binary junk\n";
     let f = parse(text);
     assert_eq!(f.skipped, 9);
-    assert_eq!(f.entries[&(Kind::Test, "a".into())].value, ms(10));
+    assert_eq!(f.get(Kind::Test, "a").unwrap().value, ms(10));
     // both sides of the conflict: averaged, fewest missed
     assert_eq!(
-        f.entries[&(Kind::Test, "b".into())],
+        (*f.get(Kind::Test, "b").unwrap()),
         Entry {
             value: ms(30),
             missed: 0
         }
     );
-    assert_eq!(f.entries[&(Kind::Startup, "unit".into())].value, ms(300));
-    assert_eq!(f.entries.len(), 3);
+    assert_eq!(f.get(Kind::Startup, "unit").unwrap().value, ms(300));
+    assert_eq!(f.len(), 3);
 }
 
 #[test]
@@ -176,12 +176,12 @@ fn union_merge_of_two_branches_is_order_independent() {
     let union_2 = format!("{theirs}{ours}");
     assert_eq!(parse(&union_1), parse(&union_2));
     let merged = parse(&union_1);
-    assert_eq!(merged.entries[&(Kind::Test, "a".into())].value, ms(150));
+    assert_eq!(merged.get(Kind::Test, "a").unwrap().value, ms(150));
     assert_eq!(
-        merged.entries[&(Kind::Test, "b".into())].value,
+        merged.get(Kind::Test, "b").unwrap().value,
         ms(162) + Duration::from_micros(500)
     );
-    assert!(merged.entries.contains_key(&(Kind::Test, "c".into())));
+    assert!(merged.get(Kind::Test, "c").is_some());
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn concurrent_writers_lose_nothing() {
                 for k in 0..10u64 {
                     // Every run discovers the whole suite but measures one test.
                     let id = format!("w{w}-t{k}");
-                    let mut run = RunTimings::new(all.iter().cloned());
+                    let mut run = RunTimings::new(all.iter().map(String::as_str));
                     run.test(&id, ms(10 + k));
                     save(&path, &run).unwrap();
                 }
@@ -210,11 +210,11 @@ fn concurrent_writers_lose_nothing() {
     }
     let f = parse(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(f.skipped, 0);
-    assert_eq!(f.entries.len(), 80, "no save lost another's update");
+    assert_eq!(f.len(), 80, "no save lost another's update");
     for w in 0..8 {
         for k in 0..10 {
-            let key = (Kind::Test, format!("w{w}-t{k}"));
-            assert_eq!(f.entries[&key].value, ms(10 + k));
+            let key = format!("w{w}-t{k}");
+            assert_eq!(f.get(Kind::Test, &key).unwrap().value, ms(10 + k));
         }
     }
     let leftovers: Vec<_> = std::fs::read_dir(&dir.0)
@@ -276,6 +276,12 @@ fn estimates_use_the_group_median_for_unknown_tests() {
     assert_eq!(empty.coverage(), (0, 7));
     assert!(empty.durations.iter().all(|&d| d == NOMINAL));
     assert_eq!(empty.startup, None);
+    // A start-up cost means nothing against nominal durations.
+    let only_startup = History {
+        startup: h.startup.clone(),
+        ..History::default()
+    };
+    assert_eq!(only_startup.estimate(tests.iter().copied()).startup, None);
 }
 
 #[test]
@@ -284,7 +290,7 @@ fn the_estimate_error_is_learned() {
     let first: Vec<(&str, u64)> = ids.iter().map(|(id, d)| (id.as_str(), *d)).collect();
     let file = merge_run(HistoryFile::default(), &run_with(&first));
     assert!(
-        !file.entries.contains_key(&(Kind::Error, ANY_GROUP.into())),
+        file.get(Kind::Error, ANY_GROUP).is_none(),
         "nothing to compare yet"
     );
     // every test 20% slower than expected: 0.2 = 200 per mille
@@ -301,5 +307,45 @@ fn the_estimate_error_is_learned() {
         h.estimate(first.iter().map(|(id, _)| (*id, "g")))
             .estimate_error,
         h.estimate_error
+    );
+}
+
+/// Benchmark, not a check: `cargo test --release history_bench -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn history_bench_20k() {
+    let dir = Scratch::new("bench");
+    let path = dir.0.join("h.tsv");
+    let ids: Vec<String> = (0..20_000)
+        .map(|i| format!("m{:03}/t{i:05}_0ms_pass", i / 100))
+        .collect();
+    let mut run = RunTimings::new(ids.iter().map(String::as_str));
+    for (i, id) in ids.iter().enumerate() {
+        run.test(id, Duration::from_micros(10 + i as u64 % 7));
+    }
+    run.batch(ANY_GROUP, ms(100), ms(1));
+    let t = std::time::Instant::now();
+    save(&path, &run).unwrap();
+    let first = t.elapsed();
+    let t = std::time::Instant::now();
+    let h = History::load(&dir.0.join("none.xml"), &path);
+    let e = h.estimate(ids.iter().map(|id| (id.as_str(), "all")));
+    let load = t.elapsed();
+    let t = std::time::Instant::now();
+    save(&path, &run).unwrap();
+    let second = t.elapsed();
+    let t = std::time::Instant::now();
+    let text = render(&merge_run(read_file(&path), &run));
+    println!(
+        "read+merge+render {:.1} ms ({} bytes)",
+        t.elapsed().as_secs_f64() * 1e3,
+        text.len()
+    );
+    println!(
+        "20,000 tests: first save {:.1} ms, load+estimate {:.1} ms ({} known), second save {:.1} ms",
+        first.as_secs_f64() * 1e3,
+        load.as_secs_f64() * 1e3,
+        e.coverage().0,
+        second.as_secs_f64() * 1e3
     );
 }
