@@ -18,13 +18,6 @@ impl Error {
             message: message.into(),
         }
     }
-
-    /// Prefix the message with what was being done: `"{context}: {message}"`.
-    pub fn context(self, context: impl fmt::Display) -> Self {
-        Error {
-            message: format!("{context}: {}", self.message),
-        }
-    }
 }
 
 impl fmt::Display for Error {

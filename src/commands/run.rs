@@ -8,9 +8,8 @@ use crate::cancel::{Cancel, CancelLevel};
 use crate::cli::RunArgs;
 use crate::config::{Config, ProviderConfig};
 use crate::error::{io_error, Error, Result};
-use crate::history::{self, History, RunTimings};
-use crate::run::{self, ExecuteOptions, TestTable};
-use crate::schedule::{self, PlanParams, SchedTest};
+use crate::history::{self, History};
+use crate::run::{self, ExecuteOptions};
 use crate::Verdict;
 
 pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict> {
@@ -33,7 +32,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         )
     })?;
     let scratch = ScratchDir::create(&output_dir)?;
-    let mut provider = crate::provider::from_config(
+    let provider = crate::provider::from_config(
         &config,
         &crate::provider::ProviderOptions {
             no_cache: args.no_cache,
@@ -64,43 +63,13 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let mut table = table;
     let junit_path = config.report.junit_path();
     let history_path = history::path_for(&config);
-    let estimates = History::load(&junit_path, &history_path).estimate(
-        table
-            .tests
-            .iter()
-            .map(|t| (t.id.as_str(), table.groups[t.group].name.as_str())),
-    );
-    let (found, total) = estimates.coverage();
-    eprintln!("Timing history: durations for {found} of {total} tests");
-    for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
-        t.expected = d;
-    }
-
     let parallelism = config.offload.max_parallel.max(1);
-    let batch_startup = estimates.startup.unwrap_or(Duration::from_millis(200));
-    let sched: Vec<SchedTest> = table
-        .tests
-        .iter()
-        .enumerate()
-        .map(|(i, t)| SchedTest {
-            index: i,
-            expected: t.expected,
-            known: estimates.known[i],
-            may_retry: table.groups[t.group].retry_count > 0,
-            id_bytes: t.id.len() + 3,
-        })
-        .collect();
-    let batches = schedule::plan(
-        &sched,
-        &PlanParams {
-            parallelism,
-            batch_startup: estimates.startup,
-            max_id_bytes: framework.max_batch_id_bytes(),
-            estimate_error: estimates.estimate_error,
-        },
+    let plan = run::timing::plan(
+        &mut table,
+        &History::load(&junit_path, &history_path),
+        parallelism,
+        framework.max_batch_id_bytes(),
     );
-
-    let expected_wall = run::expected_makespan(&batches, parallelism);
     let provider = match preparing.finish() {
         Ok(provider) => provider,
         Err(e) if cancel.was_interrupted() => {
@@ -121,13 +90,13 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     eprintln!(
         "Running {} tests in {} batches on {} sandboxes ({} provider)",
         table.tests.len(),
-        batches.len(),
+        plan.batches.len(),
         parallelism.min(table.tests.len()),
         config.provider.type_name()
     );
     let collected = run::execute(
         &table,
-        batches,
+        plan.batches,
         framework,
         provider,
         ExecuteOptions {
@@ -138,8 +107,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             logs_dir: output_dir.join("logs"),
             scratch_dir: scratch.path.clone(),
             env,
-            batch_startup,
-            expected_wall: (found > 0).then_some(expected_wall),
+            batch_startup: plan.batch_startup,
+            expected_wall: plan.expected_wall,
         },
         &cancel,
         reporters(verbose, args.trace, &output_dir),
@@ -147,7 +116,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     drop(scratch);
     crate::process::kill_orphans();
 
-    if let Err(e) = history::save(&history_path, &run_timings(&table, &collected)) {
+    let timings = run::timing::learn(&table, &collected);
+    if let Err(e) = history::save(&history_path, &timings) {
         eprintln!(
             "warning: cannot save the timing history {}: {}",
             history_path.display(),
@@ -215,25 +185,6 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// What this run measured, for the timing history: every attempt with a
-/// real JUnit time (synthetic attempts, which carry a message and no time,
-/// are left out) and every batch that ended normally.
-fn run_timings<'a>(table: &'a TestTable, collected: &'a run::Collected) -> RunTimings<'a> {
-    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.as_str()));
-    for r in &collected.records {
-        for a in &r.attempts {
-            if !(a.duration.is_zero() && a.message.is_some()) {
-                timings.test(&r.id, a.duration);
-            }
-        }
-    }
-    // The engine does not say which group a batch ran (batches mix groups).
-    for &(wall, reported, _tests) in &collected.batch_timings {
-        timings.batch(history::ANY_GROUP, wall, reported);
-    }
-    timings
 }
 
 /// Ctrl-C: first press cancels gracefully, second kills at once, a third

@@ -27,7 +27,7 @@
 //! the next run's scheduler finds its duration.
 
 use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,6 +69,7 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// The report as a string (see the module documentation for its shape).
+#[cfg(test)]
 pub fn render(records: &[TestRecord], wall: Duration) -> String {
     let mut out = Vec::with_capacity(256 + records.len() * 160);
     render_to(&mut out, records, wall).expect("writing to a Vec cannot fail");

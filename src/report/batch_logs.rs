@@ -30,10 +30,6 @@ impl BatchLogs {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn write(
         &self,
         batch: usize,
@@ -48,6 +44,9 @@ impl BatchLogs {
                 Stream::Stdout => writeln!(f, "{line}")?,
                 Stream::Stderr => writeln!(f, "[stderr] {line}")?,
             }
+        }
+        if output.is_empty() {
+            writeln!(f, "[offload] the batch printed nothing")?;
         }
         for note in notes {
             writeln!(f, "[offload] {note}")?;

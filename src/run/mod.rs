@@ -11,6 +11,7 @@
 pub mod collector;
 pub mod events;
 pub mod queue;
+pub mod timing;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -1,0 +1,89 @@
+//! Timing in and out of a run: history → expected durations → planned
+//! batches before it, and what it measured → history after it.
+
+use std::time::Duration;
+
+use super::{Collected, TestTable};
+use crate::history::{self, History, RunTimings};
+use crate::schedule::{self, PlanParams, PlannedBatch, SchedTest};
+
+/// Start-up cost assumed for a batch when history has never measured one.
+const DEFAULT_BATCH_STARTUP: Duration = Duration::from_millis(200);
+
+/// The batches to run and what the plan expects of them.
+pub struct Plan {
+    /// Heaviest first.
+    pub batches: Vec<PlannedBatch>,
+    /// Learned (or assumed) start-up cost of one batch.
+    pub batch_startup: Duration,
+    /// The planned makespan, when history made it meaningful.
+    pub expected_wall: Option<Duration>,
+}
+
+/// Give every test its expected duration (history, or its group's typical
+/// duration) and pack the tests into batches for `parallelism` sandboxes.
+pub fn plan(
+    table: &mut TestTable,
+    history: &History,
+    parallelism: usize,
+    max_id_bytes: usize,
+) -> Plan {
+    let estimates = history.estimate(
+        table
+            .tests
+            .iter()
+            .map(|t| (t.id.as_str(), table.groups[t.group].name.as_str())),
+    );
+    let (found, total) = estimates.coverage();
+    eprintln!("Timing history: durations for {found} of {total} tests");
+    for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
+        t.expected = d;
+    }
+    let sched: Vec<SchedTest> = table
+        .tests
+        .iter()
+        .enumerate()
+        .map(|(i, t)| SchedTest {
+            index: i,
+            expected: t.expected,
+            known: estimates.known[i],
+            may_retry: table.groups[t.group].retry_count > 0,
+            // The quotes and the separating space around each ID.
+            id_bytes: t.id.len() + 3,
+        })
+        .collect();
+    let batches = schedule::plan(
+        &sched,
+        &PlanParams {
+            parallelism,
+            batch_startup: estimates.startup,
+            max_id_bytes,
+            estimate_error: estimates.estimate_error,
+        },
+    );
+    let expected_wall = (found > 0).then(|| super::expected_makespan(&batches, parallelism));
+    Plan {
+        batches,
+        batch_startup: estimates.startup.unwrap_or(DEFAULT_BATCH_STARTUP),
+        expected_wall,
+    }
+}
+
+/// What this run measured, for the timing history: every attempt with a
+/// real JUnit time (synthetic attempts, which carry a message and no time,
+/// are left out) and every batch that ended normally.
+pub fn learn<'a>(table: &'a TestTable, collected: &'a Collected) -> RunTimings<'a> {
+    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.as_str()));
+    for r in &collected.records {
+        for a in &r.attempts {
+            if !(a.duration.is_zero() && a.message.is_some()) {
+                timings.test(&r.id, a.duration);
+            }
+        }
+    }
+    // Batches mix groups: their start-up cost is learned for the run as a whole.
+    for &(wall, reported, _tests) in &collected.batch_timings {
+        timings.batch(history::ANY_GROUP, wall, reported);
+    }
+    timings
+}
