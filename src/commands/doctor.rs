@@ -594,12 +594,7 @@ fn check_batches(
         }
     };
 
-    let mut env: Vec<(String, String)> = config
-        .provider_env()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.push(("OFFLOAD_ROOT".into(), config.project_root()));
+    let mut env = config.batch_env();
     env.push(("OFFLOAD_SANDBOX".into(), "0".into()));
     env.push(("OFFLOAD_ATTEMPT".into(), "1".into()));
     let timeout = Duration::from_secs(config.offload.test_timeout_secs);

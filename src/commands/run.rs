@@ -80,12 +80,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     };
     let provider: Arc<dyn crate::provider::Provider> = Arc::from(provider);
 
-    let mut env: Vec<(String, String)> = config
-        .provider_env()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    env.push(("OFFLOAD_ROOT".into(), config.project_root()));
+    let env = config.batch_env();
 
     eprintln!(
         "Running {} tests in {} batches on {} sandboxes ({} provider)",

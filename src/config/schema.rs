@@ -210,6 +210,18 @@ impl Config {
         }
     }
 
+    /// The environment every batch gets: the provider's `env` and
+    /// `OFFLOAD_ROOT` (per-batch variables are added by the worker).
+    pub fn batch_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .provider_env()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("OFFLOAD_ROOT".into(), self.project_root()));
+        env
+    }
+
     /// The provider's `env` table.
     pub fn provider_env(&self) -> &BTreeMap<String, String> {
         match &self.provider {

@@ -57,7 +57,7 @@ impl Framework for DefaultFramework {
                 out.describe_ending(None),
                 shown.lines().last().unwrap_or("no output"),
                 script,
-                indent(&shown),
+                super::indent(&super::last_lines(&shown, 20)),
                 self.working_dir.display()
             )));
         }
@@ -105,18 +105,6 @@ pub fn parse_discovered_ids(stdout: &str) -> Vec<String> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .map(str::to_string)
         .collect()
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .rev()
-        .take(20)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -127,3 +127,17 @@ pub fn format_test_id(format: &str, case: &JunitCase) -> String {
         .replace("{classname}", case.classname.as_deref().unwrap_or(""))
         .replace("{name}", &case.name)
 }
+
+/// The last `n` lines of `text`, for quoting a command's output in an error.
+pub(crate) fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `text` indented by four spaces, to set quoted output apart in an error.
+pub(crate) fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

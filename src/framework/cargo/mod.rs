@@ -104,21 +104,21 @@ impl Framework for CargoFramework {
             let shown = if stderr.trim().is_empty() {
                 out.tail(30)
             } else {
-                tail(&stderr, 30)
+                super::last_lines(&stderr, 30)
             };
             return Err(Error::new(format!(
                 "group `{}`: cargo nextest list failed ({})\n  command: {script}\n  in: {}\n{}\n  {hint}",
                 group.name,
                 out.describe_ending(None),
                 self.working_dir.display(),
-                indent(&shown),
+                super::indent(&shown),
             )));
         }
         let ids = list::parse(&out.stdout()).map_err(|e| {
             Error::new(format!(
                 "group `{}`: cannot read the output of cargo nextest list: {e}\n  command: {script}\n{}",
                 group.name,
-                indent(&tail(&out.stdout(), 10)),
+                super::indent(&super::last_lines(&out.stdout(), 10)),
             ))
         })?;
         let mut warnings = Vec::new();
@@ -171,18 +171,6 @@ impl Framework for CargoFramework {
     fn max_batch_id_bytes(&self) -> usize {
         32 * 1024
     }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{BatchCommand, Discovery, Framework, MatchedResults, ResultLocation};
+use super::{
+    indent, last_lines, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+};
 use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
@@ -298,18 +300,6 @@ fn plural(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
