@@ -231,3 +231,45 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+impl Config {
+    /// A minimal valid config for unit tests: the file at `path`, the given
+    /// provider and project root, a default framework that runs nothing,
+    /// one group `all`.
+    pub fn for_tests(
+        path: &std::path::Path,
+        root: Option<&str>,
+        provider: ProviderConfig,
+    ) -> Config {
+        let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+        Config {
+            path: path.to_path_buf(),
+            offload: OffloadSection {
+                max_parallel: 2,
+                test_timeout_secs: 60,
+                working_dir: None,
+                sandbox_project_root: root.map(str::to_string),
+                sandbox_init_cmd: None,
+            },
+            provider,
+            framework: FrameworkConfig::Default(DefaultFrameworkConfig {
+                discover_command: "echo {filters}".into(),
+                run_command: "true {tests}".into(),
+                result_file: None,
+                working_dir: None,
+                test_id_format: "{name}".into(),
+            }),
+            groups: vec![GroupConfig {
+                name: "all".into(),
+                retry_count: 0,
+                filters: String::new(),
+            }],
+            report: ReportConfig {
+                output_dir: dir.join("test-results"),
+                junit: true,
+                junit_file: "junit.xml".into(),
+            },
+        }
+    }
+}

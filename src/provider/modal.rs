@@ -75,10 +75,7 @@ pub fn shell_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{
-        DefaultFrameworkConfig, FrameworkConfig, GroupConfig, OffloadSection, ProviderConfig,
-        ReportConfig,
-    };
+    use crate::config::ProviderConfig;
     use crate::provider::shell::{inner_command, prepare_line};
     use std::collections::BTreeMap;
     use std::path::PathBuf;
@@ -97,34 +94,11 @@ mod tests {
     }
 
     fn config(root: Option<&str>, m: &ModalProviderConfig) -> Config {
-        Config {
-            path: PathBuf::from("/work/project/offload.toml"),
-            offload: OffloadSection {
-                max_parallel: 4,
-                test_timeout_secs: 600,
-                working_dir: None,
-                sandbox_project_root: root.map(str::to_string),
-                sandbox_init_cmd: None,
-            },
-            provider: ProviderConfig::Modal(m.clone()),
-            framework: FrameworkConfig::Default(DefaultFrameworkConfig {
-                discover_command: "echo {filters}".into(),
-                run_command: "true {tests}".into(),
-                result_file: None,
-                working_dir: None,
-                test_id_format: "{name}".into(),
-            }),
-            groups: vec![GroupConfig {
-                name: "all".into(),
-                retry_count: 0,
-                filters: String::new(),
-            }],
-            report: ReportConfig {
-                output_dir: PathBuf::from("/work/project/test-results"),
-                junit: true,
-                junit_file: "junit.xml".into(),
-            },
-        }
+        Config::for_tests(
+            std::path::Path::new("/work/project/offload.toml"),
+            root,
+            ProviderConfig::Modal(m.clone()),
+        )
     }
 
     #[test]

@@ -1,8 +1,5 @@
 use super::*;
-use crate::config::{
-    DefaultFrameworkConfig, FrameworkConfig, GroupConfig, OffloadSection, ProviderConfig,
-    ReportConfig,
-};
+use crate::config::ProviderConfig;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -51,34 +48,11 @@ fn shell_config(create: &str, exec: &str, destroy: &str) -> ShellProviderConfig 
 }
 
 fn run_config(dir: &Path, root: &str, provider: &ShellProviderConfig) -> Config {
-    Config {
-        path: dir.join("offload.toml"),
-        offload: OffloadSection {
-            max_parallel: 2,
-            test_timeout_secs: 60,
-            working_dir: None,
-            sandbox_project_root: Some(root.into()),
-            sandbox_init_cmd: None,
-        },
-        provider: ProviderConfig::Shell(provider.clone()),
-        framework: FrameworkConfig::Default(DefaultFrameworkConfig {
-            discover_command: "echo {filters}".into(),
-            run_command: "true {tests}".into(),
-            result_file: None,
-            working_dir: None,
-            test_id_format: "{name}".into(),
-        }),
-        groups: vec![GroupConfig {
-            name: "all".into(),
-            retry_count: 0,
-            filters: String::new(),
-        }],
-        report: ReportConfig {
-            output_dir: dir.join("test-results"),
-            junit: true,
-            junit_file: "junit.xml".into(),
-        },
-    }
+    Config::for_tests(
+        &dir.join("offload.toml"),
+        Some(root),
+        ProviderConfig::Shell(provider.clone()),
+    )
 }
 
 fn provider(dir: &Path, root: &str, config: ShellProviderConfig) -> ShellProvider {
