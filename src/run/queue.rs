@@ -1,7 +1,8 @@
 //! The collector's queue of batches waiting for a sandbox. Retries and
-//! hang-isolation splits go ahead of fresh work; within a class the heaviest
-//! expected batch goes first (LPT); ties go in insertion order, so the
-//! dispatch order is deterministic.
+//! hang-isolation splits go ahead of fresh work, heaviest expected batch
+//! first (ties in insertion order); fresh work goes in the order the plan
+//! gave it (already heaviest first, see `schedule::plan`). The dispatch order
+//! is deterministic.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -41,11 +42,17 @@ impl PartialOrd for PendingBatch {
 }
 impl Ord for PendingBatch {
     fn cmp(&self, other: &Self) -> Ordering {
+        // Earlier insertions first: a max-heap wants the smaller seq to be "greater".
+        let fifo = other.seq.cmp(&self.seq);
         self.class
             .cmp(&other.class)
-            .then(self.expected.cmp(&other.expected))
-            // Earlier insertions first: a max-heap wants the smaller seq to be "greater".
-            .then(other.seq.cmp(&self.seq))
+            .then(if self.class == Class::Fresh {
+                // Fresh work goes in the order the plan chose (heaviest first,
+                // except batches the plan wants to run early).
+                fifo
+            } else {
+                self.expected.cmp(&other.expected).then(fifo)
+            })
     }
 }
 
@@ -88,15 +95,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_first_then_heaviest_then_fifo() {
+    fn retries_first_heaviest_first_then_fresh_work_in_plan_order() {
         let mut q = BatchQueue::default();
         let s = Duration::from_secs;
         q.push(Class::Fresh, s(1), vec![1]);
         q.push(Class::Fresh, s(5), vec![2]);
         q.push(Class::Fresh, s(5), vec![3]);
-        q.push(Class::Retry, s(0), vec![4]);
+        q.push(Class::Retry, s(1), vec![4]);
+        q.push(Class::Retry, s(2), vec![5]);
         q.push(Class::Fresh, s(0), vec![]);
         let order: Vec<usize> = std::iter::from_fn(|| q.pop()).map(|b| b.tests[0]).collect();
-        assert_eq!(order, vec![4, 2, 3, 1]);
+        assert_eq!(order, vec![5, 4, 1, 2, 3]);
     }
 }

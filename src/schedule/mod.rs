@@ -1,13 +1,18 @@
 //! From expected durations to batches.
 //!
-//! The engine hands out batches in the order [`plan`] returns them (heaviest
-//! first), each to whichever worker is free. The plan is built in three steps:
+//! The engine hands out batches in the order [`plan`] returns them (the
+//! early retry batches, then heaviest first), each to whichever worker is
+//! free. The plan is built in these steps:
 //!
-//! 1. **Order** the tests: those whose failure would be retried first, then
-//!    longest first. Equal
-//!    guesses (no history) are dealt round-robin in a stratified order, so
-//!    that every batch samples the whole suite — a slow module is spread over
-//!    the batches instead of landing in one.
+//! 0. **Retries first**: tests whose failure would be retried (their group has
+//!    `retry_count > 0`), when they are a small part of the work, get batches
+//!    of their own that are dispatched first; the worker that runs them gets
+//!    that much less regular work, plus room for one retry. A failure is then
+//!    retried while the others are still busy, not after everything.
+//! 1. **Order** the other tests longest first. Equal guesses (no history) are
+//!    dealt round-robin in a stratified order, so that every batch samples the
+//!    whole suite — a slow module is spread over the batches instead of
+//!    landing in one.
 //! 2. **LPT** onto `parallelism` virtual workers: each test goes to the
 //!    least-loaded worker that holds no copy of it. The workers' loads end
 //!    within about one small test of each other. With equal guesses this is
@@ -20,10 +25,7 @@
 //!    how reliable each test's duration is), and no tail batch carries less
 //!    than `min_work_per_startup` times the per-batch start-up cost: cheap
 //!    start-up gives more, smaller batches; expensive start-up fewer, bigger
-//!    ones — down to one batch per worker. Tests whose failure would be
-//!    retried (when they are a small part of the work) go in their worker's
-//!    first tail batch, so that a retry is queued while tail batches remain
-//!    to balance it.
+//!    ones — down to one batch per worker.
 //!
 //! Every step is deterministic (integer nanoseconds, explicit tie-breaks).
 
@@ -132,12 +134,46 @@ pub(crate) fn plan_tuned(
         return Vec::new();
     }
     let workers = params.parallelism.max(1).min(tests.len());
-    let order = dispatch_order(tests, workers);
     let copies = Copies::new(tests);
-    let lists = lpt_assign(tests, &order, workers, &copies);
+    let startup = params.batch_startup.map_or(0, nanos);
 
+    // Tests whose failure would be retried, when they are a small part of the
+    // work, run first in batches of their own, and the worker that runs them
+    // gets that much less regular work plus room for one retry: a failure is
+    // then retried while the other workers are still busy, instead of after
+    // everything (where its retry alone would set the end of the run).
     let total: u64 = tests.iter().map(|t| nanos(t.expected)).sum();
-    let per_worker = total / workers as u64;
+    let retry_total: u64 = tests
+        .iter()
+        .filter(|t| t.may_retry)
+        .map(|t| nanos(t.expected))
+        .sum();
+    let separate_retries = retry_total > 0 && retry_total <= total / 10;
+    let (retriable, regular): (Vec<usize>, Vec<usize>) =
+        (0..tests.len()).partition(|&p| separate_retries && tests[p].may_retry);
+    let mut early = Vec::new();
+    if !retriable.is_empty() {
+        let everything = [u64::MAX];
+        cut(
+            tests,
+            &retriable,
+            &everything,
+            params.max_id_bytes,
+            &copies,
+            &mut early,
+        );
+    }
+    let mut initial = vec![0u64; workers];
+    if separate_retries {
+        // The early batches, and as much again for their possible retry.
+        initial[0] = 2 * (early.len() as u64 * startup + retry_total);
+    }
+
+    let order = dispatch_order(tests, &regular, workers);
+    let lists = lpt_assign(tests, &order, &initial, &copies);
+
+    let regular_total: u64 = regular.iter().map(|&p| nanos(tests[p].expected)).sum();
+    let per_worker = regular_total / workers as u64;
     let known_error = params
         .estimate_error
         .map_or(tuning.rel_error_known, |e| e.clamp(MIN_ESTIMATE_ERROR, 1.0));
@@ -145,49 +181,23 @@ pub(crate) fn plan_tuned(
         Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
         None => per_worker / tuning.unknown_startup_min_fraction,
     };
-    // Tests whose failure would be retried, when they are a small part of
-    // the work, go in their worker's first tail batch: a retry is then queued
-    // while tail batches remain to balance it, instead of after everything.
-    let retry_total: u64 = tests
-        .iter()
-        .filter(|t| t.may_retry)
-        .map(|t| nanos(t.expected))
-        .sum();
-    let early_retries = retry_total > 0 && retry_total <= total / 10;
-    let mut tail = tail_size(tests, workers, known_error, tuning);
-    if early_retries {
-        let longest = tests
-            .iter()
-            .filter(|t| t.may_retry)
-            .map(|t| nanos(t.expected))
-            .max()
-            .unwrap_or(0);
-        let retry = longest + params.batch_startup.map_or(0, nanos);
-        tail = tail.max(2 * retry).max(2 * base_min);
-    }
-    let tail = tail.min(per_worker / 2);
+    let tail = tail_size(tests, &regular, workers, known_error, tuning).min(per_worker / 2);
     let min_batch = base_min.max(tail >> tuning.max_tail_halvings).max(1);
 
     let mut batches = Vec::new();
     for list in &lists {
-        let (early, regular): (Vec<usize>, Vec<usize>) = list
-            .iter()
-            .partition(|&&p| early_retries && tests[p].may_retry);
-        let load: u64 = regular.iter().map(|&p| nanos(tests[p].expected)).sum();
+        let load: u64 = list.iter().map(|&p| nanos(tests[p].expected)).sum();
         let caps = capacities(load, tail.min(load / 2), min_batch);
-        let mut own = Vec::new();
         cut(
             tests,
-            &regular,
+            list,
             &caps,
             params.max_id_bytes,
             &copies,
-            &mut own,
+            &mut batches,
         );
-        place_early(tests, early, &mut own, params.max_id_bytes);
-        batches.extend(own);
     }
-    finish(tests, batches, params.batch_startup)
+    finish(tests, early, batches, params.batch_startup)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -199,24 +209,24 @@ fn nanos(d: Duration) -> u64 {
 /// positions `w`, `w + workers`, ...), taking the rounds in bit-reversed
 /// order: each worker's list is then a stratified sample of the suite, so
 /// its first batch and its tail batches each sample the whole of it.
-fn dispatch_order(tests: &[SchedTest], workers: usize) -> Vec<usize> {
-    let rounds = tests.len().div_ceil(workers.max(1));
+fn dispatch_order(tests: &[SchedTest], positions: &[usize], workers: usize) -> Vec<usize> {
+    let rounds = positions.len().div_ceil(workers.max(1));
     let bits = usize::BITS - rounds.saturating_sub(1).leading_zeros();
-    let stratified = |p: usize| {
-        let round = (p / workers) as u64;
+    let stratified = |k: usize| {
+        let round = (k / workers) as u64;
         let round = if bits == 0 {
             0
         } else {
             round.reverse_bits() >> (64 - bits)
         };
-        (round, p % workers)
+        (round, k % workers)
     };
-    let mut order: Vec<usize> = (0..tests.len()).collect();
-    order.sort_by_key(|&p| {
+    let mut order: Vec<(usize, usize)> = positions.iter().copied().enumerate().collect();
+    order.sort_by_key(|&(k, p)| {
         let t = &tests[p];
-        (Reverse(t.may_retry), Reverse(t.expected), stratified(p))
+        (Reverse(t.may_retry), Reverse(t.expected), stratified(k))
     });
-    order
+    order.into_iter().map(|(_, p)| p).collect()
 }
 
 /// Which test indices appear more than once (copies).
@@ -246,13 +256,16 @@ impl Copies {
 fn lpt_assign(
     tests: &[SchedTest],
     order: &[usize],
-    workers: usize,
+    initial: &[u64],
     copies: &Copies,
 ) -> Vec<Vec<usize>> {
     // (load, tests so far, worker): equal loads (zero durations) still spread.
-    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> =
-        (0..workers).map(|w| Reverse((0, 0, w))).collect();
-    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); workers];
+    let mut heap: BinaryHeap<Reverse<(u64, usize, usize)>> = initial
+        .iter()
+        .enumerate()
+        .map(|(w, &load)| Reverse((load, 0, w)))
+        .collect();
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); initial.len()];
     // Which workers hold which copied index (only copied indices are tracked).
     let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
     for &p in order {
@@ -283,10 +296,17 @@ fn lpt_assign(
 /// The tail of small batches per worker, in nanoseconds: `tail_sigmas`
 /// standard deviations of one worker's load, assuming independent errors of
 /// `known_error` (history) or `rel_error_guess` (guesses) per test.
-fn tail_size(tests: &[SchedTest], workers: usize, known_error: f64, tuning: &Tuning) -> u64 {
-    let variance: f64 = tests
+fn tail_size(
+    tests: &[SchedTest],
+    positions: &[usize],
+    workers: usize,
+    known_error: f64,
+    tuning: &Tuning,
+) -> u64 {
+    let variance: f64 = positions
         .iter()
-        .map(|t| {
+        .map(|&p| {
+            let t = &tests[p];
             let rel = if t.known {
                 known_error
             } else {
@@ -360,51 +380,38 @@ fn cut(
     }
 }
 
-/// Put `early` tests in the worker's first tail batch (`own[1]`), or its only
-/// batch; a test that would break the byte cap or meet its own copy there
-/// gets a batch of its own.
-fn place_early(
-    tests: &[SchedTest],
-    early: Vec<usize>,
-    own: &mut Vec<Vec<usize>>,
-    max_id_bytes: usize,
-) {
-    for p in early {
-        let target = own.len().min(2).saturating_sub(1);
-        let fits = own.get(target).is_some_and(|b| {
-            let bytes: usize = b.iter().map(|&q| tests[q].id_bytes).sum();
-            bytes + tests[p].id_bytes <= max_id_bytes
-                && !b.iter().any(|&q| tests[q].index == tests[p].index)
-        });
-        if fits {
-            own[target].insert(0, p);
-        } else {
-            own.push(vec![p]);
-        }
-    }
-}
-
-/// Positions to indices, expected durations, heaviest first (ties: the batch
-/// whose first test comes first in the input).
+/// Positions to indices and expected durations: the `early` batches first,
+/// in their order, then the others heaviest first (ties: the batch whose
+/// first test comes first in the input).
 fn finish(
     tests: &[SchedTest],
+    early: Vec<Vec<usize>>,
     batches: Vec<Vec<usize>>,
     startup: Option<Duration>,
 ) -> Vec<PlannedBatch> {
     let startup = startup.unwrap_or_default();
-    let mut keyed: Vec<(Duration, usize, PlannedBatch)> = batches
+    let planned = |positions: Vec<usize>| {
+        let expected = startup
+            + positions
+                .iter()
+                .map(|&p| tests[p].expected)
+                .sum::<Duration>();
+        let tests = positions.iter().map(|&p| tests[p].index).collect();
+        PlannedBatch { tests, expected }
+    };
+    let mut keyed: Vec<(usize, PlannedBatch)> = batches
         .into_iter()
         .map(|positions| {
-            let expected = startup
-                + positions
-                    .iter()
-                    .map(|&p| tests[p].expected)
-                    .sum::<Duration>();
-            let first = positions.iter().copied().min().unwrap_or(0);
-            let tests = positions.iter().map(|&p| tests[p].index).collect();
-            (expected, first, PlannedBatch { tests, expected })
+            (
+                positions.iter().copied().min().unwrap_or(0),
+                planned(positions),
+            )
         })
         .collect();
-    keyed.sort_by_key(|(expected, first, _)| (Reverse(*expected), *first));
-    keyed.into_iter().map(|(_, _, b)| b).collect()
+    keyed.sort_by_key(|(first, b)| (Reverse(b.expected), *first));
+    early
+        .into_iter()
+        .map(planned)
+        .chain(keyed.into_iter().map(|(_, b)| b))
+        .collect()
 }

@@ -417,16 +417,31 @@ fn without_history_tests_are_dealt_round_robin() {
 }
 
 #[test]
-fn tests_that_may_retry_go_in_the_first_tail_batches() {
+fn tests_that_may_retry_run_first_with_room_for_their_retry() {
     let mut tests: Vec<SchedTest> = (0..200).map(|i| test(i, 50)).collect();
     tests[150].may_retry = true;
     tests[151].may_retry = true;
-    let plan = plan(&tests, &params(4, Some(1)));
-    assert!(plan.len() >= 12, "{} batches", plan.len());
-    // Not in a head batch (its retry would come after everything), not in
-    // the last round (nothing left to balance the retry): the second round.
-    let round_of = |i: usize| plan.iter().position(|b| b.tests.contains(&i)).unwrap() / 4;
-    assert_eq!((round_of(150), round_of(151)), (1, 1));
+    let startup = 20;
+    let plan = plan(&tests, &params(4, Some(startup)));
+    // They run first, on their own, so a failure is retried early.
+    assert_eq!(plan[0].tests, vec![150, 151]);
+    assert!(plan[1..]
+        .iter()
+        .all(|b| !b.tests.contains(&150) && !b.tests.contains(&151)));
+    let mut all: Vec<usize> = plan.iter().flat_map(|b| b.tests.iter().copied()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..200).collect::<Vec<_>>());
+    // The regular work is spread so that one worker has room for the early
+    // batch and a retry of it: simulate the queue with one failure.
+    let early = plan[0].expected;
+    let mut loads = vec![Duration::ZERO; 4];
+    loads[0] = early * 2;
+    for b in &plan[1..] {
+        let w = (0..4).min_by_key(|&w| loads[w]).unwrap();
+        loads[w] += b.expected;
+    }
+    let (lo, hi) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+    assert!(*hi - *lo <= ms(2 * 50 + 2 * startup), "{loads:?}");
 
     // When every test may be retried, that tells nothing: plain plan.
     let all: Vec<SchedTest> = tests
