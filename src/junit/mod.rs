@@ -2,6 +2,7 @@
 pub mod escape;
 pub mod read;
 pub mod write;
+pub mod xml;
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,8 @@
 //! root), ignores elements it does not know (`<properties>`, suite-level
 //! output), and keeps what it read when the document breaks off.
 
-use xml::reader::{EventReader, ParserConfig, XmlEvent};
-use xml::Encoding;
-
 use super::escape;
+use super::xml::{local_name, Attributes, Token, Tokenizer};
 use crate::model::Outcome;
 
 /// One `<testcase>` as written by a runner.
@@ -52,27 +50,11 @@ pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailu
 /// Characters XML 1.0 forbids (a raw `\x1b` from a runner that does not
 /// escape its output) are removed or replaced first, see [`escape::sanitize`].
 pub fn parse(xml: &str) -> Result<Vec<JunitCase>, String> {
-    // A UTF-8 byte order mark (Windows tools write one) is not content.
-    let xml = escape::sanitize(xml.strip_prefix('\u{feff}').unwrap_or(xml));
-    let mut config = ParserConfig::new()
-        .cdata_to_characters(true)
-        .whitespace_to_characters(true)
-        .ignore_comments(true)
-        .coalesce_characters(true)
-        // `&#x1b;` and friends: keep reading, as U+FFFD.
-        .replace_unknown_entity_references(true)
-        // Runners sometimes use HTML's entities.
-        .add_entities([("nbsp", "\u{a0}"), ("copy", "©"), ("hellip", "…")]);
-    // We were handed a `str`: it is UTF-8 whatever the declaration claims.
-    config.override_encoding = Some(Encoding::Utf8);
-    config.ignore_invalid_encoding_declarations = true;
-
-    let mut reader = EventReader::new_with_config(xml.as_bytes(), config);
+    let xml = escape::sanitize(xml);
     let mut state = Reader::default();
-    loop {
-        match reader.next() {
-            Ok(XmlEvent::EndDocument) => break,
-            Ok(event) => state.event(event),
+    for token in Tokenizer::new(&xml) {
+        match token {
+            Ok(token) => state.token(token),
             Err(e) if state.cases.is_empty() => {
                 return Err(format!("not a readable JUnit XML document: {e}"));
             }
@@ -122,25 +104,17 @@ struct Reader {
 }
 
 impl Reader {
-    fn event(&mut self, event: XmlEvent) {
-        match event {
-            XmlEvent::StartElement {
-                name, attributes, ..
-            } => {
+    fn token(&mut self, token: Token) {
+        match token {
+            Token::Start { name, attributes } => {
                 self.depth += 1;
-                let attr = |key: &str| {
-                    attributes
-                        .iter()
-                        .find(|a| a.name.local_name == key)
-                        .map(|a| a.value.clone())
-                };
-                let local = name.local_name.as_str();
+                let local = local_name(name);
                 if self.root.is_none() {
                     self.root = Some(local.to_string());
                 }
                 let Some((case, case_depth)) = &mut self.current else {
                     if local == "testcase" {
-                        self.current = Some((new_case(&attr), self.depth));
+                        self.current = Some((new_case(attributes), self.depth));
                     }
                     return;
                 };
@@ -157,14 +131,14 @@ impl Reader {
                             // keeps the worst; its message goes with it.
                             if case.outcome == Outcome::Passed || outcome > case.outcome {
                                 case.outcome = outcome;
-                                case.message = attr("message").filter(|m| !m.is_empty());
+                                case.message = message(attributes);
                                 self.start_text(Target::Details);
                             }
                         }
                         "system-out" => self.start_text(Target::SystemOut),
                         "system-err" => self.start_text(Target::SystemErr),
                         _ if RERUN_ELEMENTS.contains(&local) => {
-                            let message = attr("message").filter(|m| !m.is_empty());
+                            let message = message(attributes);
                             self.rerun = Some(((local.to_string(), message, None), self.depth));
                             self.start_text(Target::RerunDetails);
                         }
@@ -179,7 +153,7 @@ impl Reader {
                     self.start_text(Target::RerunDetails);
                 }
             }
-            XmlEvent::EndElement { .. } => {
+            Token::End { .. } => {
                 let depth = self.depth;
                 self.depth = depth.saturating_sub(1);
                 if let Some((target, d)) = self.target {
@@ -198,14 +172,13 @@ impl Reader {
                     self.cases.push(case);
                 }
             }
-            XmlEvent::Characters(text) | XmlEvent::Whitespace(text) | XmlEvent::CData(text) => {
+            Token::Text(text) => {
                 // Only the element's own text: a rerun's nested
                 // `<system-out>` is not part of its details.
                 if matches!(self.target, Some((_, d)) if d == self.depth) {
-                    self.text.push_str(&text);
+                    text.push_to(&mut self.text);
                 }
             }
-            _ => {}
         }
     }
 
@@ -232,13 +205,31 @@ impl Reader {
     }
 }
 
-fn new_case(attr: &impl Fn(&str) -> Option<String>) -> JunitCase {
+fn new_case(attributes: Attributes) -> JunitCase {
+    let (mut name, mut classname, mut file, mut line, mut time) = (None, None, None, None, None);
+    for (key, value) in attributes {
+        if key.starts_with("xmlns") {
+            continue;
+        }
+        let slot = match local_name(key) {
+            "name" => &mut name,
+            "classname" => &mut classname,
+            "file" => &mut file,
+            "line" => &mut line,
+            "time" => &mut time,
+            _ => continue,
+        };
+        // The first of duplicated attributes counts.
+        slot.get_or_insert(value);
+    }
+    let non_empty =
+        |v: Option<std::borrow::Cow<str>>| v.filter(|v| !v.is_empty()).map(|v| v.into_owned());
     JunitCase {
-        name: attr("name").unwrap_or_default(),
-        classname: attr("classname").filter(|c| !c.is_empty()),
-        file: attr("file").filter(|f| !f.is_empty()),
-        line: attr("line").and_then(|l| l.trim().parse().ok()),
-        time: attr("time").map_or(0.0, |t| parse_seconds(&t)),
+        name: name.map(|n| n.into_owned()).unwrap_or_default(),
+        classname: non_empty(classname),
+        file: non_empty(file),
+        line: line.and_then(|l| l.trim().parse().ok()),
+        time: time.map_or(0.0, |t| parse_seconds(&t)),
         outcome: Outcome::Passed,
         message: None,
         details: None,
@@ -246,6 +237,15 @@ fn new_case(attr: &impl Fn(&str) -> Option<String>) -> JunitCase {
         system_err: None,
         reruns: Vec::new(),
     }
+}
+
+/// The non-empty `message` attribute of a failure, error, skip or rerun.
+fn message(attributes: Attributes) -> Option<String> {
+    attributes
+        .filter(|(key, _)| !key.starts_with("xmlns"))
+        .find(|(key, _)| local_name(key) == "message")
+        .map(|(_, value)| value.into_owned())
+        .filter(|m| !m.is_empty())
 }
 
 /// A `time` attribute in seconds; anything unparsable, negative or not
