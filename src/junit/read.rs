@@ -622,6 +622,134 @@ assertion `left == right` failed</system-err>
         assert_eq!(case.details.as_deref(), Some("ee"));
     }
 
+    /// Real reports, kept small: pytest 8 in both JUnit families and
+    /// cargo-nextest, for tests whose failures contain markup characters
+    /// and non-ASCII text (see `testdata/README.md`).
+    const REAL_PYTEST_XUNIT1: &str = include_str!("testdata/pytest-xunit1.xml");
+    const REAL_PYTEST_XUNIT2: &str = include_str!("testdata/pytest-xunit2.xml");
+    const REAL_NEXTEST: &str = include_str!("testdata/nextest.xml");
+
+    #[test]
+    fn real_pytest_reports_in_both_families() {
+        for (xml, family_has_file) in [(REAL_PYTEST_XUNIT1, true), (REAL_PYTEST_XUNIT2, false)] {
+            let cases = parse(xml).unwrap();
+            let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "test_passes",
+                    "test_fails_with_markup",
+                    "test_errors_in_fixture",
+                    "test_skipped",
+                    "test_param[a b]",
+                    // pytest escapes non-ASCII in node IDs itself.
+                    "test_param[\\xfc<&>]",
+                    "test_param[x\\ty]",
+                ]
+            );
+            let outcomes: Vec<_> = cases.iter().map(|c| c.outcome).collect();
+            use Outcome::*;
+            assert_eq!(
+                outcomes,
+                [Passed, Failed, Error, Skipped, Passed, Failed, Passed]
+            );
+            assert!(cases
+                .iter()
+                .all(|c| c.classname.as_deref() == Some("test_sample")));
+            assert_eq!(cases[1].file.is_some(), family_has_file);
+            if family_has_file {
+                assert_eq!(cases[1].file.as_deref(), Some("test_sample.py"));
+                assert_eq!(cases[1].line, Some(8));
+            }
+
+            assert!(cases[0]
+                .system_out
+                .as_deref()
+                .unwrap()
+                .contains("hello <stdout> & ünïcode"));
+            let failed = &cases[1];
+            assert!(failed
+                .message
+                .as_deref()
+                .unwrap()
+                .starts_with("AssertionError: tags <b> & ampersands ü\nassert \"<a href='x'>"));
+            let details = failed.details.as_deref().unwrap();
+            assert!(details.starts_with("def test_fails_with_markup():\n"));
+            assert!(details.contains(r#"expected = "<a href='x'>&amp; café 日本</a>""#));
+            assert_eq!(
+                cases[2].message.as_deref(),
+                Some("failed on setup with \"RuntimeError: fixture <broke> & stopped: ß\"")
+            );
+            assert_eq!(cases[3].message.as_deref(), Some("not <here> & now"));
+            assert!(cases[5]
+                .system_err
+                .as_deref()
+                .unwrap()
+                .contains("stderr 'ü<&>'"));
+        }
+    }
+
+    #[test]
+    fn real_nextest_report() {
+        let cases = parse(REAL_NEXTEST).unwrap();
+        let names: Vec<_> = cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["tests::panics", "tests::fails_with_markup", "tests::passes"]
+        );
+        assert!(cases.iter().all(|c| c.classname.as_deref() == Some("tiny")));
+        let markup = &cases[1];
+        assert_eq!(markup.outcome, Outcome::Failed);
+        assert!(markup
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("thread 'tests::fails_with_markup'"));
+        let details = markup.details.as_deref().unwrap();
+        assert!(details.contains("failed: markup <x> & non-ascii é\n  left: \"<a>&amp; café\""));
+        assert!(details.contains(" right: \"<b>&lt; 日本 🎉\""));
+        assert!(markup
+            .system_err
+            .as_deref()
+            .unwrap()
+            .starts_with("stderr <b> & ß"));
+        assert_eq!(cases[2].outcome, Outcome::Passed);
+        assert!(cases[2]
+            .system_out
+            .as_deref()
+            .unwrap()
+            .contains("out <ok> & fine ü"));
+    }
+
+    /// A runner killed mid-write leaves a report cut anywhere, even inside a
+    /// UTF-8 sequence (the caller reads it lossily). Whatever the cut, the
+    /// reader must not panic, and must return exactly the testcases that
+    /// were complete: a prefix of the full result that only grows.
+    #[test]
+    fn a_report_cut_at_every_byte_yields_a_growing_prefix() {
+        for full in [REAL_PYTEST_XUNIT2, REAL_NEXTEST, PYTEST_XUNIT1, NEXTEST] {
+            let complete = parse(full).unwrap();
+            let mut read_before = 0;
+            for cut in 0..=full.len() {
+                let prefix = String::from_utf8_lossy(&full.as_bytes()[..cut]);
+                let cases = match parse(&prefix) {
+                    Ok(cases) => cases,
+                    Err(e) => {
+                        assert_eq!(
+                            read_before, 0,
+                            "an error after some cases, cut at {cut}: {e}"
+                        );
+                        continue;
+                    }
+                };
+                assert!(cases.len() >= read_before, "fewer cases at {cut}");
+                assert_eq!(cases[..], complete[..cases.len()], "cut at {cut}");
+                read_before = cases.len();
+            }
+            assert_eq!(read_before, complete.len());
+        }
+    }
+
     #[test]
     fn tidy_keeps_first_line_indentation() {
         assert_eq!(tidy("\n\n   x\n  y\n\n"), Some("   x\n  y".to_string()));
