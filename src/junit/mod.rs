@@ -1,9 +1,5 @@
 //! JUnit XML in (a runner's per-batch results) and out (the merged report).
-#[cfg(test)]
-mod differential;
 pub mod escape;
-#[cfg(test)]
-mod old_read;
 pub mod read;
 pub mod write;
 pub mod xml;
