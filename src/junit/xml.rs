@@ -90,24 +90,45 @@ impl<'a> Iterator for Attributes<'a> {
     type Item = (&'a str, Cow<'a, str>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.raw.trim_start_matches(is_space_char);
-        let name_end = rest.find(|c| c == '=' || is_space_char(c))?;
-        let name = &rest[..name_end];
-        let rest = rest[name_end..]
-            .trim_start_matches(is_space_char)
-            .strip_prefix('=')?
-            .trim_start_matches(is_space_char);
-        let quote = rest.chars().next()?;
-        let body = &rest[1..];
-        let close = body.find(quote)?;
-        self.raw = &body[close + 1..];
-        Some((name, unescape(&body[..close], Context::Attribute)))
+        // Bytes, not chars: every byte we stop at is ASCII, so the slices
+        // fall on character boundaries.
+        let bytes = self.raw.as_bytes();
+        let start = skip_space(bytes, 0);
+        let name_end = name_end(bytes, start);
+        let equals = skip_space(bytes, name_end);
+        if name_end == start || bytes.get(equals) != Some(&b'=') {
+            return None;
+        }
+        let open = skip_space(bytes, equals + 1);
+        let quote = *bytes.get(open)?;
+        // One pass finds the closing quote and whether there is anything
+        // to unescape.
+        let mut close = open + 1;
+        let mut special = false;
+        while *bytes.get(close)? != quote {
+            special |= has(bytes[close], ATTRIBUTE_SPECIAL);
+            close += 1;
+        }
+        let name = &self.raw[start..name_end];
+        let value = &self.raw[open + 1..close];
+        self.raw = &self.raw[close + 1..];
+        let value = if special {
+            let mut out = String::with_capacity(value.len());
+            push_unescaped(&mut out, value, Context::Attribute);
+            Cow::Owned(out)
+        } else {
+            Cow::Borrowed(value)
+        };
+        Some((name, value))
     }
 }
 
 /// `name` without its namespace prefix: `junit:testcase` → `testcase`.
 pub fn local_name(name: &str) -> &str {
-    name.rsplit_once(':').map_or(name, |(_, local)| local)
+    match name.bytes().rposition(|b| b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
+    }
 }
 
 /// Why a document could not be read further, and where.
@@ -371,23 +392,14 @@ enum Context {
     Cdata,
 }
 
-fn unescape(raw: &str, context: Context) -> Cow<'_, str> {
-    if raw.bytes().any(|b| is_special(b, context)) {
-        let mut out = String::with_capacity(raw.len());
-        push_unescaped(&mut out, raw, context);
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(raw)
-    }
-}
-
 #[inline]
 fn is_special(b: u8, context: Context) -> bool {
-    match context {
-        Context::Text => b == b'&' || b == b'\r',
-        Context::Attribute => matches!(b, b'&' | b'\r' | b'\n' | b'\t'),
-        Context::Cdata => b == b'\r',
-    }
+    let class = match context {
+        Context::Text => TEXT_SPECIAL,
+        Context::Attribute => ATTRIBUTE_SPECIAL,
+        Context::Cdata => CDATA_SPECIAL,
+    };
+    has(b, class)
 }
 
 fn push_unescaped(out: &mut String, raw: &str, context: Context) {
@@ -473,43 +485,89 @@ fn is_space_char(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
+// Byte classes, looked up in one table rather than compared one by one:
+// scanning names, spaces and attribute values is most of the work.
+const SPACE: u8 = 1;
+/// May start a name. Any non-ASCII byte may, so a name always ends on a
+/// character boundary.
+const NAME_START: u8 = 2;
+const NAME: u8 = 4;
+/// Needs work when unescaping text: `&`, `\r`.
+const TEXT_SPECIAL: u8 = 8;
+/// Needs work when unescaping an attribute value: also raw `\n` and `\t`.
+const ATTRIBUTE_SPECIAL: u8 = 16;
+/// Needs work in a CDATA section: `\r`.
+const CDATA_SPECIAL: u8 = 32;
+
+static CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = 0;
+        if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            class |= SPACE;
+        }
+        if b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80 {
+            class |= NAME_START | NAME;
+        }
+        if b.is_ascii_digit() || b == b'-' || b == b'.' {
+            class |= NAME;
+        }
+        if b == b'&' || b == b'\r' {
+            class |= TEXT_SPECIAL | ATTRIBUTE_SPECIAL;
+        }
+        if b == b'\n' || b == b'\t' {
+            class |= ATTRIBUTE_SPECIAL;
+        }
+        if b == b'\r' {
+            class |= CDATA_SPECIAL;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+
 #[inline]
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+fn has(b: u8, class: u8) -> bool {
+    CLASSES[b as usize] & class != 0
 }
 
-/// A byte that may start a name; any non-ASCII byte is allowed, so a name
-/// always ends on a character boundary.
 #[inline]
 fn is_name_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80
+    has(b, NAME_START)
 }
 
+/// The first offset at or after `from` whose byte is not in `class`.
 #[inline]
-fn is_name_byte(b: u8) -> bool {
-    is_name_start(b) || b.is_ascii_digit() || b == b'-' || b == b'.'
+fn skip_class(bytes: &[u8], mut from: usize, class: u8) -> usize {
+    while from < bytes.len() && has(bytes[from], class) {
+        from += 1;
+    }
+    from
 }
 
 /// The end of the name starting at `from`.
+#[inline]
 fn name_end(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&b| !is_name_byte(b))
-        .map_or(bytes.len(), |i| from + i)
+    skip_class(bytes, from, NAME)
 }
 
+#[inline]
 fn skip_space(bytes: &[u8], from: usize) -> usize {
-    bytes[from..]
-        .iter()
-        .position(|&b| !is_space(b))
-        .map_or(bytes.len(), |i| from + i)
+    skip_class(bytes, from, SPACE)
 }
 
-fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| from + i)
+#[inline]
+fn find_byte(bytes: &[u8], mut from: usize, needle: u8) -> Option<usize> {
+    while from < bytes.len() {
+        if bytes[from] == needle {
+            return Some(from);
+        }
+        from += 1;
+    }
+    None
 }
 
 fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
