@@ -16,12 +16,18 @@
 //! ([`local_name`] drops them). Declared entities, DTD validation and
 //! encodings other than UTF-8 are not supported: the caller hands us a `str`.
 //!
+//! As XML requires, `\r\n` and a lone `\r` in text become `\n`, and raw
+//! tabs and line breaks in attribute values become spaces (`&#10;` stays a
+//! newline).
+//!
 //! It is lenient where a test runner could plausibly go wrong: a bare `&` or
 //! an unknown entity stays as written, a character reference to a character
 //! XML forbids becomes U+FFFD, an end tag closes every element left open
-//! inside the element it names, and an end tag for no open element is
-//! ignored. Anything else it cannot read is a [`SyntaxError`], after which
-//! the tokenizer yields nothing more; it never panics.
+//! inside the element it names, an end tag for no open element is ignored,
+//! and several root elements (reports appended to one file) are all read.
+//! Anything else it cannot read is a [`SyntaxError`], after which the
+//! tokenizer yields nothing more. It never panics, and every token moves
+//! forward through the input, so it always ends.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -183,7 +189,11 @@ impl<'a> Tokenizer<'a> {
 
     fn error(&mut self, at: usize, message: impl Into<String>) -> SyntaxError {
         self.done = true;
-        let before = &self.src[..at.min(self.src.len())];
+        let mut at = at.min(self.src.len());
+        while !self.src.is_char_boundary(at) {
+            at -= 1;
+        }
+        let before = &self.src[..at];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         SyntaxError {
             message: message.into(),
@@ -727,6 +737,78 @@ mod tests {
     #[test]
     fn several_root_elements_are_read() {
         assert_eq!(trace("<a/>\n<b/>"), ["<a>", "</a>", "<b>", "</b>"]);
+    }
+
+    /// Random documents made of XML-ish pieces: the tokenizer never panics,
+    /// always ends, and when it reads a document to the end every `Start`
+    /// had its `End`.
+    #[test]
+    fn random_documents_never_panic_and_stay_balanced() {
+        const PIECES: &[&str] = &[
+            "<a>",
+            "</a>",
+            "<b x=\"1\">",
+            "</b>",
+            "<c/>",
+            "<d y='&amp;'/>",
+            "text",
+            " ",
+            "\n",
+            "&",
+            "&lt;",
+            "&#",
+            "&#x1F600;",
+            ";",
+            "<",
+            ">",
+            "/",
+            "\"",
+            "'",
+            "=",
+            "<!--",
+            "-->",
+            "<![CDATA[",
+            "]]>",
+            "<?",
+            "?>",
+            "<!DOCTYPE",
+            "[",
+            "]",
+            "é",
+            "日",
+            "\r",
+            "</",
+            "<e:f g:h=\"i\">",
+            "</e:f>",
+        ];
+        let mut seed: u64 = 0xC0FFEE;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..20_000 {
+            let doc: String = (0..next() % 24)
+                .map(|_| PIECES[next() % PIECES.len()])
+                .collect();
+            let mut depth: i64 = 0;
+            let mut failed = false;
+            for (n, token) in Tokenizer::new(&doc).enumerate() {
+                assert!(n <= 2 * doc.len() + 1, "too many tokens for {doc:?}");
+                match token {
+                    Ok(Token::Start { attributes, .. }) => {
+                        depth += 1;
+                        attributes.for_each(drop);
+                    }
+                    Ok(Token::End { .. }) => depth -= 1,
+                    Ok(Token::Text(text)) => text.push_to(&mut String::new()),
+                    Err(_) => failed = true,
+                }
+                assert!(depth >= 0, "{doc:?}");
+            }
+            assert!(failed || depth == 0, "{doc:?}");
+        }
     }
 
     #[test]
