@@ -774,8 +774,8 @@ assertion `left == right` failed</system-err>
     /// shaped like pytest's (one in fifty failing with a traceback full of
     /// escaped markup). Run it with
     /// `cargo test --release parse_speed -- --ignored --nocapture`.
-    /// The benchmark's bound. Measured on a 2-core box (2.8 MB): 5.6-5.8 ms
-    /// (about 500 MB/s); xml-rs took 65 ms. Four times the measurement
+    /// The benchmark's bound. Measured on a 2-core box (2.8 MB): 5.2-5.4 ms
+    /// (about 540 MB/s); xml-rs took 65 ms. Four times the measurement
     /// leaves room for a loaded machine and still fails long before a
     /// per-event allocating parser would pass.
     const BOUND_MS: u64 = 25;

@@ -107,17 +107,16 @@ impl<'a> Iterator for Attributes<'a> {
         }
         let open = skip_space(bytes, equals + 1);
         let quote = *bytes.get(open)?;
-        // One pass finds the closing quote and whether there is anything
-        // to unescape.
-        let mut close = open + 1;
-        let mut special = false;
-        while *bytes.get(close)? != quote {
-            special |= has(bytes[close], ATTRIBUTE_SPECIAL);
-            close += 1;
-        }
+        let close = find_byte(bytes, open + 1, quote)?;
         let name = &self.raw[start..name_end];
         let value = &self.raw[open + 1..close];
         self.raw = &self.raw[close + 1..];
+        // Without early exit, so that the compiler can vectorise it; a
+        // control character other than those unescaping changes is
+        // harmless here (it was replaced before we saw the document).
+        let special = value
+            .bytes()
+            .fold(false, |found, b| found | (b < 0x20) | (b == b'&'));
         let value = if special {
             let mut out = String::with_capacity(value.len());
             push_unescaped(&mut out, value, Context::Attribute);
@@ -569,8 +568,23 @@ fn skip_space(bytes: &[u8], from: usize) -> usize {
     skip_class(bytes, from, SPACE)
 }
 
+/// The first offset at or after `from` holding `needle`. Eight bytes at a
+/// time: attribute values and text are most of a report.
 #[inline]
 fn find_byte(bytes: &[u8], mut from: usize, needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    while let Some(chunk) = bytes.get(from..from + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ pattern;
+        // The high bit of every zero byte, i.e. every `needle`; exact for
+        // the lowest (first) one, which is the one we want.
+        let found = word.wrapping_sub(ONES) & !word & HIGHS;
+        if found != 0 {
+            return Some(from + found.trailing_zeros() as usize / 8);
+        }
+        from += 8;
+    }
     while from < bytes.len() {
         if bytes[from] == needle {
             return Some(from);
@@ -732,6 +746,29 @@ mod tests {
             ["<a>", "<b>", "<c>", "'x'", "</c>", "</b>", "</a>"]
         );
         assert_eq!(trace("<a><b></z></b ></a>"), ["<a>", "<b>", "</b>", "</a>"]);
+    }
+
+    #[test]
+    fn find_byte_finds_the_first_at_any_position() {
+        for len in 0..20 {
+            let mut bytes = vec![b'a'; len];
+            assert_eq!(find_byte(&bytes, 0, b'"'), None);
+            for at in 0..len {
+                bytes[at] = b'"';
+                // A second one further on, and a byte that borrows in the
+                // word arithmetic (0x23 = '"' ^ 1) before it, change nothing.
+                if at + 3 < len {
+                    bytes[at + 3] = b'"';
+                }
+                if at > 0 {
+                    bytes[at - 1] = 0x23;
+                }
+                for from in 0..=at {
+                    assert_eq!(find_byte(&bytes, from, b'"'), Some(at), "{bytes:?} {from}");
+                }
+                bytes.fill(b'a');
+            }
+        }
     }
 
     #[test]
