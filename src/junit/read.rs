@@ -4,7 +4,8 @@
 //! The reader is deliberately lenient: it looks for `<testcase>` elements
 //! wherever they are (under `<testsuites>`, nested `<testsuite>`s, or the
 //! root), ignores elements it does not know (`<properties>`, suite-level
-//! output), and keeps what it read when the document breaks off.
+//! output), and keeps what it read when the document breaks off. The XML
+//! itself is read by the tokenizer in [`super::xml`]; this file knows JUnit.
 
 use std::borrow::Cow;
 
@@ -824,6 +825,17 @@ assertion `left == right` failed</system-err>
                 "parse took {best:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_sanitizing_shortcut_misses_nothing_sanitize_would_change() {
+        for c in (0..0x11000).filter_map(char::from_u32) {
+            let s = format!("a{c}b");
+            if escape::sanitize(&s) != s {
+                assert!(may_need_sanitizing(&s), "{c:?}");
+            }
+        }
+        assert!(!may_need_sanitizing(PYTEST_XUNIT2));
     }
 
     #[test]
