@@ -856,7 +856,7 @@ pub fn suggest_id_format(cases: &[JunitCase], expected: &[String]) -> Option<Str
         .map(|f| {
             let hits = cases
                 .iter()
-                .filter(|c| expected.contains(&format_test_id(f, c)))
+                .filter(|c| expected.iter().any(|e| *e == format_test_id(f, c)))
                 .count();
             (hits, *f)
         })

@@ -82,7 +82,7 @@ pub fn from_config(config: &Config) -> Result<Box<dyn Framework>> {
 }
 
 /// The attempt a JUnit testcase records (its `batch` is filled in later).
-pub fn attempt_from_case(case: &JunitCase) -> TestAttempt {
+pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
     TestAttempt {
         outcome: case.outcome,
         duration: std::time::Duration::from_secs_f64(if case.time.is_finite() {
@@ -90,10 +90,10 @@ pub fn attempt_from_case(case: &JunitCase) -> TestAttempt {
         } else {
             0.0
         }),
-        message: case.message.clone(),
-        details: case.details.clone(),
-        system_out: case.system_out.clone(),
-        system_err: case.system_err.clone(),
+        message: case.message,
+        details: case.details,
+        system_out: case.system_out,
+        system_err: case.system_err,
         batch: 0,
     }
 }
@@ -103,7 +103,7 @@ pub fn attempt_from_case(case: &JunitCase) -> TestAttempt {
 pub fn match_exact(
     cases: Vec<JunitCase>,
     expected: &[String],
-    id_of: impl Fn(&JunitCase) -> String,
+    id_of: impl Fn(&JunitCase) -> std::borrow::Cow<'_, str>,
 ) -> MatchedResults {
     let index: std::collections::HashMap<&str, usize> = expected
         .iter()
@@ -111,21 +111,34 @@ pub fn match_exact(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     let mut out = MatchedResults::default();
+    out.matched.reserve_exact(cases.len());
     for case in cases {
-        let id = id_of(&case);
-        match index.get(id.as_str()).or_else(|| index.get(id.trim())) {
-            Some(&i) => out.matched.push((i, attempt_from_case(&case))),
-            None => out.unmatched.push(id),
+        let found = {
+            let id = id_of(&case);
+            match index.get(id.as_ref()).or_else(|| index.get(id.trim())) {
+                Some(&i) => Ok(i),
+                None => Err(id.into_owned()),
+            }
+        };
+        match found {
+            Ok(i) => out.matched.push((i, attempt_from_case(case))),
+            Err(id) => out.unmatched.push(id),
         }
     }
     out
 }
 
-/// Replace `{name}` and `{classname}` in a `test_id_format`.
-pub fn format_test_id(format: &str, case: &JunitCase) -> String {
-    format
-        .replace("{classname}", case.classname.as_deref().unwrap_or(""))
-        .replace("{name}", &case.name)
+/// Replace `{name}` and `{classname}` in a `test_id_format` (borrowing the
+/// name when the format is just `{name}`, the common case).
+pub fn format_test_id<'c>(format: &str, case: &'c JunitCase) -> std::borrow::Cow<'c, str> {
+    if format == "{name}" {
+        return std::borrow::Cow::Borrowed(&case.name);
+    }
+    std::borrow::Cow::Owned(
+        format
+            .replace("{classname}", case.classname.as_deref().unwrap_or(""))
+            .replace("{name}", &case.name),
+    )
 }
 
 /// The last `n` lines of `text`, for quoting a command's output in an error.

@@ -517,14 +517,12 @@ impl Reporter for ProgressReporter {
                 self.in_flight.remove(batch);
                 self.send_state();
             }
-            RunEvent::TestDecided { record } => {
+            RunEvent::TestDecided { id, status } => {
                 self.state.counts.total = self.state.total;
-                self.state.counts.add(record.status);
-                match record.status {
-                    FinalStatus::Failed => {
-                        self.send(DrawMsg::Line(format!("FAILED {}", record.id)))
-                    }
-                    FinalStatus::Error => self.send(DrawMsg::Line(format!("ERROR  {}", record.id))),
+                self.state.counts.add(*status);
+                match status {
+                    FinalStatus::Failed => self.send(DrawMsg::Line(format!("FAILED {id}"))),
+                    FinalStatus::Error => self.send(DrawMsg::Line(format!("ERROR  {id}"))),
                     _ => {}
                 }
                 self.send_state();
@@ -787,13 +785,8 @@ mod tests {
                 line: "\x1b[33mwarning\x1b[0m".into(),
             },
             RunEvent::TestDecided {
-                record: crate::model::TestRecord {
-                    id: "a".into(),
-                    group: "all".into(),
-                    attempts: vec![],
-                    status: FinalStatus::Failed,
-                    not_run_reason: None,
-                },
+                id: "a".into(),
+                status: FinalStatus::Failed,
             },
             RunEvent::RunFinished {
                 records: vec![],

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::model::{Outcome, TestRecord};
+use crate::model::Outcome;
 use crate::run::events::{BatchOutcome, RunEvent};
 
 /// One sandbox's life. Times are offsets from the run's start.
@@ -56,7 +56,8 @@ pub struct RunSpans {
     pub batches: Vec<BatchSpan>,
     /// Set by `RunFinished`.
     pub wall: Duration,
-    pub records: Vec<TestRecord>,
+    /// The final counts, once the run is over.
+    pub counts: crate::report::summary::Counts,
     pub cancelled: bool,
     /// Index in `batches` of each batch number still running.
     running: HashMap<usize, usize>,
@@ -132,7 +133,7 @@ impl RunSpans {
                 wall,
                 cancelled,
             } => {
-                self.records = records.clone();
+                self.counts = crate::report::summary::Counts::of(records);
                 self.wall = *wall;
                 self.cancelled = *cancelled;
                 return true;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::spans::{BatchSpan, RunSpans};
-use super::summary::{format_duration, Counts};
+use super::summary::format_duration;
 use crate::model::Outcome;
 use crate::run::events::{BatchOutcome, Reporter, RunEvent};
 
@@ -181,7 +181,7 @@ pub fn render_timeline(spans: &RunSpans) -> String {
     }
     svg.push_str("</svg>\n");
 
-    let counts = Counts::of(&spans.records);
+    let counts = spans.counts;
     let mut heading = format!(
         "{} tests · {} passed · {} failed · {} flaky · {} not run · {} skipped · {} sandboxes · wall time {}",
         counts.total,

@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::spans::RunSpans;
-use super::summary::Counts;
 use super::timeline::write_page;
 use crate::model::Outcome;
 use crate::run::events::{Reporter, RunEvent};
@@ -73,7 +72,7 @@ pub fn render_trace(spans: &RunSpans) -> Value {
         "process_sort_index",
         json!({"sort_index": 0}),
     ));
-    let counts = Counts::of(&spans.records);
+    let counts = spans.counts;
     events.push(json!({
         "name": "run", "cat": "run", "ph": "X", "pid": 0, "tid": 0,
         "ts": 0, "dur": micros(spans.wall),

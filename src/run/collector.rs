@@ -622,14 +622,8 @@ impl<'a> Collector<'a> {
         let s = &mut self.states[t];
         s.decided = true;
         let status = TestRecord::status_from_attempts(&s.attempts);
-        let record = TestRecord {
-            id: self.table.tests[t].id.clone(),
-            group: self.table.groups[self.table.tests[t].group].name.clone(),
-            attempts: s.attempts.clone(),
-            status,
-            not_run_reason: s.not_run_reason.clone(),
-        };
-        self.emit(RunEvent::TestDecided { record });
+        let id = self.table.tests[t].id.clone();
+        self.emit(RunEvent::TestDecided { id, status });
         status.is_failure()
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::model::{Outcome, TestRecord};
+use crate::model::{FinalStatus, Outcome, TestRecord};
 use crate::process::Stream;
 
 /// How a batch ended, as shown in logs (`batch-N.{success|failure|error|cancelled}`)
@@ -78,8 +78,9 @@ pub enum RunEvent {
         /// (`None` when the batch gave no result for it).
         results: Vec<(String, Option<Outcome>)>,
     },
-    /// A test got its final verdict (no more retries coming).
-    TestDecided { record: TestRecord },
+    /// A test got its final verdict (no more retries coming). Its full
+    /// record comes with `RunFinished`.
+    TestDecided { id: String, status: FinalStatus },
     /// A failed test is going back on the queue.
     TestRetrying { id: String, attempt: u32 },
     /// A note for the user (a retry of a lifecycle command, a hang split...).

@@ -80,7 +80,7 @@ pub fn match_cases(cases: Vec<JunitCase>, node_ids: &[&str]) -> MatchedResults {
                 Some(at) => merge(&mut out.matched[at].1, &case),
                 None => {
                     slot[i] = Some(out.matched.len());
-                    out.matched.push((i, attempt_from_case(&case)));
+                    out.matched.push((i, attempt_from_case(case)));
                 }
             },
             None => leftovers.push(case),
@@ -98,7 +98,7 @@ pub fn match_cases(cases: Vec<JunitCase>, node_ids: &[&str]) -> MatchedResults {
             for (i, n) in node_ids.iter().enumerate() {
                 if slot[i].is_none() && junit_key(file_part(n)).1 == case.name {
                     slot[i] = Some(out.matched.len());
-                    out.matched.push((i, attempt_from_case(&case)));
+                    out.matched.push((i, attempt_from_case(case.clone())));
                     claimed = true;
                 }
             }
@@ -145,7 +145,7 @@ fn pick(
 }
 
 fn merge(into: &mut crate::model::TestAttempt, case: &JunitCase) {
-    let other = attempt_from_case(case);
+    let other = attempt_from_case(case.clone());
     into.duration += other.duration;
     if other.outcome > into.outcome {
         into.outcome = other.outcome;
