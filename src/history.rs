@@ -187,17 +187,15 @@ fn junit_durations(path: &Path) -> HashMap<String, Duration> {
     let Ok(bytes) = std::fs::read(path) else {
         return out;
     };
-    let Ok(cases) = crate::junit::read::parse(&String::from_utf8_lossy(&bytes)) else {
-        return out;
-    };
-    for c in cases {
-        if !c.time.is_finite() || c.time < 0.0 {
-            continue;
+    crate::junit::read::for_each_duration(&String::from_utf8_lossy(&bytes), |id, secs| {
+        let d = Duration::from_secs_f64(secs.min(1e9));
+        match out.get_mut(id.as_ref()) {
+            Some(e) => *e = (*e).max(d),
+            None => {
+                out.insert(id.into_owned(), d);
+            }
         }
-        let d = Duration::from_secs_f64(c.time.min(1e9));
-        let e = out.entry(c.name).or_default();
-        *e = (*e).max(d);
-    }
+    });
     out
 }
 

@@ -43,6 +43,40 @@ type Rerun = (String, Option<String>, Option<String>);
 /// The Surefire elements that record an earlier attempt of a test.
 pub const RERUN_ELEMENTS: [&str; 4] = ["flakyFailure", "flakyError", "rerunFailure", "rerunError"];
 
+/// Call `each(name, seconds)` for every `<testcase>` with a usable `time`,
+/// without building [`JunitCase`]s: what the timing history needs from the
+/// previous run's report, at a fraction of the memory of [`parse`]. Stops
+/// quietly at damage (what was read before it counts).
+pub fn for_each_duration(xml: &str, mut each: impl FnMut(Cow<'_, str>, f64)) {
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
+    let xml = if may_need_sanitizing(xml) {
+        escape::sanitize(xml)
+    } else {
+        Cow::Borrowed(xml)
+    };
+    for token in Tokenizer::new(&xml) {
+        let Ok(token) = token else { return };
+        if let Token::Start { name, attributes } = token {
+            if local_name(name) != "testcase" {
+                continue;
+            }
+            let (mut id, mut time) = (None, None);
+            for (key, value) in attributes {
+                match key {
+                    "name" => id = Some(value),
+                    "time" => time = value.trim().parse::<f64>().ok(),
+                    _ => {}
+                }
+            }
+            if let (Some(id), Some(time)) = (id, time) {
+                if time.is_finite() && time >= 0.0 {
+                    each(id, time);
+                }
+            }
+        }
+    }
+}
+
 /// Parse every `<testcase>` of a JUnit document, in document order.
 /// A truncated document yields the testcases completed before the damage
 /// (a runner that crashed mid-write still reports what finished); `Err` only
@@ -299,6 +333,30 @@ pub(super) fn tidy(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_agree_with_the_full_parse() {
+        let xml = r#"<?xml version="1.0"?>
+<testsuites><testsuite name="s">
+  <testcase classname="c" name="a &amp; b" time="0.25"/>
+  <testcase classname="c" name="no time"/>
+  <testcase classname="c" name="bad" time="-1"/>
+  <testcase classname="c" name="fails" time="1.5"><failure message="m">x</failure></testcase>
+</testsuite></testsuites>"#;
+        let mut seen = Vec::new();
+        for_each_duration(xml, |id, t| seen.push((id.into_owned(), t)));
+        assert_eq!(
+            seen,
+            vec![("a & b".to_string(), 0.25), ("fails".to_string(), 1.5)]
+        );
+        let full: Vec<(String, f64)> = parse(xml)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.time > 0.0)
+            .map(|c| (c.name, c.time))
+            .collect();
+        assert_eq!(seen, full);
+    }
 
     fn one(xml: &str) -> JunitCase {
         let mut cases = parse(xml).expect("parses");
