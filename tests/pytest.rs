@@ -201,9 +201,21 @@ fn next_run_finds_every_duration_by_canonical_id() {
     );
     let first = run_offload(&dir, &["run"]);
     assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    // Without the history file, the durations must come from junit.xml alone
+    // (the report names every test by its canonical ID).
+    let history = dir.join("offload.history.tsv");
+    assert!(history.exists(), "the first run writes the history file");
+    std::fs::remove_file(&history).unwrap();
     let second = run_offload(&dir, &["run"]);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     let all = describe(&second);
+    assert!(all.contains("durations for 16 of 16 tests"), "{all}");
+    // And from the history file alone, with the report gone (a CI job that
+    // starts from a clean test-results/).
+    std::fs::remove_dir_all(dir.join("test-results")).unwrap();
+    let third = run_offload(&dir, &["run"]);
+    assert_eq!(third.status.code(), Some(0), "{}", describe(&third));
+    let all = describe(&third);
     assert!(all.contains("durations for 16 of 16 tests"), "{all}");
 }
 
