@@ -63,23 +63,11 @@ fn run_offload(dir: &TempDir, args: &[&str]) -> Output {
     )
 }
 
+/// `offload collect -f json`: each group's IDs.
 fn collect(dir: &TempDir) -> Vec<Vec<String>> {
-    let out = run_offload(dir, &["collect", "-f", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let doc: serde_json::Value =
-        serde_json::from_str(&stdout(&out)).expect("collect -f json prints JSON");
-    doc["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            g["tests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap().to_string())
-                .collect()
-        })
+    collected_groups(&run_offload(dir, &["collect", "-f", "json"]))
+        .into_iter()
+        .map(|(_, ids)| ids)
         .collect()
 }
 

@@ -52,25 +52,7 @@ fn run_offload(dir: &TempDir, args: &[&str]) -> Output {
 
 /// `offload collect -f json`: group name → IDs.
 fn collect(dir: &TempDir) -> Vec<(String, Vec<String>)> {
-    let out = run_offload(dir, &["collect", "-f", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let doc: serde_json::Value =
-        serde_json::from_str(&stdout(&out)).expect("collect -f json prints JSON");
-    doc["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| {
-            let tests = g["tests"].as_array().unwrap();
-            (
-                g["name"].as_str().unwrap().to_string(),
-                tests
-                    .iter()
-                    .map(|t| t.as_str().unwrap().to_string())
-                    .collect(),
-            )
-        })
-        .collect()
+    collected_groups(&run_offload(dir, &["collect", "-f", "json"]))
 }
 
 /// Every ID pytest-basic has, in pytest's order.

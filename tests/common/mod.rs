@@ -270,3 +270,26 @@ pub fn case<'a>(cases: &'a [Case], name: &str) -> &'a Case {
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no testcase named {name:?} in {cases:#?}"))
 }
+
+/// The groups of `offload collect -f json` output: (group name, IDs), failing
+/// the test if the command failed or printed something else.
+pub fn collected_groups(out: &Output) -> Vec<(String, Vec<String>)> {
+    assert_eq!(out.status.code(), Some(0), "{}", describe(out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&stdout(out)).expect("collect -f json prints JSON");
+    doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let tests = g["tests"].as_array().unwrap();
+            (
+                g["name"].as_str().unwrap().to_string(),
+                tests
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
