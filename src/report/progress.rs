@@ -164,21 +164,14 @@ fn bar(done: usize, total: usize, width: usize) -> String {
 
 /// A plain status line for logs (no control characters).
 pub fn render_plain(state: &ProgressState, elapsed: Duration) -> String {
-    let c = &state.counts;
     let eta = match state.eta(elapsed) {
         Some(eta) => format!("about {} left", format_clock(eta)),
         None => "time left unknown".into(),
     };
     format!(
-        "[offload] {} {}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped; {}/{} sandboxes busy; {eta}",
+        "[offload] {} {}; {}/{} sandboxes busy; {eta}",
         format_clock(elapsed),
-        state.done(),
-        state.total,
-        c.passed,
-        c.failed,
-        c.flaky,
-        c.not_run,
-        c.skipped,
+        plain_counts(state),
         state.busy,
         state.sandboxes,
     )
@@ -186,10 +179,18 @@ pub fn render_plain(state: &ProgressState, elapsed: Duration) -> String {
 
 /// The plain line at the end of the run.
 pub fn render_plain_final(state: &ProgressState, elapsed: Duration) -> String {
+    format!(
+        "[offload] finished in {}: {}",
+        format_clock(elapsed),
+        plain_counts(state)
+    )
+}
+
+/// `N/M tests done: P passed, F failed, ...` for the plain lines.
+fn plain_counts(state: &ProgressState) -> String {
     let c = &state.counts;
     format!(
-        "[offload] finished in {}: {}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped",
-        format_clock(elapsed),
+        "{}/{} tests done: {} passed, {} failed, {} flaky, {} not run, {} skipped",
         state.done(),
         state.total,
         c.passed,
