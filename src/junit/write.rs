@@ -173,8 +173,11 @@ fn case_time(record: &TestRecord) -> Duration {
 }
 
 /// Seconds with 3 decimals, as JUnit readers expect.
+/// Seconds with three decimals, rounded to the nearest millisecond (integer
+/// arithmetic: float formatting was a tenth of the report's cost).
 fn seconds(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
+    let millis = (d.as_nanos() + 500_000) / 1_000_000;
+    format!("{}.{:03}", millis / 1000, millis % 1000)
 }
 
 fn push_testcase(out: &mut String, record: &TestRecord) {
@@ -182,7 +185,9 @@ fn push_testcase(out: &mut String, record: &TestRecord) {
     push_attr(out, &record.id);
     out.push_str("\" classname=\"");
     push_attr(out, &record.group);
-    let _ = write!(out, "\" time=\"{}\"", seconds(case_time(record)));
+    out.push_str("\" time=\"");
+    out.push_str(&seconds(case_time(record)));
+    out.push('"');
 
     let deciding = record.deciding_attempt();
     // Every failed or errored attempt other than the deciding one is an
@@ -321,6 +326,14 @@ fn push_output(out: &mut String, indent: &str, attempt: &TestAttempt) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_have_three_decimals_rounded_to_the_millisecond() {
+        assert_eq!(seconds(Duration::ZERO), "0.000");
+        assert_eq!(seconds(Duration::from_micros(1_234_500)), "1.235");
+        assert_eq!(seconds(Duration::from_micros(1_234_499)), "1.234");
+        assert_eq!(seconds(Duration::from_millis(61_007)), "61.007");
+    }
     use crate::junit::read::{parse, JunitCase};
 
     fn attempt(outcome: Outcome, message: Option<&str>, details: Option<&str>) -> TestAttempt {
