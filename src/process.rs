@@ -275,11 +275,21 @@ fn read_lines(
     }
 }
 
+/// How often a waiting worker looks at the cancellation level.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
 /// Wait for the child, enforcing the timeout and the cancellation level.
 fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel) -> Ending {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
-        match child.wait_timeout(POLL_INTERVAL) {
+        // The child's exit wakes this at once (SIGCHLD); the slice only bounds
+        // how late a cancellation or the deadline is noticed. Each slice costs
+        // a few system calls, so it is not shorter than it needs to be.
+        let slice = match deadline {
+            Some(d) => WAIT_SLICE.min(d.saturating_duration_since(Instant::now())),
+            None => WAIT_SLICE,
+        };
+        match child.wait_timeout(slice) {
             Ok(Some(status)) => return ending_of(status),
             Ok(None) => {}
             Err(_) => {
