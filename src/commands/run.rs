@@ -68,7 +68,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         &mut table,
         &History::load(&junit_path, &history_path),
         parallelism,
-        framework.max_batch_id_bytes(),
+        framework.as_ref(),
     );
     let provider = match preparing.finish() {
         Ok(provider) => provider,

@@ -30,6 +30,13 @@ pub trait Framework: Send + Sync {
     fn max_batch_id_bytes(&self) -> usize {
         96 * 1024
     }
+
+    /// Until history has measured a batch's start-up cost, no batch is
+    /// planned smaller than 1/this of a worker's share: runners that are
+    /// expensive to start return a small number (fewer, larger batches).
+    fn unknown_startup_min_fraction(&self) -> u64 {
+        16
+    }
 }
 
 /// What discovery found for one group.

@@ -21,12 +21,13 @@ pub struct Plan {
 }
 
 /// Give every test its expected duration (history, or its group's typical
-/// duration) and pack the tests into batches for `parallelism` sandboxes.
+/// duration) and pack the tests into batches for `parallelism` sandboxes,
+/// within the framework's limits (command length, start-up cost).
 pub fn plan(
     table: &mut TestTable,
     history: &History,
     parallelism: usize,
-    max_id_bytes: usize,
+    framework: &dyn crate::framework::Framework,
 ) -> Plan {
     let estimates = history.estimate(
         table
@@ -57,8 +58,9 @@ pub fn plan(
         &PlanParams {
             parallelism,
             batch_startup: estimates.startup,
-            max_id_bytes,
+            max_id_bytes: framework.max_batch_id_bytes(),
             estimate_error: estimates.estimate_error,
+            unknown_startup_min_fraction: Some(framework.unknown_startup_min_fraction()),
         },
     );
     let expected_wall = (found > 0).then(|| super::expected_makespan(&batches, parallelism));

@@ -82,6 +82,11 @@ pub struct PlanParams {
     /// fraction (mean absolute error over total duration), as learned by
     /// [`crate::history`]; `None` when unknown (10% is assumed).
     pub estimate_error: Option<f64>,
+    /// While the start-up cost is unknown, no batch is planned smaller than
+    /// 1/this of a worker's share (`None`: the tuning's default, 16). Runners
+    /// that are expensive to start (pytest imports, nextest) want fewer,
+    /// larger batches until history has measured them.
+    pub unknown_startup_min_fraction: Option<u64>,
 }
 
 /// The knobs of [`plan`], in one place (the unit tests study variations).
@@ -179,7 +184,13 @@ pub(crate) fn plan_tuned(
         .map_or(tuning.rel_error_known, |e| e.clamp(MIN_ESTIMATE_ERROR, 1.0));
     let base_min = match params.batch_startup {
         Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
-        None => per_worker / tuning.unknown_startup_min_fraction,
+        None => {
+            per_worker
+                / params
+                    .unknown_startup_min_fraction
+                    .unwrap_or(tuning.unknown_startup_min_fraction)
+                    .max(1)
+        }
     };
     let tail = tail_size(tests, &regular, workers, known_error, tuning).min(per_worker / 2);
     let min_batch = base_min.max(tail >> tuning.max_tail_halvings).max(1);

@@ -151,6 +151,7 @@ fn study_makespan_ratios() {
                         // the mean absolute error of lognormal noise ≈ 0.8 σ
                         estimate_error: (c.known && std::env::var("STUDY_LEARNED").is_ok())
                             .then_some(0.8 * c.noise),
+                        unknown_startup_min_fraction: None,
                     };
                     let plan = plan_tuned(&tests, &params, tuning);
                     per_worker += plan.len() as f64 / p as f64;
@@ -178,6 +179,7 @@ fn params(parallelism: usize, startup_ms: Option<u64>) -> PlanParams {
         batch_startup: startup_ms.map(ms),
         max_id_bytes: 96 * 1024,
         estimate_error: None,
+        unknown_startup_min_fraction: None,
     }
 }
 

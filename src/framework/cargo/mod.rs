@@ -168,6 +168,11 @@ impl Framework for CargoFramework {
     /// The filterset costs about `test(=…) | ` per test plus escapes, and the
     /// whole script is one argument (128 KiB on Linux), possibly quoted again
     /// by a remote provider.
+    /// Every batch pays a `cargo nextest run` start-up (cargo metadata, build check, test binary listing): plan few, large batches until history has measured it.
+    fn unknown_startup_min_fraction(&self) -> u64 {
+        4
+    }
+
     fn max_batch_id_bytes(&self) -> usize {
         32 * 1024
     }
