@@ -424,3 +424,40 @@ fn fail_fast_stops_dispatching() {
     );
     assert!(cases.iter().any(|c| c.status == "failure"));
 }
+
+#[test]
+fn without_a_result_file_the_exit_code_decides_for_the_batch() {
+    let dir = project(&["pass_a", "pass_b", "fail_c"], 0, 1, 60);
+    let toml = dir.read("offload.toml").replace(
+        "./runner.sh {result_file} {tests}",
+        "./runner.sh unread.xml {tests}",
+    );
+    dir.write("offload.toml", &toml);
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 3, "{cases:#?}");
+    // The failing test's batch exits 1: every test of that batch fails with
+    // the batch's exit code (which tests shared it is the plan's business).
+    let failed = case(&cases, "fail_c");
+    assert_eq!(failed.status, "failure", "{failed:?}");
+    assert!(failed.message.contains("exited with code 1"), "{failed:?}");
+    for c in &cases {
+        assert!(
+            c.status == "passed" || c.message == failed.message,
+            "{c:?} vs {failed:?}"
+        );
+    }
+
+    let passing = project(&["pass_a", "pass_b"], 0, 1, 60);
+    let toml = passing.read("offload.toml").replace(
+        "./runner.sh {result_file} {tests}",
+        "./runner.sh unread.xml {tests}",
+    );
+    passing.write("offload.toml", &toml);
+    let out = run(&passing);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cases = junit_cases(&passing.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 2);
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+}
