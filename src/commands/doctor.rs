@@ -893,7 +893,6 @@ impl Drop for ScratchDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Outcome;
 
     #[test]
     fn checks_render_with_cause_and_fix() {
@@ -939,17 +938,8 @@ mod tests {
 
     fn case(classname: Option<&str>, name: &str) -> JunitCase {
         JunitCase {
-            name: name.into(),
             classname: classname.map(str::to_string),
-            file: None,
-            line: None,
-            time: 0.0,
-            outcome: Outcome::Passed,
-            message: None,
-            details: None,
-            system_out: None,
-            system_err: None,
-            reruns: Vec::new(),
+            ..JunitCase::named(name)
         }
     }
 

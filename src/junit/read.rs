@@ -36,6 +36,26 @@ pub struct JunitCase {
     pub reruns: Vec<(String, Option<String>, Option<String>)>,
 }
 
+impl JunitCase {
+    /// A passed testcase named `name`, with nothing else recorded: the
+    /// starting point that the other attributes and elements fill in.
+    pub fn named(name: impl Into<String>) -> JunitCase {
+        JunitCase {
+            name: name.into(),
+            classname: None,
+            file: None,
+            line: None,
+            time: 0.0,
+            outcome: Outcome::Passed,
+            message: None,
+            details: None,
+            system_out: None,
+            system_err: None,
+            reruns: Vec::new(),
+        }
+    }
+}
+
 /// One Surefire rerun element: (element name, message, details), as in
 /// [`JunitCase::reruns`].
 type Rerun = (String, Option<String>, Option<String>);
@@ -280,17 +300,11 @@ fn new_case(attributes: Attributes) -> JunitCase {
     }
     let non_empty = |v: Option<Cow<str>>| v.filter(|v| !v.is_empty()).map(|v| v.into_owned());
     JunitCase {
-        name: name.map(|n| n.into_owned()).unwrap_or_default(),
         classname: non_empty(classname),
         file: non_empty(file),
         line: line.and_then(|l| l.trim().parse().ok()),
         time: time.map_or(0.0, |t| parse_seconds(&t)),
-        outcome: Outcome::Passed,
-        message: None,
-        details: None,
-        system_out: None,
-        system_err: None,
-        reruns: Vec::new(),
+        ..JunitCase::named(name.map(|n| n.into_owned()).unwrap_or_default())
     }
 }
 

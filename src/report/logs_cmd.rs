@@ -226,17 +226,11 @@ mod tests {
 
     fn case(name: &str, outcome: Outcome, message: Option<&str>) -> JunitCase {
         JunitCase {
-            name: name.into(),
             classname: Some("unit".into()),
-            file: None,
-            line: None,
             time: 0.5,
             outcome,
             message: message.map(str::to_string),
-            details: None,
-            system_out: None,
-            system_err: None,
-            reruns: vec![],
+            ..JunitCase::named(name)
         }
     }
 

@@ -174,17 +174,11 @@ mod tests {
 
     fn case(classname: &str, name: &str, file: Option<&str>, outcome: Outcome) -> JunitCase {
         JunitCase {
-            name: name.into(),
             classname: Some(classname.into()),
             file: file.map(str::to_string),
-            line: None,
             time: 0.5,
             outcome,
-            message: None,
-            details: None,
-            system_out: None,
-            system_err: None,
-            reruns: Vec::new(),
+            ..JunitCase::named(name)
         }
     }
 

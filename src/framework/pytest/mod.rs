@@ -375,17 +375,11 @@ mod tests {
             .unwrap()
             .insert("tests/test_r.py::test_a".into(), "test_r.py::test_a".into());
         let case = JunitCase {
-            name: "test_a".into(),
             classname: Some("test_r".into()),
             file: Some("test_r.py".into()),
-            line: None,
             time: 0.1,
             outcome: crate::model::Outcome::Failed,
-            message: None,
-            details: None,
-            system_out: None,
-            system_err: None,
-            reruns: Vec::new(),
+            ..JunitCase::named("test_a")
         };
         let expected = vec![
             "tests/other.py::test_b".to_string(),
