@@ -67,6 +67,7 @@ fn study_makespan_ratios() {
         .map(|_| {
             vec![
                 ("base", TUNING),
+                ("singletons", TUNING),
                 (
                     "sig3",
                     Tuning {
@@ -153,7 +154,19 @@ fn study_makespan_ratios() {
                             .then_some(0.8 * c.noise),
                         unknown_startup_min_fraction: None,
                     };
-                    let plan = plan_tuned(&tests, &params, tuning);
+                    let plan = if *vname == "singletons" {
+                        // Reference: every test its own batch, in input order
+                        // (list scheduling; the best a scheduler that knows
+                        // nothing can do when start-up is free).
+                        (0..n)
+                            .map(|i| PlannedBatch {
+                                tests: vec![i],
+                                expected: Duration::ZERO,
+                            })
+                            .collect()
+                    } else {
+                        plan_tuned(&tests, &params, tuning)
+                    };
                     per_worker += plan.len() as f64 / p as f64;
                     let lb = lower_bound(&actual, p) + ms(c.startup_ms);
                     let wall = makespan(&plan, &actual, p, ms(c.startup_ms));
