@@ -31,7 +31,9 @@
 //! `flock`, e.g. on some network file systems, a lost update is possible;
 //! never a torn file).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,7 +69,7 @@ fn path_in(dir: &Path, config_path: &Path) -> PathBuf {
 /// group.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    pub durations: HashMap<String, Duration>,
+    pub durations: FxHashMap<String, Duration>,
     pub startup: BTreeMap<String, Duration>,
     /// How far off the durations were last time, as a fraction.
     pub estimate_error: Option<f64>,
@@ -182,8 +184,8 @@ fn median(v: &mut [Duration]) -> Option<Duration> {
 }
 
 /// Durations from a merged JUnit report (the longest when an ID repeats).
-fn junit_durations(path: &Path) -> HashMap<String, Duration> {
-    let mut out: HashMap<String, Duration> = HashMap::new();
+fn junit_durations(path: &Path) -> FxHashMap<String, Duration> {
+    let mut out: FxHashMap<String, Duration> = FxHashMap::default();
     let Ok(bytes) = std::fs::read(path) else {
         return out;
     };
@@ -203,7 +205,7 @@ fn junit_durations(path: &Path) -> HashMap<String, Duration> {
 #[derive(Clone, Debug, Default)]
 pub struct RunTimings<'a> {
     discovered: Vec<&'a str>,
-    tests: HashMap<&'a str, Duration>,
+    tests: FxHashMap<&'a str, Duration>,
     startup_samples: BTreeMap<&'a str, Vec<Duration>>,
 }
 
@@ -271,17 +273,17 @@ struct Entry {
 /// made when writing).
 #[derive(Debug, Default, PartialEq)]
 struct HistoryFile {
-    maps: [HashMap<String, Entry>; 3],
+    maps: [FxHashMap<String, Entry>; 3],
     /// Lines that could not be read (reported by tests; otherwise ignored).
     skipped: usize,
 }
 
 impl HistoryFile {
-    fn map(&self, kind: Kind) -> &HashMap<String, Entry> {
+    fn map(&self, kind: Kind) -> &FxHashMap<String, Entry> {
         &self.maps[kind as usize]
     }
 
-    fn map_mut(&mut self, kind: Kind) -> &mut HashMap<String, Entry> {
+    fn map_mut(&mut self, kind: Kind) -> &mut FxHashMap<String, Entry> {
         &mut self.maps[kind as usize]
     }
 
@@ -290,7 +292,7 @@ impl HistoryFile {
     }
 
     fn len(&self) -> usize {
-        self.maps.iter().map(HashMap::len).sum()
+        self.maps.iter().map(FxHashMap::len).sum()
     }
 }
 
@@ -308,7 +310,7 @@ fn read_file(path: &Path) -> HistoryFile {
 fn parse(text: &str) -> HistoryFile {
     let mut file = HistoryFile::default();
     // Only for keys seen more than once: (sum of nanoseconds, count).
-    let mut dups: HashMap<(Kind, String), (u128, u32)> = HashMap::new();
+    let mut dups: FxHashMap<(Kind, String), (u128, u32)> = FxHashMap::default();
     for line in text.lines() {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -443,7 +445,13 @@ fn settle(old: Duration, new: Duration, rel: f64, floor: Duration) -> Duration {
 }
 
 /// Record `value` for `key`: a new entry, or `settle` the old one.
-fn update(map: &mut HashMap<String, Entry>, key: &str, value: Duration, rel: f64, floor: Duration) {
+fn update(
+    map: &mut FxHashMap<String, Entry>,
+    key: &str,
+    value: Duration,
+    rel: f64,
+    floor: Duration,
+) {
     match map.get_mut(key) {
         Some(e) => e.value = settle(e.value, value, rel, floor),
         None => {
@@ -482,7 +490,7 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         }
     }
 
-    let discovered: std::collections::HashSet<&str> = run.discovered.iter().copied().collect();
+    let discovered: FxHashSet<&str> = run.discovered.iter().copied().collect();
     let age = |seen: bool, e: &mut Entry| {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS

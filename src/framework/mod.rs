@@ -112,7 +112,7 @@ pub fn match_exact(
     expected: &[String],
     id_of: impl Fn(&JunitCase) -> std::borrow::Cow<'_, str>,
 ) -> MatchedResults {
-    let index: std::collections::HashMap<&str, usize> = expected
+    let index: rustc_hash::FxHashMap<&str, usize> = expected
         .iter()
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
