@@ -58,12 +58,10 @@ pub fn discover_all(
     cancel: &Cancel,
     mut warn: impl FnMut(&str),
 ) -> Result<TestTable> {
-    let mut table = TestTable {
-        tests: Vec::new(),
-        groups: groups.to_vec(),
-    };
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for (g, group) in groups.iter().enumerate() {
+    // Every group's IDs are kept until all are discovered, so duplicates are
+    // found by borrowing them (no copy of each ID).
+    let mut found: Vec<Vec<String>> = Vec::with_capacity(groups.len());
+    for group in groups {
         let discovery = framework.discover(group, cancel)?;
         if cancel.is_cancelled() {
             return Err(Error::new("discovery cancelled"));
@@ -71,25 +69,38 @@ pub fn discover_all(
         for w in &discovery.warnings {
             warn(w);
         }
-        let mut duplicates = 0;
-        for id in discovery.ids {
-            if seen.contains_key(&id) {
-                duplicates += 1;
-                continue;
-            }
-            seen.insert(id.clone(), g);
-            table.tests.push(TestEntry {
-                id,
-                group: g,
-                expected: Duration::ZERO,
-            });
-        }
+        found.push(discovery.ids);
+    }
+    let keep: Vec<Vec<bool>> = {
+        let total = found.iter().map(Vec::len).sum();
+        let mut seen: rustc_hash::FxHashSet<&str> =
+            rustc_hash::FxHashSet::with_capacity_and_hasher(total, Default::default());
+        found
+            .iter()
+            .map(|ids| ids.iter().map(|id| seen.insert(id.as_str())).collect())
+            .collect()
+    };
+    let mut table = TestTable {
+        tests: Vec::with_capacity(keep.iter().flatten().filter(|&&k| k).count()),
+        groups: groups.to_vec(),
+    };
+    for (g, (ids, keep)) in found.into_iter().zip(keep).enumerate() {
+        let duplicates = keep.iter().filter(|&&k| !k).count();
         if duplicates > 0 {
             warn(&format!(
                 "group `{}`: {duplicates} test(s) also found by an earlier group run once, in that group",
-                group.name
+                groups[g].name
             ));
         }
+        let kept = ids
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(id, k)| k.then_some(id));
+        table.tests.extend(kept.map(|id| TestEntry {
+            id,
+            group: g,
+            expected: Duration::ZERO,
+        }));
     }
     Ok(table)
 }
