@@ -471,7 +471,7 @@ impl ProgressReporter {
 }
 
 impl Reporter for ProgressReporter {
-    fn on_event(&mut self, event: &RunEvent) {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
         match event {
             RunEvent::RunStarted {
                 total_tests,
@@ -772,7 +772,7 @@ mod tests {
             RunEvent::BatchStarted {
                 batch: 3,
                 sandbox: 0,
-                tests: vec!["a".into(), "b".into()],
+                tests: vec!["a".into(), "b".into()].into(),
                 at: ms(2),
             },
             RunEvent::BatchOutput {
@@ -786,7 +786,7 @@ mod tests {
                 line: "\x1b[33mwarning\x1b[0m".into(),
             },
             RunEvent::TestDecided {
-                id: "a".into(),
+                id: "a",
                 status: FinalStatus::Failed,
             },
             RunEvent::RunFinished {

@@ -2,6 +2,7 @@
 //! events: the input of the timeline page and the trace file.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::Outcome;
@@ -30,11 +31,21 @@ pub struct BatchSpan {
     /// `None` while running (or when the run ended first).
     pub finished: Option<Duration>,
     pub outcome: Option<BatchOutcome>,
-    /// Each test of the batch with this attempt's outcome (`None`: no result).
-    pub results: Vec<(String, Option<Outcome>)>,
+    /// The IDs of the batch's tests (shared with the run, not copied).
+    pub tests: Arc<[String]>,
+    /// Per test of `tests`: this attempt's outcome (`None`: no result).
+    pub outcomes: Vec<Option<Outcome>>,
 }
 
 impl BatchSpan {
+    /// Each test of the batch with this attempt's outcome.
+    pub fn results(&self) -> impl Iterator<Item = (&str, Option<Outcome>)> {
+        self.tests
+            .iter()
+            .map(String::as_str)
+            .zip(self.outcomes.iter().copied())
+    }
+
     /// The end of the bar: its finish, else the end of the run.
     pub fn end(&self, wall: Duration) -> Duration {
         self.finished.unwrap_or(wall).max(self.started)
@@ -65,7 +76,7 @@ pub struct RunSpans {
 
 impl RunSpans {
     /// Take one event into account. Returns true for `RunFinished`.
-    pub fn record(&mut self, event: &RunEvent) -> bool {
+    pub fn record(&mut self, event: &RunEvent<'_>) -> bool {
         match event {
             RunEvent::RunStarted {
                 total_tests,
@@ -103,7 +114,8 @@ impl RunSpans {
                     started: *at,
                     finished: None,
                     outcome: None,
-                    results: tests.iter().map(|t| (t.clone(), None)).collect(),
+                    tests: Arc::clone(tests),
+                    outcomes: vec![None; tests.len()],
                 });
             }
             RunEvent::BatchFinished {
@@ -112,7 +124,8 @@ impl RunSpans {
                 outcome,
                 started,
                 finished,
-                results,
+                tests,
+                outcomes,
             } => {
                 let span = BatchSpan {
                     batch: *batch,
@@ -120,7 +133,8 @@ impl RunSpans {
                     started: *started,
                     finished: Some(*finished),
                     outcome: Some(*outcome),
-                    results: results.clone(),
+                    tests: Arc::clone(tests),
+                    outcomes: outcomes.clone(),
                 };
                 self.sandbox(*sandbox);
                 match self.running.remove(batch) {
@@ -205,13 +219,13 @@ mod tests {
             RunEvent::BatchStarted {
                 batch: 1,
                 sandbox: 0,
-                tests: vec!["t1".into()],
+                tests: vec!["t1".into()].into(),
                 at: secs(0),
             },
             RunEvent::BatchStarted {
                 batch: 2,
                 sandbox: 1,
-                tests: vec!["t2".into()],
+                tests: vec!["t2".into()].into(),
                 at: secs(1),
             },
             RunEvent::BatchFinished {
@@ -220,7 +234,8 @@ mod tests {
                 outcome: BatchOutcome::Failure,
                 started: secs(1),
                 finished: secs(9),
-                results: vec![("t2".into(), Some(Outcome::Failed))],
+                tests: vec!["t2".into()].into(),
+                outcomes: vec![Some(Outcome::Failed)],
             },
             RunEvent::RunFinished {
                 records: vec![],

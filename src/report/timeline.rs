@@ -44,7 +44,7 @@ impl TimelineReporter {
 }
 
 impl Reporter for TimelineReporter {
-    fn on_event(&mut self, event: &RunEvent) {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
         if self.spans.record(event) {
             let path = self.output_dir.join(TIMELINE_FILE);
             if let Err(e) = write_page(&path, &render_timeline(&self.spans)) {
@@ -285,7 +285,7 @@ fn batch_title(b: &BatchSpan, wall: Duration) -> String {
         end.as_secs_f64(),
         format_duration(end - b.started)
     );
-    for (id, outcome) in b.results.iter().take(TOOLTIP_TESTS) {
+    for (id, outcome) in b.results().take(TOOLTIP_TESTS) {
         let mark = match outcome {
             Some(Outcome::Passed) => "passed ",
             Some(Outcome::Failed) => "FAILED ",
@@ -295,8 +295,8 @@ fn batch_title(b: &BatchSpan, wall: Duration) -> String {
         };
         let _ = writeln!(t, "{mark}  {id}");
     }
-    if b.results.len() > TOOLTIP_TESTS {
-        let _ = writeln!(t, "… and {} more", b.results.len() - TOOLTIP_TESTS);
+    if b.tests.len() > TOOLTIP_TESTS {
+        let _ = writeln!(t, "… and {} more", b.tests.len() - TOOLTIP_TESTS);
     }
     t.trim_end().to_string()
 }
@@ -410,7 +410,7 @@ mod tests {
             events.push(RunEvent::BatchStarted {
                 batch,
                 sandbox,
-                tests: vec![test.into()],
+                tests: vec![test.into()].into(),
                 at: secs(start),
             });
             events.push(RunEvent::BatchFinished {
@@ -419,7 +419,8 @@ mod tests {
                 outcome,
                 started: secs(start),
                 finished: secs(end),
-                results: vec![(test.into(), Some(result))],
+                tests: vec![test.into()].into(),
+                outcomes: vec![Some(result)],
             });
         }
         events.push(RunEvent::RunFinished {

@@ -34,7 +34,7 @@ impl TraceReporter {
 }
 
 impl Reporter for TraceReporter {
-    fn on_event(&mut self, event: &RunEvent) {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
         if self.spans.record(event) {
             let path = self.output_dir.join(TRACE_FILE);
             let text = serde_json::to_string_pretty(&render_trace(&self.spans))
@@ -118,8 +118,7 @@ pub fn render_trace(spans: &RunSpans) -> Value {
     for b in &spans.batches {
         let end = b.end(spans.wall);
         let tests: Vec<Value> = b
-            .results
-            .iter()
+            .results()
             .map(|(id, outcome)| {
                 json!({
                     "id": id,
@@ -134,7 +133,7 @@ pub fn render_trace(spans: &RunSpans) -> Value {
             "args": {
                 "batch": b.batch, "sandbox": b.sandbox,
                 "outcome": b.outcome_or_cancelled().as_str(),
-                "test_count": b.results.len(), "tests": tests,
+                "test_count": b.tests.len(), "tests": tests,
             },
         }));
     }
@@ -167,10 +166,8 @@ mod tests {
                 outcome: BatchOutcome::Failure,
                 started: Duration::from_millis(10),
                 finished: Duration::from_millis(1510),
-                results: vec![
-                    ("t::a".into(), Some(Outcome::Failed)),
-                    ("t::b".into(), None),
-                ],
+                tests: vec!["t::a".into(), "t::b".into()].into(),
+                outcomes: vec![Some(Outcome::Failed), None],
             },
             RunEvent::SandboxDestroyed {
                 sandbox: 1,

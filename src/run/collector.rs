@@ -5,6 +5,7 @@
 //! batch logs, tells the reporters, and knows when the run is over.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -82,6 +83,15 @@ pub struct Collector<'a> {
     batch_timings: Vec<(Duration, Duration, usize)>,
 }
 
+/// Call every reporter with `event`. A free function so that an event can
+/// borrow from the collector's other fields (the test table) while the
+/// reporters are borrowed mutably.
+fn emit_to(reporters: &mut [Box<dyn Reporter + '_>], event: &RunEvent<'_>) {
+    for r in reporters {
+        r.on_event(event);
+    }
+}
+
 impl<'a> Collector<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -123,10 +133,8 @@ impl<'a> Collector<'a> {
         self.queue.push(Class::Fresh, expected, tests);
     }
 
-    fn emit(&mut self, event: RunEvent) {
-        for r in &mut self.reporters {
-            r.on_event(&event);
-        }
+    fn emit(&mut self, event: RunEvent<'_>) {
+        emit_to(&mut self.reporters, &event);
     }
 
     fn now(&self) -> Duration {
@@ -268,7 +276,8 @@ impl<'a> Collector<'a> {
                 ids: tests
                     .iter()
                     .map(|&t| self.table.tests[t].id.clone())
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into(),
                 tests,
                 attempt,
             };
@@ -346,8 +355,7 @@ impl<'a> Collector<'a> {
                 let tests = self
                     .in_flight
                     .get(&batch)
-                    .map(|j| j.ids.clone())
-                    .unwrap_or_default();
+                    .map_or_else(|| Arc::from([]), |j| Arc::clone(&j.ids));
                 self.emit(RunEvent::BatchStarted {
                     batch,
                     sandbox: worker,
@@ -471,13 +479,12 @@ impl<'a> Collector<'a> {
         let mut unfinished = Vec::new();
         let mut any_failed = false;
         let mut newly_failed_for_good = false;
-        let mut event_results = Vec::with_capacity(results.len());
+        let outcomes: Vec<Option<Outcome>> = results
+            .iter()
+            .map(|r| r.as_ref().map(|a| a.outcome))
+            .collect();
         for (pos, result) in results.into_iter().enumerate() {
             let t = report.job.tests[pos];
-            event_results.push((
-                self.table.tests[t].id.clone(),
-                result.as_ref().map(|a| a.outcome),
-            ));
             if self.states[t].decided {
                 continue;
             }
@@ -531,10 +538,13 @@ impl<'a> Collector<'a> {
         let idle = self.idle_workers.max(1);
         for &t in &retry {
             let attempt = self.states[t].attempts.len() as u32 + 1;
-            self.emit(RunEvent::TestRetrying {
-                id: self.table.tests[t].id.clone(),
-                attempt,
-            });
+            emit_to(
+                &mut self.reporters,
+                &RunEvent::TestRetrying {
+                    id: &self.table.tests[t].id,
+                    attempt,
+                },
+            );
         }
         let n = retry.len();
         self.requeue(Class::Retry, retry, n.min(idle));
@@ -551,9 +561,7 @@ impl<'a> Collector<'a> {
 
         let outcome = if cancelled {
             BatchOutcome::Cancelled
-        } else if report.infra_error.is_some()
-            || timed_out
-            || event_results.iter().any(|(_, o)| o.is_none())
+        } else if report.infra_error.is_some() || timed_out || outcomes.iter().any(Option::is_none)
         {
             BatchOutcome::Error
         } else if any_failed {
@@ -588,7 +596,8 @@ impl<'a> Collector<'a> {
             outcome,
             started,
             finished,
-            results: event_results,
+            tests: Arc::clone(&report.job.ids),
+            outcomes,
         });
         if newly_failed_for_good && self.settings.fail_fast && !self.cancel.is_cancelled() {
             self.emit(RunEvent::Notice {
@@ -622,8 +631,13 @@ impl<'a> Collector<'a> {
         let s = &mut self.states[t];
         s.decided = true;
         let status = TestRecord::status_from_attempts(&s.attempts);
-        let id = self.table.tests[t].id.clone();
-        self.emit(RunEvent::TestDecided { id, status });
+        emit_to(
+            &mut self.reporters,
+            &RunEvent::TestDecided {
+                id: &self.table.tests[t].id,
+                status,
+            },
+        );
         status.is_failure()
     }
 

@@ -1,7 +1,10 @@
 //! What the run tells its reporters (console progress, timeline, trace).
 //! The collector thread emits these in order; reporters are called on that
 //! thread, so they need no locking. Times are offsets from the run's start.
+//! Events borrow or share what they mention (test IDs especially): a run of
+//! 100,000 tests should not copy every ID once per reporter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{FinalStatus, Outcome, TestRecord};
@@ -34,7 +37,7 @@ impl BatchOutcome {
 }
 
 #[derive(Clone, Debug)]
-pub enum RunEvent {
+pub enum RunEvent<'a> {
     /// Discovery is done; execution starts.
     RunStarted {
         total_tests: usize,
@@ -59,7 +62,8 @@ pub enum RunEvent {
     BatchStarted {
         batch: usize,
         sandbox: usize,
-        tests: Vec<String>,
+        /// The IDs of the batch's tests, in order.
+        tests: Arc<[String]>,
         at: Duration,
     },
     /// One line of a batch's output (only sent with `-v`).
@@ -74,15 +78,17 @@ pub enum RunEvent {
         outcome: BatchOutcome,
         started: Duration,
         finished: Duration,
-        /// Per test of the batch: its ID and this attempt's outcome
-        /// (`None` when the batch gave no result for it).
-        results: Vec<(String, Option<Outcome>)>,
+        /// The IDs of the batch's tests, in order.
+        tests: Arc<[String]>,
+        /// Per test of `tests`: this attempt's outcome (`None` when the
+        /// batch gave no result for it).
+        outcomes: Vec<Option<Outcome>>,
     },
     /// A test got its final verdict (no more retries coming). Its full
     /// record comes with `RunFinished`.
-    TestDecided { id: String, status: FinalStatus },
+    TestDecided { id: &'a str, status: FinalStatus },
     /// A failed test is going back on the queue.
-    TestRetrying { id: String, attempt: u32 },
+    TestRetrying { id: &'a str, attempt: u32 },
     /// A note for the user (a retry of a lifecycle command, a hang split...).
     Notice { message: String },
     /// Everything is over; `records` is every test's final record.
@@ -95,5 +101,5 @@ pub enum RunEvent {
 
 /// A consumer of run events.
 pub trait Reporter {
-    fn on_event(&mut self, event: &RunEvent);
+    fn on_event(&mut self, event: &RunEvent<'_>);
 }

@@ -20,9 +20,10 @@ use crate::provider::{ExecRequest, Provider, ProviderError, SandboxGuard};
 pub struct Job {
     /// Batch number (1-based, as in `logs/batch-N.*`).
     pub batch: usize,
-    /// Indexes into the run's test table, and the IDs in the same order.
+    /// Indexes into the run's test table, and the IDs in the same order
+    /// (shared with the collector's events, not copied).
     pub tests: Vec<usize>,
-    pub ids: Vec<String>,
+    pub ids: Arc<[String]>,
     /// `OFFLOAD_ATTEMPT`: 1 for a first run, higher for retries.
     pub attempt: u32,
 }
