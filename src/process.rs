@@ -245,13 +245,36 @@ struct Captured {
     truncated: bool,
 }
 
+/// How long a pipe reader pauses after a read that did not fill its buffer.
+const COALESCE: Duration = Duration::from_millis(2);
+
+/// A pipe reader that pauses briefly after a short read. Most runners write
+/// one line per test (pytest -v, nextest, a shell loop), and a reader blocked
+/// on the pipe wakes for every write: at 20,000 tests those wake-ups (a
+/// context switch each) were most of Offload's own CPU time. With the pause
+/// a reader wakes at most a few hundred times a second and takes whatever
+/// piled up; a line reaches the log or the `-v` stream at most
+/// [`COALESCE`] later. A full buffer is not paused after, so a flood of
+/// output is read at full speed.
+struct Coalescing<R>(R);
+
+impl<R: Read> Read for Coalescing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.0.read(buf)?;
+        if n > 0 && n < buf.len() / 2 {
+            std::thread::sleep(COALESCE);
+        }
+        Ok(n)
+    }
+}
+
 fn read_lines(
     pipe: Box<dyn Read + Send>,
     stream: Stream,
     captured: &Mutex<Captured>,
     sink: Option<&LineSink>,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+    let mut reader = BufReader::with_capacity(64 * 1024, Coalescing(pipe));
     let mut buf = Vec::new();
     loop {
         buf.clear();
