@@ -6,6 +6,7 @@ mod cancel;
 mod cli;
 mod commands;
 mod config;
+mod decimal;
 mod error;
 mod framework;
 mod history;

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::escape::{push_attr, push_text};
+use crate::decimal::Digits;
 use crate::model::{FinalStatus, Outcome, TestAttempt, TestRecord};
 
 /// Write the merged report for `records` to `path`, atomically: the file is
@@ -176,8 +177,18 @@ fn case_time(record: &TestRecord) -> Duration {
 /// Seconds with three decimals, rounded to the nearest millisecond (integer
 /// arithmetic: float formatting was a tenth of the report's cost).
 fn seconds(d: Duration) -> String {
+    let mut out = String::new();
+    push_seconds(&mut out, d);
+    out
+}
+
+/// [`seconds`], appended to `out`.
+fn push_seconds(out: &mut String, d: Duration) {
     let millis = (d.as_nanos() + 500_000) / 1_000_000;
-    format!("{}.{:03}", millis / 1000, millis % 1000)
+    let mut digits = Digits::new();
+    out.push_str(digits.of(millis / 1000));
+    out.push('.');
+    out.push_str(digits.padded(millis % 1000, 3));
 }
 
 fn push_testcase(out: &mut String, record: &TestRecord) {
@@ -186,7 +197,7 @@ fn push_testcase(out: &mut String, record: &TestRecord) {
     out.push_str("\" classname=\"");
     push_attr(out, &record.group);
     out.push_str("\" time=\"");
-    out.push_str(&seconds(case_time(record)));
+    push_seconds(out, case_time(record));
     out.push('"');
 
     let deciding = record.deciding_attempt();
