@@ -33,7 +33,9 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
+
+use crate::decimal::Digits;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -205,7 +207,8 @@ fn junit_durations(path: &Path) -> FxHashMap<String, Duration> {
 #[derive(Clone, Debug, Default)]
 pub struct RunTimings<'a> {
     discovered: Vec<&'a str>,
-    tests: FxHashMap<&'a str, Duration>,
+    /// One entry per test (see [`RunTimings::test`]).
+    tests: Vec<(&'a str, Duration)>,
     startup_samples: BTreeMap<&'a str, Vec<Duration>>,
 }
 
@@ -213,18 +216,19 @@ impl<'a> RunTimings<'a> {
     /// Start recording a run whose discovery found `discovered` (canonical
     /// IDs): those tests count as seen even if they never got to run.
     pub fn new(discovered: impl IntoIterator<Item = &'a str>) -> RunTimings<'a> {
+        let discovered: Vec<&str> = discovered.into_iter().collect();
         RunTimings {
-            discovered: discovered.into_iter().collect(),
+            tests: Vec::with_capacity(discovered.len()),
+            discovered,
             ..RunTimings::default()
         }
     }
 
-    /// One attempt of test `id` took `duration` (its JUnit time). Several
-    /// attempts keep the longest. Record only attempts with a real result
-    /// (or a timeout, as the timeout).
+    /// Test `id` took `duration` in this run (its JUnit time; the longest
+    /// when it ran several times). Once per test, and only for attempts with
+    /// a real result (or a timeout, as the timeout).
     pub fn test(&mut self, id: &'a str, duration: Duration) {
-        let e = self.tests.entry(id).or_default();
-        *e = (*e).max(duration);
+        self.tests.push((id, duration));
     }
 
     /// A batch of `group`'s tests ([`ANY_GROUP`] when it mixes groups or the
@@ -367,27 +371,42 @@ fn parse_line(line: &str) -> Option<(Kind, String, Entry)> {
 
 /// The file's text: the header, then one line per entry sorted by kind and
 /// key (so that git merges stay line-local).
+#[cfg(test)]
 fn render(file: &HistoryFile) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(HEADER.len() + file.len() * 64);
-    out.push_str(HEADER);
+    let mut out = Vec::new();
+    render_to(file, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("history text is UTF-8")
+}
+
+/// [`render`] into `out`, line by line (a 20,000-test history is not built
+/// as one string first).
+fn render_to(file: &HistoryFile, out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(HEADER.as_bytes())?;
+    let mut line = Vec::with_capacity(256);
+    let mut digits = Digits::new();
+    let mut push_decimal = |line: &mut Vec<u8>, n: u128| {
+        line.extend_from_slice(digits.of(n).as_bytes());
+    };
     for kind in KINDS {
         let mut keys: Vec<(&String, &Entry)> = file.map(kind).iter().collect();
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (key, e) in keys {
             let tenths = (e.value.as_nanos() + 50_000) / 100_000;
-            let _ = writeln!(
-                out,
-                "{}\t{}\t{}.{}\t{}",
-                kind.as_str(),
-                escape(key),
-                tenths / 10,
-                tenths % 10,
-                e.missed
-            );
+            line.clear();
+            line.extend_from_slice(kind.as_str().as_bytes());
+            line.push(b'\t');
+            line.extend_from_slice(escape(key).as_bytes());
+            line.push(b'\t');
+            push_decimal(&mut line, tenths / 10);
+            line.push(b'.');
+            push_decimal(&mut line, tenths % 10);
+            line.push(b'\t');
+            push_decimal(&mut line, u128::from(e.missed));
+            line.push(b'\n');
+            out.write_all(&line)?;
         }
     }
-    out
+    Ok(())
 }
 
 fn escape(s: &str) -> std::borrow::Cow<'_, str> {
@@ -478,10 +497,29 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         let errors = file.map_mut(Kind::Error);
         update(errors, ANY_GROUP, error, 0.25, Duration::from_millis(5));
     }
+    // Tests: every entry ages by one run, except those this run saw (found
+    // by discovery or measured), which start again from zero.
     let tests = file.map_mut(Kind::Test);
-    for (id, &d) in &run.tests {
+    for e in tests.values_mut() {
+        e.missed = e.missed.saturating_add(1);
+    }
+    // Room for the new entries at once: growing step by step would briefly
+    // hold the old and the new table (a cold run of 20,000 tests).
+    let new = run.tests.iter().filter(|(id, _)| !tests.contains_key(*id));
+    tests.reserve(new.count());
+    for &(id, d) in &run.tests {
         update(tests, id, d, 0.10, Duration::from_millis(1));
     }
+    let seen = run
+        .discovered
+        .iter()
+        .chain(run.tests.iter().map(|(id, _)| id));
+    for id in seen {
+        if let Some(e) = tests.get_mut(*id) {
+            e.missed = 0;
+        }
+    }
+    tests.retain(|_, e| e.missed <= MAX_MISSED_RUNS);
     let startups = file.map_mut(Kind::Startup);
     for (group, samples) in &run.startup_samples {
         let mut samples = samples.clone();
@@ -490,17 +528,10 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         }
     }
 
-    let discovered: FxHashSet<&str> = run.discovered.iter().copied().collect();
     let age = |seen: bool, e: &mut Entry| {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
     };
-    file.map_mut(Kind::Test).retain(|key, e| {
-        age(
-            discovered.contains(key.as_str()) || run.tests.contains_key(key.as_str()),
-            e,
-        )
-    });
     file.map_mut(Kind::Startup)
         .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
     file.map_mut(Kind::Error)
@@ -541,10 +572,11 @@ pub fn save(path: &Path, run: &RunTimings<'_>) -> std::io::Result<()> {
         .unwrap_or_else(|| "history".into());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         // No fsync: after a crash the file may lose this run's update (or
         // read as damaged lines, which are skipped); it is only a hint.
-        f.write_all(render(&merged).as_bytes())?;
+        render_to(&merged, &mut f)?;
+        f.flush()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {

@@ -349,3 +349,19 @@ fn history_bench_20k() {
         second.as_secs_f64() * 1e3
     );
 }
+
+#[test]
+fn durations_are_written_in_tenths_of_milliseconds() {
+    let mut file = HistoryFile::default();
+    file.map_mut(Kind::Test).insert(
+        "slow\ttest".into(),
+        Entry {
+            value: Duration::from_micros(1_234_567_850),
+            missed: 12,
+        },
+    );
+    assert_eq!(
+        render(&file).lines().nth(1),
+        Some("test\tslow\\ttest\t1234567.9\t12")
+    );
+}

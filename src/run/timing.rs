@@ -77,10 +77,14 @@ pub fn plan(
 pub fn learn<'a>(table: &'a TestTable, collected: &'a Collected) -> RunTimings<'a> {
     let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.as_str()));
     for r in &collected.records {
-        for a in &r.attempts {
-            if !(a.duration.is_zero() && a.message.is_some()) {
-                timings.test(&r.id, a.duration);
-            }
+        let longest = r
+            .attempts
+            .iter()
+            .filter(|a| !(a.duration.is_zero() && a.message.is_some()))
+            .map(|a| a.duration)
+            .max();
+        if let Some(d) = longest {
+            timings.test(&r.id, d);
         }
     }
     // Batches mix groups: their start-up cost is learned for the run as a whole.
