@@ -11,7 +11,9 @@
 //! The history file is line-oriented and sorted, one line per test, so that
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
 //! with `kind` = `test` (key: the canonical ID), `startup` (key: a group
-//! name, or `*` for batches of mixed groups; the per-batch start-up cost) or
+//! name, or `*` for batches of mixed groups; the per-batch start-up cost),
+//! `pertest` (same keys: what each test adds to a batch beyond its own JUnit
+//! time — the runner's bookkeeping, reporting, fixtures) or
 //! `error` (key `*`: how far off the durations were in the last run, in per
 //! mille; the scheduler sizes its tail of small batches by it); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
@@ -73,6 +75,8 @@ fn path_in(dir: &Path, config_path: &Path) -> PathBuf {
 pub struct History {
     pub durations: FxHashMap<String, Duration>,
     pub startup: BTreeMap<String, Duration>,
+    /// What each test adds to its batch beyond its JUnit time, by group.
+    pub per_test: BTreeMap<String, Duration>,
     /// How far off the durations were last time, as a fraction.
     pub estimate_error: Option<f64>,
 }
@@ -89,6 +93,9 @@ pub struct Estimates {
     /// Expected start-up cost of a batch: the learned costs of the run's
     /// groups, weighted by their number of tests. `None` when never measured.
     pub startup: Option<Duration>,
+    /// What each test adds to its batch beyond its own duration (weighted
+    /// the same way); zero when never measured.
+    pub per_test: Duration,
     /// How far off the history's durations were last time (a fraction), for
     /// [`crate::schedule::PlanParams::estimate_error`].
     pub estimate_error: Option<f64>,
@@ -107,10 +114,14 @@ impl History {
     /// tests the file does not know. Missing or damaged files give what could
     /// be read (possibly nothing); this never fails.
     pub fn load(junit_path: &Path, history_path: &Path) -> History {
-        let [errors, startups, tests] = read_file(history_path).maps;
+        let [errors, per_tests, startups, tests] = read_file(history_path).maps;
+        let values = |map: FxHashMap<String, Entry>| -> BTreeMap<String, Duration> {
+            map.into_iter().map(|(k, e)| (k, e.value)).collect()
+        };
         let mut h = History {
             durations: tests.into_iter().map(|(k, e)| (k, e.value)).collect(),
-            startup: startups.into_iter().map(|(k, e)| (k, e.value)).collect(),
+            startup: values(startups),
+            per_test: values(per_tests),
             estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
         };
         for (id, d) in junit_durations(junit_path) {
@@ -147,25 +158,34 @@ impl History {
             .map(|((_, g), d)| d.unwrap_or(typical[g]))
             .collect();
 
-        let (mut weighted, mut count) = (0u128, 0u128);
         let mut counts: BTreeMap<&str, u128> = BTreeMap::new();
         for (_, g) in &tests {
             *counts.entry(g).or_default() += 1;
         }
-        for (g, n) in counts {
-            if let Some(s) = self.startup.get(g).or(self.startup.get(ANY_GROUP)) {
-                weighted += s.as_nanos() * n;
-                count += n;
+        // Each group's learned value (else the mixed-batch one), weighted by
+        // the group's number of tests.
+        let weighted = |map: &BTreeMap<String, Duration>| {
+            let (mut sum, mut count) = (0u128, 0u128);
+            for (g, &n) in &counts {
+                if let Some(v) = map.get(*g).or(map.get(ANY_GROUP)) {
+                    sum += v.as_nanos() * n;
+                    count += n;
+                }
             }
-        }
+            (count > 0)
+                .then(|| Duration::from_nanos(u64::try_from(sum / count).unwrap_or(u64::MAX)))
+        };
         // With nothing known, durations are nominal: a real start-up cost
         // cannot be weighed against them.
-        let startup = (count > 0 && !all.is_empty())
-            .then(|| Duration::from_nanos(u64::try_from(weighted / count).unwrap_or(u64::MAX)));
+        let startup = weighted(&self.startup).filter(|_| !all.is_empty());
+        let per_test = weighted(&self.per_test)
+            .filter(|_| !all.is_empty())
+            .unwrap_or_default();
         Estimates {
             durations,
             known: own.iter().map(Option::is_some).collect(),
             startup,
+            per_test,
             estimate_error: self.estimate_error,
         }
     }
@@ -175,6 +195,48 @@ impl History {
 /// column: 1 ms of "duration" is 0.001.
 fn per_mille(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+/// Split batch overheads into a start-up cost and a cost per test:
+/// `overhead = startup + tests × per_test`, fitted by least squares to the
+/// batches' (overhead, test count). Returns (startup, per_test), with
+/// `per_test` `None` when the batch sizes do not vary enough to tell the two
+/// apart (then the start-up is the median overhead after taking off
+/// `known_per_test` per test). `None` without samples.
+fn fit_overhead(
+    samples: &[(Duration, usize)],
+    known_per_test: Option<Duration>,
+) -> Option<(Duration, Option<Duration>)> {
+    let min_n = samples.iter().map(|&(_, n)| n).min()?;
+    let max_n = samples.iter().map(|&(_, n)| n).max()?;
+    if samples.len() >= 3 && max_n >= 2 * min_n.max(1) && max_n - min_n >= 4 {
+        let count = samples.len() as f64;
+        let mean_n = samples.iter().map(|&(_, n)| n as f64).sum::<f64>() / count;
+        let mean_o = samples.iter().map(|(o, _)| o.as_secs_f64()).sum::<f64>() / count;
+        let (mut cov, mut var) = (0.0, 0.0);
+        for &(o, n) in samples {
+            let dn = n as f64 - mean_n;
+            cov += dn * (o.as_secs_f64() - mean_o);
+            var += dn * dn;
+        }
+        let mut per_test = (cov / var).max(0.0);
+        let mut startup = mean_o - per_test * mean_n;
+        if startup < 0.0 {
+            // Overheads grow faster than linearly from nothing: all per test.
+            startup = 0.0;
+            per_test = mean_o / mean_n.max(1.0);
+        }
+        return Some((
+            Duration::from_secs_f64(startup),
+            Some(Duration::from_secs_f64(per_test)),
+        ));
+    }
+    let per_test = known_per_test.unwrap_or_default();
+    let mut startups: Vec<Duration> = samples
+        .iter()
+        .map(|&(o, n)| o.saturating_sub(per_test.saturating_mul(n as u32)))
+        .collect();
+    median(&mut startups).map(|s| (s, None))
 }
 
 fn median(v: &mut [Duration]) -> Option<Duration> {
@@ -209,7 +271,9 @@ pub struct RunTimings<'a> {
     discovered: Vec<&'a str>,
     /// One entry per test (see [`RunTimings::test`]).
     tests: Vec<(&'a str, Duration)>,
-    startup_samples: BTreeMap<&'a str, Vec<Duration>>,
+    /// Per group: each batch's overhead (wall time beyond its tests' JUnit
+    /// times) and its number of tests.
+    startup_samples: BTreeMap<&'a str, Vec<(Duration, usize)>>,
 }
 
 impl<'a> RunTimings<'a> {
@@ -231,16 +295,17 @@ impl<'a> RunTimings<'a> {
         self.tests.push((id, duration));
     }
 
-    /// A batch of `group`'s tests ([`ANY_GROUP`] when it mixes groups or the
-    /// group is not known) took `wall` from start to finish, and its
-    /// tests reported `tests_total` between them: the difference is its
-    /// start-up cost. Record only batches that ended normally (not timed out,
-    /// cancelled or failed for infrastructure reasons).
-    pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration) {
+    /// A batch of `tests` of `group`'s tests ([`ANY_GROUP`] when it mixes
+    /// groups or the group is not known) took `wall` from start to finish,
+    /// and they reported `tests_total` between them: the difference is the
+    /// batch's overhead, a start-up cost plus a little per test. Record only
+    /// batches that ended normally (not timed out, cancelled or failed for
+    /// infrastructure reasons).
+    pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration, tests: usize) {
         self.startup_samples
             .entry(group)
             .or_default()
-            .push(wall.saturating_sub(tests_total));
+            .push((wall.saturating_sub(tests_total), tests));
     }
 }
 
@@ -250,16 +315,20 @@ enum Kind {
     /// in the last run that measured it, in per mille (mean absolute error
     /// over total duration).
     Error = 0,
-    Startup = 1,
-    Test = 2,
+    /// What each test adds to a batch (key: a group, as for `Startup`).
+    PerTest = 1,
+    Startup = 2,
+    Test = 3,
 }
 
-const KINDS: [Kind; 3] = [Kind::Error, Kind::Startup, Kind::Test];
+/// In file order (alphabetical, so that the file's lines are sorted).
+const KINDS: [Kind; 4] = [Kind::Error, Kind::PerTest, Kind::Startup, Kind::Test];
 
 impl Kind {
     fn as_str(self) -> &'static str {
         match self {
             Kind::Error => "error",
+            Kind::PerTest => "pertest",
             Kind::Startup => "startup",
             Kind::Test => "test",
         }
@@ -277,7 +346,7 @@ struct Entry {
 /// made when writing).
 #[derive(Debug, Default, PartialEq)]
 struct HistoryFile {
-    maps: [FxHashMap<String, Entry>; 3],
+    maps: [FxHashMap<String, Entry>; 4],
     /// Lines that could not be read (reported by tests; otherwise ignored).
     skipped: usize,
 }
@@ -350,6 +419,7 @@ fn parse_line(line: &str) -> Option<(Kind, String, Entry)> {
     let kind = match fields.next()? {
         "test" => Kind::Test,
         "startup" => Kind::Startup,
+        "pertest" => Kind::PerTest,
         "error" => Kind::Error,
         _ => return None,
     };
@@ -520,11 +590,26 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         }
     }
     tests.retain(|_, e| e.missed <= MAX_MISSED_RUNS);
-    let startups = file.map_mut(Kind::Startup);
     for (group, samples) in &run.startup_samples {
-        let mut samples = samples.clone();
-        if let Some(m) = median(&mut samples) {
-            update(startups, group, m, 0.20, Duration::from_millis(2));
+        let known_per_test = file.get(Kind::PerTest, group).map(|e| e.value);
+        let Some((startup, per_test)) = fit_overhead(samples, known_per_test) else {
+            continue;
+        };
+        update(
+            file.map_mut(Kind::Startup),
+            group,
+            startup,
+            0.20,
+            Duration::from_millis(2),
+        );
+        if let Some(per_test) = per_test {
+            update(
+                file.map_mut(Kind::PerTest),
+                group,
+                per_test,
+                0.20,
+                Duration::from_micros(100),
+            );
         }
     }
 
@@ -532,8 +617,10 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
     };
-    file.map_mut(Kind::Startup)
-        .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
+    for kind in [Kind::Startup, Kind::PerTest] {
+        file.map_mut(kind)
+            .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
+    }
     file.map_mut(Kind::Error)
         .retain(|_, e| age(error_measured, e));
 

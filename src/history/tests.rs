@@ -49,9 +49,9 @@ fn round_trip_through_the_file() {
     let path = dir.0.join("offload.history.tsv");
     let odd = "tests/t.py::test_x[a\tb\\c\nd] with spaces";
     let mut run = run_with(&[("a::one", 120), (odd, 7)]);
-    run.batch("unit", ms(400), ms(127));
-    run.batch("unit", ms(390), ms(120));
-    run.batch("unit", ms(900), ms(120));
+    run.batch("unit", ms(400), ms(127), 2);
+    run.batch("unit", ms(390), ms(120), 2);
+    run.batch("unit", ms(900), ms(120), 2);
     save(&path, &run).unwrap();
 
     let h = History::load(&dir.0.join("no-junit.xml"), &path);
@@ -323,7 +323,7 @@ fn history_bench_20k() {
     for (i, id) in ids.iter().enumerate() {
         run.test(id, Duration::from_micros(10 + i as u64 % 7));
     }
-    run.batch(ANY_GROUP, ms(100), ms(1));
+    run.batch(ANY_GROUP, ms(100), ms(1), 1);
     let t = std::time::Instant::now();
     save(&path, &run).unwrap();
     let first = t.elapsed();
@@ -364,4 +364,38 @@ fn durations_are_written_in_tenths_of_milliseconds() {
         render(&file).lines().nth(1),
         Some("test\tslow\\ttest\t1234567.9\t12")
     );
+}
+
+#[test]
+fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
+    let dir = Scratch::new("overhead");
+    let path = dir.0.join("h.tsv");
+    // Overhead 400 ms + 2 ms per test, a few milliseconds of noise.
+    let mut run = run_with(&[("t", 10)]);
+    for (n, noise) in [(3usize, 5u64), (3, 0), (120, 3), (124, 0), (126, 4)] {
+        let overhead = ms(400 + 2 * n as u64 + noise);
+        run.batch(ANY_GROUP, ms(1000) + overhead, ms(1000), n);
+    }
+    save(&path, &run).unwrap();
+    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let startup = h.startup[ANY_GROUP].as_secs_f64() * 1000.0;
+    let per_test = h.per_test[ANY_GROUP].as_secs_f64() * 1000.0;
+    assert!((395.0..=410.0).contains(&startup), "start-up {startup} ms");
+    assert!((1.9..=2.1).contains(&per_test), "per test {per_test} ms");
+    let e = h.estimate([("t", "g"), ("new", "g")]);
+    assert_eq!(e.per_test, h.per_test[ANY_GROUP]);
+    assert_eq!(e.startup, Some(h.startup[ANY_GROUP]));
+
+    // Batches all of one size cannot tell the two apart: the per-test cost
+    // is kept, and the start-up is what remains of the overhead.
+    let mut run = run_with(&[("t", 10)]);
+    for _ in 0..3 {
+        run.batch(ANY_GROUP, ms(1000 + 500 + 100), ms(1000), 50);
+    }
+    save(&path, &run).unwrap();
+    let h2 = History::load(&dir.0.join("no-junit.xml"), &path);
+    assert_eq!(h2.per_test[ANY_GROUP], h.per_test[ANY_GROUP]);
+    let startup = h2.startup[ANY_GROUP].as_secs_f64() * 1000.0;
+    // 600 ms − 50 × ~2 ms ≈ 500 ms; the old value moves halfway to it.
+    assert!((440.0..=460.0).contains(&startup), "start-up {startup} ms");
 }

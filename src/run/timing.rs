@@ -37,8 +37,10 @@ pub fn plan(
     );
     let (found, total) = estimates.coverage();
     eprintln!("Timing history: durations for {found} of {total} tests");
+    // A test costs its batch its own duration plus the runner's per-test
+    // bookkeeping (learned; zero until measured).
     for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
-        t.expected = d;
+        t.expected = d + estimates.per_test;
     }
     let sched: Vec<SchedTest> = table
         .tests
@@ -88,8 +90,8 @@ pub fn learn<'a>(table: &'a TestTable, collected: &'a Collected) -> RunTimings<'
         }
     }
     // Batches mix groups: their start-up cost is learned for the run as a whole.
-    for &(wall, reported, _tests) in &collected.batch_timings {
-        timings.batch(history::ANY_GROUP, wall, reported);
+    for &(wall, reported, tests) in &collected.batch_timings {
+        timings.batch(history::ANY_GROUP, wall, reported, tests);
     }
     timings
 }
