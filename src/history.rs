@@ -11,9 +11,10 @@
 //! The history file is line-oriented and sorted, one line per test, so that
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
 //! with `kind` = `test` (key: the canonical ID), `startup` (key: a group
-//! name, or `*` for batches of mixed groups; the per-batch start-up cost),
-//! `pertest` (same keys: what each test adds to a batch beyond its own JUnit
-//! time — the runner's bookkeeping, reporting, fixtures) or
+//! name, learned from batches of that group's tests only, or `*` for the run
+//! as a whole; the per-batch start-up cost), `pertest` (key `*`: what each
+//! test adds to a batch beyond its own JUnit time — the runner's bookkeeping
+//! and reporting — fitted over all batches) or
 //! `error` (key `*`: how far off the durations were in the last run, in per
 //! mille; the scheduler sizes its tail of small batches by it); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
@@ -197,46 +198,43 @@ fn per_mille(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Split batch overheads into a start-up cost and a cost per test:
-/// `overhead = startup + tests × per_test`, fitted by least squares to the
-/// batches' (overhead, test count). Returns (startup, per_test), with
-/// `per_test` `None` when the batch sizes do not vary enough to tell the two
-/// apart (then the start-up is the median overhead after taking off
-/// `known_per_test` per test). `None` without samples.
-fn fit_overhead(
-    samples: &[(Duration, usize)],
-    known_per_test: Option<Duration>,
-) -> Option<(Duration, Option<Duration>)> {
-    let min_n = samples.iter().map(|&(_, n)| n).min()?;
-    let max_n = samples.iter().map(|&(_, n)| n).max()?;
-    if samples.len() >= 3 && max_n >= 2 * min_n.max(1) && max_n - min_n >= 4 {
+/// The cost each test adds to its batch, from batch overheads grouped by
+/// group: `overhead = startup(group) + tests × per_test`, fitted by least
+/// squares within each group (each group keeps its own start-up, so groups
+/// that start differently do not bias the slope). `None` when no group's
+/// batch sizes vary enough to tell start-up from per-test cost.
+fn fit_per_test<'s>(groups: impl Iterator<Item = &'s [(Duration, usize)]>) -> Option<Duration> {
+    let (mut cov, mut var, mut informative) = (0.0, 0.0, false);
+    for samples in groups {
+        let (Some(min_n), Some(max_n)) = (
+            samples.iter().map(|&(_, n)| n).min(),
+            samples.iter().map(|&(_, n)| n).max(),
+        ) else {
+            continue;
+        };
+        informative |= samples.len() >= 3 && max_n >= 2 * min_n.max(1) && max_n - min_n >= 4;
         let count = samples.len() as f64;
         let mean_n = samples.iter().map(|&(_, n)| n as f64).sum::<f64>() / count;
         let mean_o = samples.iter().map(|(o, _)| o.as_secs_f64()).sum::<f64>() / count;
-        let (mut cov, mut var) = (0.0, 0.0);
         for &(o, n) in samples {
             let dn = n as f64 - mean_n;
             cov += dn * (o.as_secs_f64() - mean_o);
             var += dn * dn;
         }
-        let mut per_test = (cov / var).max(0.0);
-        let mut startup = mean_o - per_test * mean_n;
-        if startup < 0.0 {
-            // Overheads grow faster than linearly from nothing: all per test.
-            startup = 0.0;
-            per_test = mean_o / mean_n.max(1.0);
-        }
-        return Some((
-            Duration::from_secs_f64(startup),
-            Some(Duration::from_secs_f64(per_test)),
-        ));
     }
-    let per_test = known_per_test.unwrap_or_default();
-    let mut startups: Vec<Duration> = samples
+    (informative && var > 0.0).then(|| Duration::from_secs_f64((cov / var).max(0.0)))
+}
+
+/// A start-up cost from batch overheads, once `per_test` per test is taken
+/// off each: the median.
+fn startup_from(samples: &[(Duration, usize)], per_test: Duration) -> Option<Duration> {
+    let mut rest: Vec<Duration> = samples
         .iter()
-        .map(|&(o, n)| o.saturating_sub(per_test.saturating_mul(n as u32)))
+        .map(|&(o, n)| {
+            o.saturating_sub(per_test.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)))
+        })
         .collect();
-    median(&mut startups).map(|s| (s, None))
+    median(&mut rest)
 }
 
 fn median(v: &mut [Duration]) -> Option<Duration> {
@@ -590,26 +588,31 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         }
     }
     tests.retain(|_, e| e.missed <= MAX_MISSED_RUNS);
-    for (group, samples) in &run.startup_samples {
-        let known_per_test = file.get(Kind::PerTest, group).map(|e| e.value);
-        let Some((startup, per_test)) = fit_overhead(samples, known_per_test) else {
-            continue;
-        };
+    // The cost per test is the runner's (one framework per config): fitted
+    // over every batch of the run. Each group's start-up is then what remains
+    // of its own batches' overheads; `*` holds the run's as a whole (the
+    // fallback for groups without their own).
+    let fitted = fit_per_test(run.startup_samples.values().map(Vec::as_slice));
+    if let Some(per_test) = fitted {
+        let per_tests = file.map_mut(Kind::PerTest);
         update(
-            file.map_mut(Kind::Startup),
-            group,
-            startup,
+            per_tests,
+            ANY_GROUP,
+            per_test,
             0.20,
-            Duration::from_millis(2),
+            Duration::from_micros(100),
         );
-        if let Some(per_test) = per_test {
-            update(
-                file.map_mut(Kind::PerTest),
-                group,
-                per_test,
-                0.20,
-                Duration::from_micros(100),
-            );
+    }
+    let per_test = fitted
+        .or(file.get(Kind::PerTest, ANY_GROUP).map(|e| e.value))
+        .unwrap_or_default();
+    let all: Vec<(Duration, usize)> = run.startup_samples.values().flatten().copied().collect();
+    let by_group = run.startup_samples.iter().filter(|(g, _)| **g != ANY_GROUP);
+    let whole_run = std::iter::once((ANY_GROUP, &all));
+    for (group, samples) in whole_run.chain(by_group.map(|(g, s)| (*g, s))) {
+        if let Some(startup) = startup_from(samples, per_test) {
+            let startups = file.map_mut(Kind::Startup);
+            update(startups, group, startup, 0.20, Duration::from_millis(2));
         }
     }
 
@@ -617,9 +620,13 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
     };
+    let any_batch = !run.startup_samples.is_empty();
     for kind in [Kind::Startup, Kind::PerTest] {
-        file.map_mut(kind)
-            .retain(|key, e| age(run.startup_samples.contains_key(key.as_str()), e));
+        file.map_mut(kind).retain(|key, e| {
+            let seen =
+                run.startup_samples.contains_key(key.as_str()) || (key == ANY_GROUP && any_batch);
+            age(seen, e)
+        });
     }
     file.map_mut(Kind::Error)
         .retain(|_, e| age(error_measured, e));

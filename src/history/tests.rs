@@ -65,7 +65,8 @@ fn round_trip_through_the_file() {
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted, "lines are sorted, so merges stay line-local");
-    assert_eq!(lines.len(), 3);
+    // two tests, the group's start-up and the run's (`*`)
+    assert_eq!(lines.len(), 4);
 }
 
 #[test]
@@ -398,4 +399,37 @@ fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
     let startup = h2.startup[ANY_GROUP].as_secs_f64() * 1000.0;
     // 600 ms − 50 × ~2 ms ≈ 500 ms; the old value moves halfway to it.
     assert!((440.0..=460.0).contains(&startup), "start-up {startup} ms");
+}
+
+#[test]
+fn each_group_learns_its_own_start_up_with_the_runners_per_test_cost() {
+    let dir = Scratch::new("groups");
+    let path = dir.0.join("h.tsv");
+    let mut run = run_with(&[("t", 10)]);
+    // "slow" starts in 900 ms, "fast" in 100 ms; both runners add 2 ms a test.
+    for (group, start, sizes) in [("slow", 900, [2usize, 40, 80]), ("fast", 100, [5, 60, 120])] {
+        for n in sizes {
+            let overhead = ms(start + 2 * n as u64);
+            run.batch(group, ms(500) + overhead, ms(500), n);
+        }
+    }
+    save(&path, &run).unwrap();
+    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let at = |map: &BTreeMap<String, Duration>, key: &str| map[key].as_secs_f64() * 1000.0;
+    assert!((at(&h.per_test, ANY_GROUP) - 2.0).abs() < 0.01);
+    assert!((at(&h.startup, "slow") - 900.0).abs() < 1.0);
+    assert!((at(&h.startup, "fast") - 100.0).abs() < 1.0);
+    assert!(
+        !h.per_test.contains_key("slow"),
+        "the per-test cost is the runner's"
+    );
+    // Estimates weigh the groups' start-ups by their numbers of tests.
+    let e = h.estimate([
+        ("t", "slow"),
+        ("t2", "fast"),
+        ("t3", "fast"),
+        ("t4", "fast"),
+    ]);
+    let startup = e.startup.unwrap().as_secs_f64() * 1000.0;
+    assert!((startup - 300.0).abs() < 1.0, "{startup}");
 }

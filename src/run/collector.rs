@@ -39,9 +39,20 @@ pub struct Collected {
     pub cancelled: bool,
     /// Set when no sandbox could be created: the provider's error.
     pub fatal: Option<String>,
-    /// Each finished batch: (wall time, sum of its tests' reported durations,
-    /// number of tests) — what history learns the start-up cost from.
-    pub batch_timings: Vec<(Duration, Duration, usize)>,
+    /// Each batch that ended normally — what history learns the start-up
+    /// and per-test costs from.
+    pub batch_timings: Vec<BatchTiming>,
+}
+
+/// How long a batch took against what its tests reported.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchTiming {
+    pub wall: Duration,
+    /// The sum of its tests' JUnit times.
+    pub reported: Duration,
+    pub tests: usize,
+    /// The group of its tests, when they all belong to one.
+    pub group: Option<usize>,
 }
 
 /// The per-test state while the run goes on.
@@ -80,7 +91,7 @@ pub struct Collector<'a> {
     batch_started: HashMap<usize, Duration>,
     last_create_error: Option<String>,
     any_sandbox_ready: bool,
-    batch_timings: Vec<(Duration, Duration, usize)>,
+    batch_timings: Vec<BatchTiming>,
 }
 
 /// Call every reporter with `event`. A free function so that an event can
@@ -466,11 +477,16 @@ impl<'a> Collector<'a> {
         }
         let reported_secs: Duration = results.iter().flatten().map(|a| a.duration).sum();
         if !cancelled && !timed_out && report.infra_error.is_none() {
-            self.batch_timings.push((
-                report.finished.saturating_duration_since(report.started),
-                reported_secs,
-                results.len(),
-            ));
+            let group_of = |pos: usize| self.table.tests[report.job.tests[pos]].group;
+            let group = (0..results.len())
+                .all(|pos| group_of(pos) == group_of(0))
+                .then(|| group_of(0));
+            self.batch_timings.push(BatchTiming {
+                wall: report.finished.saturating_duration_since(report.started),
+                reported: reported_secs,
+                tests: results.len(),
+                group: group.filter(|_| !results.is_empty()),
+            });
         }
 
         let missing_reason = missing_reason(&report.infra_error, ending, &report.unmatched);

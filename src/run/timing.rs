@@ -89,9 +89,13 @@ pub fn learn<'a>(table: &'a TestTable, collected: &'a Collected) -> RunTimings<'
             timings.test(&r.id, d);
         }
     }
-    // Batches mix groups: their start-up cost is learned for the run as a whole.
-    for &(wall, reported, tests) in &collected.batch_timings {
-        timings.batch(history::ANY_GROUP, wall, reported, tests);
+    // A batch of one group's tests teaches that group's start-up cost; a
+    // batch that mixes groups, the run's as a whole.
+    for b in &collected.batch_timings {
+        let group = b
+            .group
+            .map_or(history::ANY_GROUP, |g| table.groups[g].name.as_str());
+        timings.batch(group, b.wall, b.reported, b.tests);
     }
     timings
 }
