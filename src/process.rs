@@ -245,25 +245,35 @@ struct Captured {
     truncated: bool,
 }
 
-/// How long a pipe reader pauses after a read that did not fill its buffer.
+/// How long a pipe reader pauses after a short read in a burst of output.
 const COALESCE: Duration = Duration::from_millis(2);
 
-/// A pipe reader that pauses briefly after a short read. Most runners write
-/// one line per test (pytest -v, nextest, a shell loop), and a reader blocked
-/// on the pipe wakes for every write: at 20,000 tests those wake-ups (a
-/// context switch each) were most of Offload's own CPU time. With the pause
-/// a reader wakes at most a few hundred times a second and takes whatever
-/// piled up; a line reaches the log or the `-v` stream at most
-/// [`COALESCE`] later. A full buffer is not paused after, so a flood of
-/// output is read at full speed.
-struct Coalescing<R>(R);
+/// A pipe reader that pauses briefly while output comes fast. Most runners
+/// write one line per test (pytest -v, nextest, a shell loop), and a reader
+/// blocked on the pipe wakes for every write: at 20,000 fast tests those
+/// wake-ups (a context switch each) were most of Offload's own CPU time.
+/// When a read returns soon after the previous one (a burst) and did not
+/// fill the buffer, the reader pauses [`COALESCE`] and then takes whatever
+/// piled up: at most a few hundred wake-ups a second, and a line reaches the
+/// log or the `-v` stream at most that much later. Slow output (a line now
+/// and then) is read as it comes, with no pause: pausing there would only add
+/// a wake-up. A full buffer is never paused after.
+struct Coalescing<R> {
+    inner: R,
+    last_read: Option<Instant>,
+}
 
 impl<R: Read> Read for Coalescing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.0.read(buf)?;
-        if n > 0 && n < buf.len() / 2 {
+        let n = self.inner.read(buf)?;
+        let now = Instant::now();
+        let burst = self
+            .last_read
+            .is_some_and(|last| now.duration_since(last) < COALESCE);
+        if burst && n > 0 && n < buf.len() / 2 {
             std::thread::sleep(COALESCE);
         }
+        self.last_read = Some(Instant::now());
         Ok(n)
     }
 }
@@ -274,7 +284,13 @@ fn read_lines(
     captured: &Mutex<Captured>,
     sink: Option<&LineSink>,
 ) {
-    let mut reader = BufReader::with_capacity(64 * 1024, Coalescing(pipe));
+    let mut reader = BufReader::with_capacity(
+        64 * 1024,
+        Coalescing {
+            inner: pipe,
+            last_read: None,
+        },
+    );
     let mut buf = Vec::new();
     loop {
         buf.clear();
