@@ -589,10 +589,14 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
     }
     tests.retain(|_, e| e.missed <= MAX_MISSED_RUNS);
     // The cost per test is the runner's (one framework per config): fitted
-    // over every batch of the run. Each group's start-up is then what remains
-    // of its own batches' overheads; `*` holds the run's as a whole (the
-    // fallback for groups without their own).
-    let fitted = fit_per_test(run.startup_samples.values().map(Vec::as_slice));
+    // within groups when their batch sizes vary, else across all batches
+    // (e.g. one big batch per sandbox for one group, small ones for another).
+    // Each group's start-up is then what remains of its own batches'
+    // overheads; `*` holds the run's as a whole (the fallback for groups
+    // without their own).
+    let all: Vec<(Duration, usize)> = run.startup_samples.values().flatten().copied().collect();
+    let fitted = fit_per_test(run.startup_samples.values().map(Vec::as_slice))
+        .or_else(|| fit_per_test(std::iter::once(all.as_slice())));
     if let Some(per_test) = fitted {
         let per_tests = file.map_mut(Kind::PerTest);
         update(
@@ -606,7 +610,6 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
     let per_test = fitted
         .or(file.get(Kind::PerTest, ANY_GROUP).map(|e| e.value))
         .unwrap_or_default();
-    let all: Vec<(Duration, usize)> = run.startup_samples.values().flatten().copied().collect();
     let by_group = run.startup_samples.iter().filter(|(g, _)| **g != ANY_GROUP);
     let whole_run = std::iter::once((ANY_GROUP, &all));
     for (group, samples) in whole_run.chain(by_group.map(|(g, s)| (*g, s))) {
