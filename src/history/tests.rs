@@ -433,3 +433,29 @@ fn each_group_learns_its_own_start_up_with_the_runners_per_test_cost() {
     let startup = e.startup.unwrap().as_secs_f64() * 1000.0;
     assert!((startup - 300.0).abs() < 1.0, "{startup}");
 }
+
+#[test]
+fn per_test_cost_is_fitted_across_groups_when_no_group_varies() {
+    let dir = Scratch::new("pooled");
+    let path = dir.0.join("h.tsv");
+    let mut run = run_with(&[("t", 10)]);
+    // One big batch per sandbox for "main", two small ones for "flaky":
+    // 400 ms start-up and 2 ms a test in both.
+    for (group, n) in [
+        ("main", 124usize),
+        ("main", 125),
+        ("main", 123),
+        ("flaky", 3),
+        ("flaky", 3),
+    ] {
+        run.batch(group, ms(1000 + 400 + 2 * n as u64), ms(1000), n);
+    }
+    save(&path, &run).unwrap();
+    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let per_test = h.per_test[ANY_GROUP].as_secs_f64() * 1000.0;
+    assert!((per_test - 2.0).abs() < 0.01, "{per_test}");
+    for group in ["main", "flaky", ANY_GROUP] {
+        let startup = h.startup[group].as_secs_f64() * 1000.0;
+        assert!((startup - 400.0).abs() < 1.0, "{group}: {startup}");
+    }
+}
