@@ -299,7 +299,16 @@ impl<'a> RunTimings<'a> {
     /// batch's overhead, a start-up cost plus a little per test. Record only
     /// batches that ended normally (not timed out, cancelled or failed for
     /// infrastructure reasons).
+    ///
+    /// A batch whose tests reported more time than the batch took ran them
+    /// side by side (cargo nextest runs a batch's tests on every core): its
+    /// overhead cannot be told from its tests' times, and it is ignored —
+    /// counting it as zero start-up would plan many small batches that each
+    /// pay the runner's real start-up.
     pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration, tests: usize) {
+        if tests_total > wall {
+            return;
+        }
         self.startup_samples
             .entry(group)
             .or_default()

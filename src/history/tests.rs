@@ -459,3 +459,12 @@ fn per_test_cost_is_fitted_across_groups_when_no_group_varies() {
         assert!((startup - 400.0).abs() < 1.0, "{group}: {startup}");
     }
 }
+
+#[test]
+fn batches_that_ran_tests_side_by_side_teach_no_start_up() {
+    // nextest: four tests of 1 s each on four cores finish in 1.1 s.
+    let mut run = run_with(&[("t", 10)]);
+    run.batch(ANY_GROUP, ms(1100), ms(4000), 4);
+    let file = merge_run(HistoryFile::default(), &run);
+    assert!(file.get(Kind::Startup, ANY_GROUP).is_none());
+}
