@@ -37,6 +37,14 @@ pub trait Framework: Send + Sync {
     fn unknown_startup_min_fraction(&self) -> u64 {
         16
     }
+
+    /// And no batch smaller than this many tests: a start-up worth several
+    /// typical tests is paid in full by a small suite's every batch, however
+    /// its share is divided (50 pytest tests on 4 sandboxes: one batch each,
+    /// not three).
+    fn unknown_startup_min_tests(&self) -> usize {
+        0
+    }
 }
 
 /// What discovery found for one group.

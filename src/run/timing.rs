@@ -63,6 +63,7 @@ pub fn plan(
             max_id_bytes: framework.max_batch_id_bytes(),
             estimate_error: estimates.estimate_error,
             unknown_startup_min_fraction: Some(framework.unknown_startup_min_fraction()),
+            unknown_startup_min_tests: framework.unknown_startup_min_tests(),
         },
     );
     let expected_wall = (found > 0).then(|| super::expected_makespan(&batches, parallelism));

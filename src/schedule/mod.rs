@@ -87,6 +87,9 @@ pub struct PlanParams {
     /// that are expensive to start (pytest imports, nextest) want fewer,
     /// larger batches until history has measured them.
     pub unknown_startup_min_fraction: Option<u64>,
+    /// While the start-up cost is unknown, no batch is planned with fewer
+    /// tests than this (0: no such floor).
+    pub unknown_startup_min_tests: usize,
 }
 
 /// The knobs of [`plan`], in one place (the unit tests study variations).
@@ -189,11 +192,13 @@ pub(crate) fn plan_tuned(
     let base_min = match params.batch_startup {
         Some(s) => nanos(s).saturating_mul(tuning.min_work_per_startup),
         None => {
-            per_worker
-                / params
-                    .unknown_startup_min_fraction
-                    .unwrap_or(tuning.unknown_startup_min_fraction)
-                    .max(1)
+            let fraction = params
+                .unknown_startup_min_fraction
+                .unwrap_or(tuning.unknown_startup_min_fraction)
+                .max(1);
+            let mean = regular_total / regular.len().max(1) as u64;
+            (per_worker / fraction)
+                .max(mean.saturating_mul(params.unknown_startup_min_tests as u64))
         }
     };
     let tail = tail_size(tests, &regular, workers, known_error, tuning).min(per_worker / 2);

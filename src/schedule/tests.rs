@@ -153,6 +153,7 @@ fn study_makespan_ratios() {
                         estimate_error: (c.known && std::env::var("STUDY_LEARNED").is_ok())
                             .then_some(0.8 * c.noise),
                         unknown_startup_min_fraction: None,
+                        unknown_startup_min_tests: 0,
                     };
                     let plan = if *vname == "singletons" {
                         // Reference: every test its own batch, in input order
@@ -193,6 +194,7 @@ fn params(parallelism: usize, startup_ms: Option<u64>) -> PlanParams {
         max_id_bytes: 96 * 1024,
         estimate_error: None,
         unknown_startup_min_fraction: None,
+        unknown_startup_min_tests: 0,
     }
 }
 
@@ -519,4 +521,26 @@ fn sched_bench_100k() {
             );
         }
     }
+}
+
+#[test]
+fn small_suites_of_expensive_runners_get_one_batch_per_worker_when_cold() {
+    let tests = sched_tests(&[40; 50], false);
+    let cold = |min_tests| {
+        plan(
+            &tests,
+            &PlanParams {
+                unknown_startup_min_fraction: Some(4),
+                unknown_startup_min_tests: min_tests,
+                ..params(4, None)
+            },
+        )
+    };
+    assert!(cold(0).len() > 4, "the fraction alone cuts a tail");
+    let batches = cold(40);
+    assert_eq!(batches.len(), 4, "{batches:?}");
+    assert_covers(&tests, &batches);
+    // A cheap runner (the default framework's settings) keeps its tail.
+    let cheap = plan(&tests, &params(4, None));
+    assert!(cheap.len() > 4, "{} batches", cheap.len());
 }

@@ -165,14 +165,20 @@ impl Framework for CargoFramework {
         match_exact(cases, expected, |c| format_test_id("{classname} {name}", c))
     }
 
-    /// The filterset costs about `test(=…) | ` per test plus escapes, and the
-    /// whole script is one argument (128 KiB on Linux), possibly quoted again
-    /// by a remote provider.
-    /// Every batch pays a `cargo nextest run` start-up (cargo metadata, build check, test binary listing): plan few, large batches until history has measured it.
+    /// Every batch pays a `cargo nextest run` start-up (cargo metadata, build
+    /// check, test binary listing): plan few, large batches until history
+    /// has measured it.
     fn unknown_startup_min_fraction(&self) -> u64 {
         4
     }
 
+    fn unknown_startup_min_tests(&self) -> usize {
+        40
+    }
+
+    /// The filterset costs about `test(=…) | ` per test plus escapes, and the
+    /// whole script is one argument (128 KiB on Linux), possibly quoted again
+    /// by a remote provider.
     fn max_batch_id_bytes(&self) -> usize {
         32 * 1024
     }

@@ -286,14 +286,20 @@ impl Framework for PytestFramework {
         junit_ids::match_cases(cases, &node_ids)
     }
 
-    /// Each ID costs 3 bytes of quoting, more when a provider quotes the
-    /// script again: 64 KiB of IDs keeps the script well under Linux's
-    /// 128 KiB limit for one argument.
-    /// Every batch pays Python start-up, pytest's plugins and the collection of its modules (0.3–1 s): plan few, large batches until history has measured it.
+    /// Every batch pays Python start-up, pytest's plugins and the collection
+    /// of its modules (0.3–1 s, the time of ten or more typical tests): plan
+    /// few, large batches until history has measured it.
     fn unknown_startup_min_fraction(&self) -> u64 {
         4
     }
 
+    fn unknown_startup_min_tests(&self) -> usize {
+        40
+    }
+
+    /// Each ID costs 3 bytes of quoting, more when a provider quotes the
+    /// script again: 64 KiB of IDs keeps the script well under Linux's
+    /// 128 KiB limit for one argument.
     fn max_batch_id_bytes(&self) -> usize {
         64 * 1024
     }
