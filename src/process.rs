@@ -515,6 +515,34 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_lines_arrives_complete_and_in_order() {
+        let out = sh("seq 1 50000", None);
+        let lines: Vec<&str> = out.output.iter().map(|(_, l)| l).collect();
+        let expected: Vec<String> = (1..=50000).map(|i| i.to_string()).collect();
+        assert_eq!(lines, expected);
+    }
+
+    #[test]
+    fn a_line_now_and_then_reaches_the_sink_as_it_is_written() {
+        let seen: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+        let sink: LineSink = {
+            let seen = Arc::clone(&seen);
+            Arc::new(move |_, line: &str| {
+                seen.lock()
+                    .unwrap()
+                    .push((line.to_string(), Instant::now()));
+            })
+        };
+        let spec = CommandSpec::sh("echo first; sleep 0.5; echo second");
+        run(&spec, None, &Cancel::new(), Some(sink)).unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        // Had the first line been held back, both would arrive together.
+        let gap = seen[1].1.duration_since(seen[0].1);
+        assert!(gap >= Duration::from_millis(300), "{gap:?}");
+    }
+
+    #[test]
     fn timeout_kills_the_whole_group() {
         let dir = std::env::temp_dir().join(format!("offload-proc-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
