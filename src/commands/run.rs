@@ -289,10 +289,10 @@ fn reporters<'a>(
     use crate::report::{progress, timeline, trace as trace_file};
     let mut r: Vec<Box<dyn crate::run::events::Reporter + 'a>> = vec![
         Box::new(progress::ProgressReporter::new(verbose)),
-        Box::new(timeline::TimelineReporter::new(output_dir)),
+        Box::new(timeline::reporter(output_dir)),
     ];
     if trace {
-        r.push(Box::new(trace_file::TraceReporter::new(output_dir)));
+        r.push(Box::new(trace_file::reporter(output_dir)));
     }
     r
 }

@@ -2,11 +2,12 @@
 //! events: the input of the timeline page and the trace file.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::Outcome;
-use crate::run::events::{BatchOutcome, RunEvent};
+use crate::run::events::{BatchOutcome, Reporter, RunEvent};
 
 /// One sandbox's life. Times are offsets from the run's start.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -192,6 +193,50 @@ impl RunSpans {
         }
         best.map(|(_, s)| s)
     }
+}
+
+/// Records the run's spans and, when it finishes, writes one file rendered
+/// from them (the timeline page, the trace file). A file that cannot be
+/// written is a warning: the test results are not affected.
+pub struct SpansFileReporter {
+    path: PathBuf,
+    spans: RunSpans,
+    render: fn(&RunSpans) -> String,
+}
+
+impl SpansFileReporter {
+    pub fn new(path: PathBuf, render: fn(&RunSpans) -> String) -> SpansFileReporter {
+        SpansFileReporter {
+            path,
+            spans: RunSpans::default(),
+            render,
+        }
+    }
+}
+
+impl Reporter for SpansFileReporter {
+    fn on_event(&mut self, event: &RunEvent<'_>) {
+        if self.spans.record(event) {
+            if let Err(e) = write_page(&self.path, &(self.render)(&self.spans)) {
+                eprintln!("warning: {e}; the test results are not affected");
+            }
+        }
+    }
+}
+
+/// Write `text` to `path`, creating its directory.
+fn write_page(path: &Path, text: &str) -> Result<(), String> {
+    let describe = |e: std::io::Error| {
+        format!(
+            "cannot write {}: {}",
+            path.display(),
+            crate::error::io_message(&e)
+        )
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(describe)?;
+    }
+    std::fs::write(path, text).map_err(describe)
 }
 
 #[cfg(test)]

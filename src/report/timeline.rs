@@ -5,13 +5,13 @@
 //! path — the sandbox the run waited for — highlighted.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use super::spans::{BatchSpan, RunSpans};
+use super::spans::{BatchSpan, RunSpans, SpansFileReporter};
 use super::summary::format_duration;
 use crate::model::Outcome;
-use crate::run::events::{BatchOutcome, Reporter, RunEvent};
+use crate::run::events::BatchOutcome;
 
 /// The file name inside the output directory.
 pub const TIMELINE_FILE: &str = "timeline.html";
@@ -27,46 +27,9 @@ const ROW_GAP: f64 = 8.0;
 /// Tests listed in one bar's tooltip; the rest are counted.
 const TOOLTIP_TESTS: usize = 100;
 
-/// Records the run and writes the timeline page when it finishes.
-pub struct TimelineReporter {
-    output_dir: PathBuf,
-    spans: RunSpans,
-}
-
-impl TimelineReporter {
-    /// Writes `{output_dir}/timeline.html` at `RunFinished`.
-    pub fn new(output_dir: &Path) -> TimelineReporter {
-        TimelineReporter {
-            output_dir: output_dir.to_path_buf(),
-            spans: RunSpans::default(),
-        }
-    }
-}
-
-impl Reporter for TimelineReporter {
-    fn on_event(&mut self, event: &RunEvent<'_>) {
-        if self.spans.record(event) {
-            let path = self.output_dir.join(TIMELINE_FILE);
-            if let Err(e) = write_page(&path, &render_timeline(&self.spans)) {
-                eprintln!("warning: {e}; the test results are not affected");
-            }
-        }
-    }
-}
-
-/// Write `text` to `path`, creating its directory.
-pub(crate) fn write_page(path: &Path, text: &str) -> Result<(), String> {
-    let describe = |e: std::io::Error| {
-        format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::error::io_message(&e)
-        )
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(describe)?;
-    }
-    std::fs::write(path, text).map_err(describe)
+/// Records the run and writes `{output_dir}/timeline.html` when it finishes.
+pub fn reporter(output_dir: &Path) -> SpansFileReporter {
+    SpansFileReporter::new(output_dir.join(TIMELINE_FILE), render_timeline)
 }
 
 /// Fill colour of a batch bar.
@@ -348,6 +311,7 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::events::{Reporter, RunEvent};
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -512,7 +476,7 @@ passed   tests/a.py::test_two</title></rect>"##,
     fn reporter_writes_the_page_at_the_end() {
         let dir = std::env::temp_dir().join(format!("offload-timeline-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut r = TimelineReporter::new(&dir.join("out"));
+        let mut r = reporter(&dir.join("out"));
         r.on_event(&RunEvent::RunStarted {
             total_tests: 0,
             parallelism: 1,

@@ -4,46 +4,22 @@
 //! its life on thread 0 and one complete event (`ph: "X"`) per batch on
 //! thread 1, carrying the batch's tests and outcome in `args`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::spans::RunSpans;
-use super::timeline::write_page;
+use super::spans::{RunSpans, SpansFileReporter};
 use crate::model::Outcome;
-use crate::run::events::{Reporter, RunEvent};
 
 /// The file name inside the output directory.
 pub const TRACE_FILE: &str = "trace.json";
 
-/// Records the run and writes the trace file when it finishes.
-pub struct TraceReporter {
-    output_dir: PathBuf,
-    spans: RunSpans,
-}
-
-impl TraceReporter {
-    /// Writes `{output_dir}/trace.json` at `RunFinished`.
-    pub fn new(output_dir: &Path) -> TraceReporter {
-        TraceReporter {
-            output_dir: output_dir.to_path_buf(),
-            spans: RunSpans::default(),
-        }
-    }
-}
-
-impl Reporter for TraceReporter {
-    fn on_event(&mut self, event: &RunEvent<'_>) {
-        if self.spans.record(event) {
-            let path = self.output_dir.join(TRACE_FILE);
-            let text = serde_json::to_string_pretty(&render_trace(&self.spans))
-                .unwrap_or_else(|_| "{}".into());
-            if let Err(e) = write_page(&path, &text) {
-                eprintln!("warning: {e}; the test results are not affected");
-            }
-        }
-    }
+/// Records the run and writes `{output_dir}/trace.json` when it finishes.
+pub fn reporter(output_dir: &Path) -> SpansFileReporter {
+    SpansFileReporter::new(output_dir.join(TRACE_FILE), |spans| {
+        serde_json::to_string_pretty(&render_trace(spans)).unwrap_or_else(|_| "{}".into())
+    })
 }
 
 /// Microseconds, the unit of `ts` and `dur`.
@@ -145,6 +121,7 @@ pub fn render_trace(spans: &RunSpans) -> Value {
 mod tests {
     use super::*;
     use crate::run::events::BatchOutcome;
+    use crate::run::events::RunEvent;
 
     #[test]
     fn one_process_per_sandbox_and_one_complete_event_per_batch() {
