@@ -10,7 +10,7 @@ use crate::cancel::Cancel;
 use crate::config::{DefaultFrameworkConfig, GroupConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
-use crate::process::{self, shell_quote, CommandSpec};
+use crate::process::shell_quote;
 
 pub struct DefaultFramework {
     config: DefaultFrameworkConfig,
@@ -33,17 +33,14 @@ impl Framework for DefaultFramework {
             .config
             .discover_command
             .replace("{filters}", &group.filters);
-        let spec = CommandSpec {
-            cwd: Some(&self.working_dir),
-            ..CommandSpec::sh(&script)
-        };
-        let out = process::run(&spec, None, cancel, None).map_err(|e| {
-            Error::new(format!(
-                "group `{}`: cannot start discover_command: {}",
-                group.name,
-                crate::error::io_message(&e)
-            ))
-        })?;
+        let out = super::run_discovery(
+            group,
+            "discover_command",
+            &script,
+            &self.working_dir,
+            &[],
+            cancel,
+        )?;
         if !out.success() {
             let stderr = out.stderr();
             let shown = if stderr.trim().is_empty() {

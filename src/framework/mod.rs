@@ -2,11 +2,14 @@
 //! a batch of IDs into a shell command (run in a sandbox), and the runner's
 //! JUnit back into per-test results keyed by those IDs.
 
+use std::path::Path;
+
 use crate::cancel::Cancel;
 use crate::config::{Config, FrameworkConfig, GroupConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
 use crate::model::TestAttempt;
+use crate::process::{self, CommandSpec, Ending, ProcessOutput};
 
 pub mod cargo;
 pub mod default;
@@ -45,6 +48,35 @@ pub trait Framework: Send + Sync {
     fn unknown_startup_min_tests(&self) -> usize {
         0
     }
+}
+
+/// Run one group's discovery `script` locally in `working_dir`. An error
+/// names the group and `what` could not be started (with the command), or
+/// says discovery was cancelled; any other ending is the caller's to judge.
+pub(crate) fn run_discovery(
+    group: &GroupConfig,
+    what: &str,
+    script: &str,
+    working_dir: &Path,
+    env: &[(String, String)],
+    cancel: &Cancel,
+) -> Result<ProcessOutput> {
+    let spec = CommandSpec {
+        cwd: Some(working_dir),
+        env,
+        ..CommandSpec::sh(script)
+    };
+    let out = process::run(&spec, None, cancel, None).map_err(|e| {
+        Error::new(format!(
+            "group `{}`: cannot start {what}: {}\n  command: {script}",
+            group.name,
+            crate::error::io_message(&e)
+        ))
+    })?;
+    if out.ending == Ending::Cancelled {
+        return Err(Error::new("discovery cancelled"));
+    }
+    Ok(out)
 }
 
 /// What discovery found for one group.

@@ -20,7 +20,7 @@ use crate::cancel::Cancel;
 use crate::config::{CargoConfig, GroupConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
-use crate::process::{self, shell_quote, CommandSpec, Ending};
+use crate::process::shell_quote;
 
 /// The nextest profile Offload adds; it inherits the project's `default`.
 const PROFILE: &str = "offload";
@@ -80,20 +80,14 @@ impl CargoFramework {
 impl Framework for CargoFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
         let script = self.discovery_script(group);
-        let spec = CommandSpec {
-            cwd: Some(&self.working_dir),
-            ..CommandSpec::sh(&script)
-        };
-        let out = process::run(&spec, None, cancel, None).map_err(|e| {
-            Error::new(format!(
-                "group `{}`: cannot start cargo nextest list: {}\n  command: {script}",
-                group.name,
-                crate::error::io_message(&e)
-            ))
-        })?;
-        if out.ending == Ending::Cancelled {
-            return Err(Error::new("discovery cancelled"));
-        }
+        let out = super::run_discovery(
+            group,
+            "cargo nextest list",
+            &script,
+            &self.working_dir,
+            &[],
+            cancel,
+        )?;
         let stderr = out.stderr();
         if !out.success() {
             let hint = if stderr.contains("no such command") && stderr.contains("nextest") {
@@ -187,6 +181,7 @@ impl Framework for CargoFramework {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::{self, CommandSpec, Ending};
 
     fn framework(config: CargoConfig) -> CargoFramework {
         CargoFramework::new(config, PathBuf::from("."))

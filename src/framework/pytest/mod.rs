@@ -20,7 +20,7 @@ use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
-use crate::process::{self, shell_quote, CommandSpec, Ending};
+use crate::process::{shell_quote, Ending};
 
 /// Options that make discovery output readable whatever the project's
 /// `addopts` (or a group's filters) say; they come after both, and the last
@@ -139,21 +139,14 @@ impl Framework for PytestFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
         let script = self.discovery_script(group);
         let env = [("PYTHONIOENCODING".to_string(), "utf-8".to_string())];
-        let spec = CommandSpec {
-            cwd: Some(&self.working_dir),
-            env: &env,
-            ..CommandSpec::sh(&script)
-        };
-        let out = process::run(&spec, None, cancel, None).map_err(|e| {
-            Error::new(format!(
-                "group `{}`: cannot start pytest discovery: {}\n  command: {script}",
-                group.name,
-                crate::error::io_message(&e)
-            ))
-        })?;
-        if out.ending == Ending::Cancelled {
-            return Err(Error::new("discovery cancelled"));
-        }
+        let out = super::run_discovery(
+            group,
+            "pytest discovery",
+            &script,
+            &self.working_dir,
+            &env,
+            cancel,
+        )?;
         let parsed = collect_output::parse(&out.stdout());
         let mut warnings = Vec::new();
 
