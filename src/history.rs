@@ -112,9 +112,15 @@ impl Estimates {
 
 impl History {
     /// Read the history file, then fill in from the previous run's JUnit the
-    /// tests the file does not know. Missing or damaged files give what could
-    /// be read (possibly nothing); this never fails.
-    pub fn load(junit_path: &Path, history_path: &Path) -> History {
+    /// tests the file does not know — read only when one of `ids` (the run's
+    /// tests) is missing from the file: usually the file knows them all, and
+    /// the report would be parsed for nothing. Missing or damaged files give
+    /// what could be read (possibly nothing); this never fails.
+    pub fn load<'a>(
+        junit_path: &Path,
+        history_path: &Path,
+        mut ids: impl Iterator<Item = &'a str>,
+    ) -> History {
         let [errors, per_tests, startups, tests] = read_file(history_path).maps;
         let values = |map: FxHashMap<String, Entry>| -> BTreeMap<String, Duration> {
             map.into_iter().map(|(k, e)| (k, e.value)).collect()
@@ -125,8 +131,10 @@ impl History {
             per_test: values(per_tests),
             estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
         };
-        for (id, d) in junit_durations(junit_path) {
-            h.durations.entry(id).or_insert(d);
+        if ids.any(|id| !h.durations.contains_key(id)) {
+            for (id, d) in junit_durations(junit_path) {
+                h.durations.entry(id).or_insert(d);
+            }
         }
         h
     }

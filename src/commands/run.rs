@@ -64,12 +64,15 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let junit_path = config.report.junit_path();
     let history_path = history::path_for(&config);
     let parallelism = config.offload.max_parallel.max(1);
-    let plan = run::timing::plan(
-        &mut table,
-        &History::load(&junit_path, &history_path),
-        parallelism,
-        framework.as_ref(),
-    );
+    let plan = {
+        // Dropped once the plan is made: the run does not need it.
+        let history = History::load(
+            &junit_path,
+            &history_path,
+            table.tests.iter().map(|t| t.id.as_str()),
+        );
+        run::timing::plan(&mut table, &history, parallelism, framework.as_ref())
+    };
     let provider = match preparing.finish() {
         Ok(provider) => provider,
         Err(e) if cancel.was_interrupted() => {

@@ -54,7 +54,7 @@ fn round_trip_through_the_file() {
     run.batch("unit", ms(900), ms(120), 2);
     save(&path, &run).unwrap();
 
-    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
     assert_eq!(h.expected("a::one"), Some(ms(120)));
     assert_eq!(h.expected(odd), Some(ms(7)));
     // median of (273, 270, 780)
@@ -78,7 +78,7 @@ fn stable_durations_leave_the_file_unchanged_and_real_changes_move_it() {
     save(&path, &run_with(&[("t", 105)])).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
     save(&path, &run_with(&[("t", 300)])).unwrap();
-    let h = History::load(Path::new("/nonexistent"), &path);
+    let h = History::load(Path::new("/nonexistent"), &path, std::iter::empty());
     assert_eq!(h.expected("t"), Some(ms(200)));
 }
 
@@ -149,12 +149,12 @@ fn an_unreadable_file_is_an_empty_history() {
     let dir = Scratch::new("corrupt");
     let path = dir.0.join("h.tsv");
     std::fs::write(&path, [0xff, 0xfe, 0x00, b'\n', b'\t', 0x80]).unwrap();
-    let h = History::load(&dir.0.join("junit.xml"), &path);
+    let h = History::load(&dir.0.join("junit.xml"), &path, std::iter::empty());
     assert!(h.durations.is_empty());
     // and saving over it works
     save(&path, &run_with(&[("t", 3)])).unwrap();
     assert_eq!(
-        History::load(Path::new("/x"), &path).expected("t"),
+        History::load(Path::new("/x"), &path, std::iter::empty()).expected("t"),
         Some(ms(3))
     );
 }
@@ -242,7 +242,7 @@ fn junit_fills_what_the_file_does_not_know() {
     .unwrap();
     let path = dir.0.join("h.tsv");
     save(&path, &run_with(&[("a", 100)])).unwrap();
-    let h = History::load(&junit, &path);
+    let h = History::load(&junit, &path, ["a", "b"].into_iter());
     assert_eq!(h.expected("a"), Some(ms(100)), "the history file wins");
     assert_eq!(h.expected("b"), Some(ms(1500)), "the longest of repeats");
 }
@@ -302,7 +302,7 @@ fn the_estimate_error_is_learned() {
     let dir = Scratch::new("error");
     let path = dir.0.join("h.tsv");
     std::fs::write(&path, text).unwrap();
-    let h = History::load(Path::new("/x"), &path);
+    let h = History::load(Path::new("/x"), &path, std::iter::empty());
     assert!((h.estimate_error.unwrap() - 0.2).abs() < 1e-9);
     assert_eq!(
         h.estimate(first.iter().map(|(id, _)| (*id, "g")))
@@ -329,7 +329,7 @@ fn history_bench_20k() {
     save(&path, &run).unwrap();
     let first = t.elapsed();
     let t = std::time::Instant::now();
-    let h = History::load(&dir.0.join("none.xml"), &path);
+    let h = History::load(&dir.0.join("none.xml"), &path, std::iter::empty());
     let e = h.estimate(ids.iter().map(|id| (id.as_str(), "all")));
     let load = t.elapsed();
     let t = std::time::Instant::now();
@@ -378,7 +378,7 @@ fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
         run.batch(ANY_GROUP, ms(1000) + overhead, ms(1000), n);
     }
     save(&path, &run).unwrap();
-    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
     let startup = h.startup[ANY_GROUP].as_secs_f64() * 1000.0;
     let per_test = h.per_test[ANY_GROUP].as_secs_f64() * 1000.0;
     assert!((395.0..=410.0).contains(&startup), "start-up {startup} ms");
@@ -394,7 +394,7 @@ fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
         run.batch(ANY_GROUP, ms(1000 + 500 + 100), ms(1000), 50);
     }
     save(&path, &run).unwrap();
-    let h2 = History::load(&dir.0.join("no-junit.xml"), &path);
+    let h2 = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
     assert_eq!(h2.per_test[ANY_GROUP], h.per_test[ANY_GROUP]);
     let startup = h2.startup[ANY_GROUP].as_secs_f64() * 1000.0;
     // 600 ms − 50 × ~2 ms ≈ 500 ms; the old value moves halfway to it.
@@ -414,7 +414,7 @@ fn each_group_learns_its_own_start_up_with_the_runners_per_test_cost() {
         }
     }
     save(&path, &run).unwrap();
-    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
     let at = |map: &BTreeMap<String, Duration>, key: &str| map[key].as_secs_f64() * 1000.0;
     assert!((at(&h.per_test, ANY_GROUP) - 2.0).abs() < 0.01);
     assert!((at(&h.startup, "slow") - 900.0).abs() < 1.0);
@@ -451,7 +451,7 @@ fn per_test_cost_is_fitted_across_groups_when_no_group_varies() {
         run.batch(group, ms(1000 + 400 + 2 * n as u64), ms(1000), n);
     }
     save(&path, &run).unwrap();
-    let h = History::load(&dir.0.join("no-junit.xml"), &path);
+    let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
     let per_test = h.per_test[ANY_GROUP].as_secs_f64() * 1000.0;
     assert!((per_test - 2.0).abs() < 0.01, "{per_test}");
     for group in ["main", "flaky", ANY_GROUP] {
@@ -467,4 +467,21 @@ fn batches_that_ran_tests_side_by_side_teach_no_start_up() {
     run.batch(ANY_GROUP, ms(1100), ms(4000), 4);
     let file = merge_run(HistoryFile::default(), &run);
     assert!(file.get(Kind::Startup, ANY_GROUP).is_none());
+}
+
+#[test]
+fn junit_is_not_read_when_the_file_knows_every_test() {
+    let dir = Scratch::new("junit-skip");
+    let junit = dir.0.join("junit.xml");
+    std::fs::write(
+        &junit,
+        r#"<testsuites><testsuite name="offload" tests="1">
+<testcase name="b" classname="x" time="1.5"/>
+</testsuite></testsuites>"#,
+    )
+    .unwrap();
+    let path = dir.0.join("h.tsv");
+    save(&path, &run_with(&[("a", 100)])).unwrap();
+    let h = History::load(&junit, &path, ["a"].into_iter());
+    assert_eq!(h.expected("b"), None);
 }
