@@ -10,7 +10,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::process::shell_quote;
 
@@ -149,29 +148,12 @@ fn extract_into(script: &Script, root: &Path) -> std::io::Result<PathBuf> {
     if std::fs::read(&path).is_ok_and(|existing| existing == script.contents) {
         return Ok(path);
     }
-    std::fs::create_dir_all(&dir)?;
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        script.name,
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let written = (|| {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o755)
-            .open(&tmp)?;
-        file.write_all(script.contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map(|()| path)
+    let options = crate::files::AtomicOptions {
+        sync: true,
+        mode: Some(0o755),
+    };
+    crate::files::write_atomically(&path, options, |f| f.write_all(script.contents))?;
+    Ok(path)
 }
 
 /// A directory in the shared temp dir must be ours and private, or another
@@ -211,6 +193,7 @@ fn content_hash(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct TempDir(PathBuf);
     impl TempDir {

@@ -680,23 +680,11 @@ pub fn save(path: &Path, run: &RunTimings<'_>) -> std::io::Result<()> {
     };
     let _lock = DirLock::acquire(&dir);
     let merged = merge_run(read_file(path), run);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "history".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        // No fsync: after a crash the file may lose this run's update (or
-        // read as damaged lines, which are skipped); it is only a hint.
-        render_to(&merged, &mut f)?;
-        f.flush()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // No fsync: after a crash the file may lose this run's update (or read
+    // as damaged lines, which are skipped); it is only a hint.
+    crate::files::write_atomically(path, crate::files::AtomicOptions::default(), |f| {
+        render_to(&merged, f)
+    })
 }
 
 /// An advisory exclusive lock on a directory (`flock`), released on drop.

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::cancel::Cancel;
 use crate::cli::CollectArgs;
+use crate::discover::TestTable;
 use crate::error::{Error, Result};
-use crate::run::{self, TestTable};
 use crate::Verdict;
 
 pub fn collect(config_path: &Path, args: &CollectArgs) -> Result<Verdict> {
@@ -17,9 +17,8 @@ pub fn collect(config_path: &Path, args: &CollectArgs) -> Result<Verdict> {
         )));
     }
     let framework = crate::framework::from_config(&config)?;
-    let table = run::discover_all(framework.as_ref(), &config.groups, &Cancel::new(), |w| {
-        eprintln!("warning: {w}")
-    })?;
+    let table =
+        crate::discover::discover_all_quietly(framework.as_ref(), &config.groups, &Cancel::new())?;
     if args.format == "json" {
         print_json(&table);
     } else {

@@ -9,15 +9,21 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
-use crate::config::{Config, FrameworkConfig, ProviderConfig};
+use crate::config::{Config, ProviderConfig};
+use crate::discover::{Progress, TestTable};
 use crate::error::Result;
-use crate::framework::{format_test_id, Framework, ResultLocation};
+use crate::events::{BatchKind, Notices};
+use crate::files::ScratchDir;
+use crate::framework::{format_test_id, Framework, Hints};
 use crate::junit::read::JunitCase;
-use crate::process::{self, CommandSpec, Ending, ProcessOutput};
-use crate::provider::{ExecRequest, ProviderOptions, SandboxGuard};
+use crate::model::Outcome;
+use crate::process::{self, CapturedOutput, CommandSpec};
+use crate::provider::{ProviderOptions, SandboxGuard};
+use crate::run::batch::{run_batch, BatchContext, BatchEnd, BatchResult, BatchResults, Job};
 use crate::Verdict;
 
 /// Tests per group in the trial batch: enough to see the mapping work,
@@ -129,17 +135,30 @@ pub fn doctor(config_path: &Path, verbose: bool) -> Result<Verdict> {
     }
 
     if let Some(config) = check_config(config_path, &mut report) {
-        check_tools(&config, &mut report);
-        let discovered = check_discovery(&config, &cancel, &mut report);
-        if let Some((framework, groups)) = discovered {
-            check_batches(
-                &config,
-                framework.as_ref(),
-                &groups,
-                &cancel,
-                verbose,
-                &mut report,
-            );
+        match crate::framework::from_config(&config) {
+            Ok(framework) => {
+                let framework: Arc<dyn Framework> = Arc::from(framework);
+                let hints = framework.hints();
+                check_tools(&config, &hints, &mut report);
+                let table =
+                    check_discovery(&config, framework.as_ref(), &hints, &cancel, &mut report);
+                if let Some(table) = table {
+                    check_batches(
+                        &config,
+                        &framework,
+                        &hints,
+                        &table,
+                        &cancel,
+                        verbose,
+                        &mut report,
+                    );
+                }
+            }
+            Err(e) => report.add(Check::fail(
+                "discovery: cannot set up the framework",
+                e.to_string(),
+                "fix the [framework] section of the config",
+            )),
         }
     }
 
@@ -201,7 +220,7 @@ struct Tool {
     needed_by: String,
 }
 
-fn check_tools(config: &Config, report: &mut Report) {
+fn check_tools(config: &Config, hints: &Hints, report: &mut Report) {
     let workdir = config.local_working_dir();
     let mut tools: Vec<Tool> = Vec::new();
     let mut add = |program: &str, needed_by: &str| {
@@ -213,34 +232,18 @@ fn check_tools(config: &Config, report: &mut Report) {
         }
     };
     let remote = !matches!(config.provider, ProviderConfig::Local(_));
-
+    for (program, needed_by) in &hints.programs {
+        add(program, needed_by);
+    }
     // Discovery always runs here; batches run here only with the local provider.
-    let mut version_probe: Option<(String, String)> = None;
-    match &config.framework {
-        FrameworkConfig::Pytest(p) => {
-            let command = pytest_command(p);
-            for program in programs_in(&command) {
-                add(&program, "[framework] command (pytest)");
-            }
-            version_probe = Some((format!("{command} --version"), "pytest".into()));
-        }
-        FrameworkConfig::Cargo(_) => {
-            add("cargo", "the cargo framework");
-            add(
-                "cargo-nextest",
-                "the cargo framework, which runs `cargo nextest`",
-            );
-            version_probe = Some(("cargo nextest --version".into(), "cargo-nextest".into()));
-        }
-        FrameworkConfig::Default(d) => {
-            for program in programs_in(&d.discover_command) {
-                add(&program, "[framework] discover_command");
-            }
-            if !remote {
-                for program in programs_in(&d.run_command) {
-                    add(&program, "[framework] run_command");
-                }
-            }
+    let local_batches = if remote {
+        &[][..]
+    } else {
+        &hints.batch_commands[..]
+    };
+    for (setting, command) in hints.discovery_commands.iter().chain(local_batches) {
+        for program in programs_in(command) {
+            add(&program, setting);
         }
     }
     match &config.provider {
@@ -268,19 +271,11 @@ fn check_tools(config: &Config, report: &mut Report) {
     for tool in &tools {
         report.add(check_tool(tool, &workdir));
     }
-    if let Some((probe, what)) = version_probe {
+    if let Some((probe, what, fix)) = &hints.version_probe {
         let all_found = report.checks.iter().all(|c| c.status != Status::Fail);
         if all_found {
-            report.add(check_version(&probe, &what, &workdir));
+            report.add(check_version(probe, what, fix, &workdir));
         }
-    }
-}
-
-/// The pytest command as the framework starts it.
-fn pytest_command(p: &crate::config::PytestConfig) -> String {
-    match &p.command {
-        Some(c) => c.clone(),
-        None => format!("{} -m pytest", p.python),
     }
 }
 
@@ -327,7 +322,7 @@ fn install_hint(program: &str, needed_by: &str) -> String {
 }
 
 /// Run `command` (e.g. `python -m pytest --version`) to see that it works.
-fn check_version(command: &str, what: &str, workdir: &Path) -> Check {
+fn check_version(command: &str, what: &str, fix: &str, workdir: &Path) -> Check {
     let spec = CommandSpec {
         cwd: Some(workdir),
         ..CommandSpec::sh(command)
@@ -344,14 +339,16 @@ fn check_version(command: &str, what: &str, workdir: &Path) -> Check {
             Check::pass(format!("tool: `{command}` works ({version})"))
         }
         Ok(out) => Check::fail(
-            format!("tool: `{command}` failed ({})", out.describe_ending(Some(TOOL_TIMEOUT))),
-            format!("{what} is not usable from {}:\n{}", workdir.display(), out.tail(5)),
-            match what {
-                "pytest" => "install pytest for that interpreter (pip install pytest), or set [framework] command \
-                             to one that has it (e.g. \"uv run pytest\", \".venv/bin/python -m pytest\")"
-                    .to_string(),
-                _ => "install cargo-nextest: cargo install cargo-nextest --locked".to_string(),
-            },
+            format!(
+                "tool: `{command}` failed ({})",
+                out.describe_ending(Some(TOOL_TIMEOUT))
+            ),
+            format!(
+                "{what} is not usable from {}:\n{}",
+                workdir.display(),
+                out.tail(5)
+            ),
+            fix,
         ),
         Err(e) => Check::fail(
             format!("tool: cannot run `{command}`"),
@@ -439,109 +436,104 @@ fn is_assignment(word: &str) -> bool {
     }
 }
 
-/// A group and the tests discovery found for it.
-struct DiscoveredGroup {
-    name: String,
-    ids: Vec<String>,
-}
-
+/// Discover every group as the run does (one after another, duplicates
+/// removed), checking each. A group that selects nothing is a warning, as
+/// for the run; no tests in any group fails, as the run does.
 fn check_discovery(
     config: &Config,
+    framework: &dyn Framework,
+    hints: &Hints,
     cancel: &Cancel,
     report: &mut Report,
-) -> Option<(Box<dyn Framework>, Vec<DiscoveredGroup>)> {
-    let framework = match crate::framework::from_config(config) {
-        Ok(f) => f,
-        Err(e) => {
-            report.add(Check::fail(
-                "discovery: cannot set up the framework",
-                e.to_string(),
-                "fix the [framework] section of the config",
+) -> Option<TestTable> {
+    let mut failed = false;
+    let mut counts = Vec::new();
+    let mut warnings = Vec::new();
+    let result =
+        crate::discover::discover_all(framework, &config.groups, cancel, &mut |p| match p {
+            Progress::Finished { group, tests } => counts.push((group, tests)),
+            Progress::Warning(w) => warnings.push(w.to_string()),
+            Progress::Started { .. } => {}
+        });
+    for (group, tests) in &counts {
+        let name = &config.groups[*group].name;
+        if *tests == 0 {
+            report.add(Check::warn(
+                format!("discovery: group `{name}` found no tests"),
+                "discovery ran, but selected nothing",
+                format!(
+                    "check the group's filters (\"{}\"); `offload collect` shows what each group finds",
+                    config.groups[*group].filters
+                ),
             ));
-            return None;
+        }
+    }
+    for w in warnings {
+        report.add(Check::warn(
+            "discovery: a warning",
+            w,
+            "see the message; `offload collect` shows what discovery finds",
+        ));
+    }
+    let table = match result {
+        Ok(table) => table,
+        Err(e) => {
+            let group = config
+                .groups
+                .get(counts.len())
+                .map_or_else(|| "?".to_string(), |g| g.name.clone());
+            report.add(Check::fail(
+                format!("discovery: group `{group}` failed"),
+                e.to_string(),
+                hints.discovery_fix.clone(),
+            ));
+            failed = true;
+            TestTable::default()
         }
     };
-    let mut groups = Vec::new();
-    for group in &config.groups {
-        match framework.discover(group, cancel) {
-            Ok(d) => {
-                if d.ids.is_empty() {
-                    report.add(Check::warn(
-                        format!("discovery: group `{}` found no tests", group.name),
-                        "discovery ran, but selected nothing",
-                        format!(
-                            "check the group's filters (\"{}\") and the framework's paths; \
-                             `offload collect` shows what each group finds",
-                            group.filters
-                        ),
-                    ));
-                } else {
-                    report.add(Check::pass(format!(
-                        "discovery: group `{}` found {} test{} (e.g. {})",
-                        group.name,
-                        d.ids.len(),
-                        if d.ids.len() == 1 { "" } else { "s" },
-                        d.ids[0]
-                    )));
-                }
-                for w in d.warnings {
-                    report.add(Check::warn(
-                        format!("discovery: group `{}`", group.name),
-                        w,
-                        "see the message; `offload collect` shows what discovery finds",
-                    ));
-                }
-                groups.push(DiscoveredGroup {
-                    name: group.name.clone(),
-                    ids: d.ids,
-                });
-            }
-            Err(e) => report.add(Check::fail(
-                format!("discovery: group `{}` failed", group.name),
-                e.to_string(),
-                discovery_fix(config),
-            )),
+    if failed {
+        return None;
+    }
+    for (g, group) in config.groups.iter().enumerate() {
+        let ids: Vec<&str> = table
+            .tests
+            .iter()
+            .filter(|t| t.group == g)
+            .map(|t| t.id.as_str())
+            .collect();
+        if let Some(first) = ids.first() {
+            report.add(Check::pass(format!(
+                "discovery: group `{}` found {} test{} (e.g. {first})",
+                group.name,
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" },
+            )));
         }
     }
-    Some((framework, groups))
-}
-
-fn discovery_fix(config: &Config) -> String {
-    let dir = config.local_working_dir();
-    match &config.framework {
-        FrameworkConfig::Pytest(p) => format!(
-            "run `{} --collect-only -q {}` in {} and fix what it reports (import errors, \
-             missing packages), or fix [framework] command / paths",
-            pytest_command(p),
-            p.paths.join(" "),
-            dir.display()
-        ),
-        FrameworkConfig::Cargo(_) => format!(
-            "run `cargo nextest list` in {} and fix what it reports (the project must build)",
-            dir.display()
-        ),
-        FrameworkConfig::Default(_) => format!(
-            "fix [framework] discover_command: it must exit with 0 and print one test ID per line \
-             when run with sh in {}",
-            dir.display()
-        ),
+    if table.tests.is_empty() {
+        report.add(Check::fail(
+            "discovery: no tests found in any group",
+            "`offload run` would stop here",
+            hints.no_tests_fix.clone(),
+        ));
+        return None;
     }
+    Some(table)
 }
 
+/// One sandbox, and in it one small batch per group through the run's own
+/// batch path ([`run_batch`]): the same command, environment, result file
+/// and matching as `offload run`.
 fn check_batches(
     config: &Config,
-    framework: &dyn Framework,
-    groups: &[DiscoveredGroup],
+    framework: &Arc<dyn Framework>,
+    hints: &Hints,
+    table: &TestTable,
     cancel: &Cancel,
     verbose: bool,
     report: &mut Report,
 ) {
-    let groups: Vec<&DiscoveredGroup> = groups.iter().filter(|g| !g.ids.is_empty()).collect();
-    if groups.is_empty() {
-        return;
-    }
-    let scratch = ScratchDir::create(&config.report.output_dir);
-    let scratch = match scratch {
+    let scratch = match ScratchDir::create(&config.report.output_dir, "doctor") {
         Ok(s) => s,
         Err(e) => {
             report.add(Check::fail(
@@ -555,6 +547,7 @@ fn check_batches(
     let options = ProviderOptions {
         no_cache: false,
         scratch_dir: scratch.path.clone(),
+        notices: Notices::stderr(),
     };
     let mut provider = match crate::provider::from_config(config, &options) {
         Ok(p) => p,
@@ -578,7 +571,7 @@ fn check_batches(
     let mut guard = match provider.create(0, cancel) {
         Ok(s) => {
             report.add(Check::pass(format!("sandbox: created {}", s.id())));
-            SandboxGuard::new(s)
+            SandboxGuard::new(s, options.notices.clone())
         }
         Err(e) => {
             report.add(Check::fail(
@@ -593,25 +586,33 @@ fn check_batches(
             return;
         }
     };
-
-    let mut env = config.batch_env();
-    env.push(("OFFLOAD_SANDBOX".into(), "0".into()));
-    env.push(("OFFLOAD_ATTEMPT".into(), "1".into()));
     let timeout = Duration::from_secs(config.offload.test_timeout_secs);
+    let ctx = BatchContext {
+        framework: Arc::clone(framework),
+        env: config.batch_env(),
+        timeout,
+        scratch_dir: scratch.path.clone(),
+        cancel: cancel.clone(),
+    };
 
-    for (i, group) in groups.iter().enumerate() {
-        let batch = i + 1;
-        let sample: Vec<String> = group.ids.iter().take(SAMPLE_TESTS).cloned().collect();
-        let mut batch_env = env.clone();
-        batch_env.push(("OFFLOAD_BATCH".into(), batch.to_string()));
-        let sandbox = guard.get();
-        let remote_result = sandbox.result_path(batch, 1);
-        let command = framework.batch_command(&sample, &remote_result);
-        let request = ExecRequest {
-            script: &command.script,
-            env: &batch_env,
-            timeout,
-            sink: None,
+    for (g, group) in config.groups.iter().enumerate() {
+        let sample: Vec<usize> = (0..table.tests.len())
+            .filter(|&t| table.tests[t].group == g)
+            .take(SAMPLE_TESTS)
+            .collect();
+        if sample.is_empty() {
+            continue;
+        }
+        let entries = || sample.iter().map(|&t| &table.tests[t]);
+        let job = Job {
+            batch: g + 1,
+            kind: BatchKind::Fresh,
+            ids: entries().map(|e| e.id.clone()).collect(),
+            runner_ids: entries()
+                .any(|e| e.runner_id.is_some())
+                .then(|| entries().map(|e| e.runner_id().to_string()).collect()),
+            tests: sample.clone(),
+            attempt: 1,
         };
         let label = format!(
             "batch: group `{}` ({} test{})",
@@ -619,80 +620,16 @@ fn check_batches(
             sample.len(),
             if sample.len() == 1 { "" } else { "s" }
         );
-        let out = match sandbox.exec(&request, cancel) {
-            Ok(out) => out,
-            Err(e) => {
-                report.add(Check::fail(
-                    format!("{label} could not run"),
-                    e.to_string(),
-                    "check [provider] exec_command (or the local shell); run the command above by hand in a sandbox",
-                ));
-                continue;
-            }
-        };
+        let result = run_batch(&ctx, 0, guard.get(), job, None);
         if verbose {
-            for (_, text) in out.output.iter() {
+            for (_, text) in result.output.iter() {
                 println!("    | {}", crate::report::progress::sanitize(text));
             }
         }
-        if matches!(out.ending, Ending::TimedOut | Ending::Cancelled) {
-            report.add(Check::fail(
-                format!("{label} {}", out.describe_ending(Some(timeout))),
-                format!(
-                    "the batch did not finish; its last output:\n{}",
-                    out.tail(5)
-                ),
-                "raise [offload] test_timeout_secs, or find the test that waits (run it by hand)",
-            ));
-            continue;
-        }
-        let remote = match &command.results {
-            ResultLocation::ExitCode => {
-                report.add(Check::warn(
-                    format!("{label} ran ({})", out.describe_ending(None)),
-                    "without a result file the exit code decides for the whole batch, so results \
-                     cannot be checked test by test",
-                    "have run_command write JUnit XML to {result_file} (or set result_file to where it writes)",
-                ));
-                continue;
-            }
-            ResultLocation::ResultFile => remote_result.clone(),
-            ResultLocation::Fixed(p) => p.clone(),
-        };
-        let local = scratch.path.join(format!("batch-{batch}-1.xml"));
-        if let Err(e) = sandbox.fetch(&remote, &local, cancel) {
-            report.add(Check::fail(
-                format!("{label}: no JUnit results ({})", out.describe_ending(None)),
-                format!(
-                    "the batch did not leave a JUnit file at {remote}: {}\n{}",
-                    e.message,
-                    output_excerpt(&out)
-                ),
-                no_results_fix(config),
-            ));
-            continue;
-        }
-        let text = std::fs::read(&local)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let _ = std::fs::remove_file(&local);
-        let cases = match crate::junit::read::parse(&text) {
-            Ok(c) => c,
-            Err(e) => {
-                report.add(Check::fail(
-                    format!("{label}: the JUnit file is unreadable"),
-                    e,
-                    "make the runner write JUnit XML (a <testsuite> of <testcase> elements)",
-                ));
-                continue;
-            }
-        };
-        report.add(check_mapping(
-            config, framework, &label, &out, cases, &sample,
-        ));
+        report.add(judge_batch(hints, &label, &result, timeout));
     }
 
-    let id = guard.get().id().to_string();
+    let id = guard.id().to_string();
     match guard.destroy() {
         Ok(()) => report.add(Check::pass(format!("sandbox: destroyed {id}"))),
         Err(e) => report.add(Check::fail(
@@ -703,8 +640,134 @@ fn check_batches(
     }
 }
 
+/// What a trial batch's result says about the setup.
+fn judge_batch(hints: &Hints, label: &str, result: &BatchResult, timeout: Duration) -> Check {
+    let out = &result.output;
+    let (runner, matched) = match &result.end {
+        BatchEnd::NotRun(e) => {
+            return Check::fail(
+                format!("{label} could not run"),
+                e.clone(),
+                "check [provider] exec_command (or the local shell); run the command above by hand in a sandbox",
+            )
+        }
+        BatchEnd::Cancelled => {
+            return Check::fail(
+                format!("{label} cancelled"),
+                "the batch was stopped (Ctrl-C)",
+                "run `offload doctor` again",
+            )
+        }
+        BatchEnd::TimedOut(_) => {
+            return Check::fail(
+                format!("{label} timed out after {} s", timeout.as_secs()),
+                format!("the batch did not finish; its last output:\n{}", out.tail(5)),
+                "raise [offload] test_timeout_secs, or find the test that waits (run it by hand)",
+            )
+        }
+        BatchEnd::Ran {
+            runner,
+            results: BatchResults::ExitCodeOnly,
+        } => {
+            return Check::warn(
+                format!("{label} ran ({})", runner.describe()),
+                "without a result file the exit code decides for the whole batch, so results \
+                 cannot be checked test by test",
+                "have run_command write JUnit XML to {result_file} (or set result_file to where it writes)",
+            )
+        }
+        BatchEnd::Ran {
+            runner,
+            results: BatchResults::Missing(why),
+        } => {
+            return Check::fail(
+                format!("{label}: no JUnit results ({})", runner.describe()),
+                format!("{why}\n{}", output_excerpt(out)),
+                hints.no_results_fix.clone(),
+            )
+        }
+        BatchEnd::Ran {
+            runner,
+            results: BatchResults::Junit(m),
+        } => (runner, m),
+    };
+    let sample = &result.job.ids;
+    if !matched.unmatched.is_empty() {
+        let shown: Vec<String> = matched
+            .unmatched
+            .iter()
+            .take(3)
+            .map(|c| format!("  {}", case_name(c)))
+            .collect();
+        let fix = match &hints.test_id_format {
+            Some(current) => match suggest_id_format(&matched.unmatched, result.job.expected_names()) {
+                Some(f) if f != *current => format!(
+                    "set [framework] test_id_format = \"{f}\" (it maps these testcases to the discovered IDs)"
+                ),
+                _ => hints.mapping_fix.clone(),
+            },
+            None => hints.mapping_fix.clone(),
+        };
+        let n = matched.unmatched.len();
+        return Check::fail(
+            format!(
+                "{label}: {n} JUnit result{} match no discovered test",
+                if n == 1 { "" } else { "s" }
+            ),
+            format!(
+                "the runner's testcases are named\n{}\nbut discovery printed IDs like\n  {}",
+                shown.join("\n"),
+                sample[0]
+            ),
+            fix,
+        );
+    }
+    let mut got = vec![false; sample.len()];
+    for (i, _) in &matched.matched {
+        if let Some(g) = got.get_mut(*i) {
+            *g = true;
+        }
+    }
+    let missing: Vec<&str> = sample
+        .iter()
+        .zip(&got)
+        .filter(|(_, g)| !**g)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Check::fail(
+            format!(
+                "{label}: no result for {} of {} tests",
+                missing.len(),
+                sample.len()
+            ),
+            format!(
+                "the JUnit file has no testcase for: {} ({})\n{}",
+                missing.join(", "),
+                runner.describe(),
+                output_excerpt(out)
+            ),
+            "run the batch's tests by hand: the runner probably crashed or skipped collecting them",
+        );
+    }
+    let failed = matched
+        .matched
+        .iter()
+        .filter(|(_, a)| matches!(a.outcome, Outcome::Failed | Outcome::Error))
+        .count();
+    let note = if failed > 0 {
+        format!(" ({failed} failed: a test failure is not a setup problem)")
+    } else {
+        String::new()
+    };
+    Check::pass(format!(
+        "{label}: all {} results map back to discovered tests{note}",
+        sample.len()
+    ))
+}
+
 /// The last lines of a batch's output, indented, for a cause.
-fn output_excerpt(out: &ProcessOutput) -> String {
+fn output_excerpt(out: &CapturedOutput) -> String {
     let tail = out.tail(8);
     if tail.trim().is_empty() {
         "the batch printed nothing".into()
@@ -717,120 +780,6 @@ fn output_excerpt(out: &ProcessOutput) -> String {
                 .join("\n")
         )
     }
-}
-
-fn no_results_fix(config: &Config) -> String {
-    match &config.framework {
-        FrameworkConfig::Pytest(p) => format!(
-            "run `{} <a test> --junitxml=out.xml` by hand and check that pytest starts (plugins, addopts)",
-            pytest_command(p)
-        ),
-        FrameworkConfig::Cargo(_) => "run `cargo nextest run` by hand and check that the tests build".into(),
-        FrameworkConfig::Default(_) => "make [framework] run_command write JUnit XML to {result_file} \
-                                        (or set result_file to the path it writes)"
-            .into(),
-    }
-}
-
-/// Do the batch's JUnit testcases map back to the IDs it was given?
-fn check_mapping(
-    config: &Config,
-    framework: &dyn Framework,
-    label: &str,
-    out: &ProcessOutput,
-    cases: Vec<JunitCase>,
-    sample: &[String],
-) -> Check {
-    let names: Vec<String> = cases.iter().map(case_name).collect();
-    let all_cases = cases.clone();
-    let matched = framework.match_results(cases, sample);
-    if !matched.unmatched.is_empty() {
-        let shown: Vec<String> = names.iter().take(3).map(|n| format!("  {n}")).collect();
-        let fix = match &config.framework {
-            FrameworkConfig::Default(d) => match suggest_id_format(&all_cases, sample) {
-                Some(f) if f != d.test_id_format => format!(
-                    "set [framework] test_id_format = \"{f}\" (it maps these testcases to the discovered IDs)"
-                ),
-                _ => "make [framework] test_id_format (built from {name} and {classname}) rebuild the IDs \
-                      discover_command prints, or make the runner name its testcases by those IDs"
-                    .into(),
-            },
-            FrameworkConfig::Pytest(_) => "a conftest.py or plugin probably renames the JUnit testcases; \
-                 Offload maps the `file`/`classname` and `name` pytest writes back to node IDs: \
-                 remove the renaming, or write the node ID into `name`"
-                .into(),
-            FrameworkConfig::Cargo(_) => "check .config/nextest.toml: the JUnit testcases must keep \
-                 nextest's binary ID (classname) and test name"
-                .into(),
-        };
-        return Check::fail(
-            format!(
-                "{label}: {} JUnit result{} match no discovered test",
-                matched.unmatched.len(),
-                if matched.unmatched.len() == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            ),
-            format!(
-                "the runner's testcases are named\n{}\nbut discovery printed IDs like\n  {}",
-                shown.join("\n"),
-                sample[0]
-            ),
-            fix,
-        );
-    }
-    let mut got: Vec<bool> = vec![false; sample.len()];
-    for (i, _) in &matched.matched {
-        if let Some(g) = got.get_mut(*i) {
-            *g = true;
-        }
-    }
-    let missing: Vec<&String> = sample
-        .iter()
-        .zip(&got)
-        .filter(|(_, g)| !**g)
-        .map(|(id, _)| id)
-        .collect();
-    if !missing.is_empty() {
-        return Check::fail(
-            format!(
-                "{label}: no result for {} of {} tests",
-                missing.len(),
-                sample.len()
-            ),
-            format!(
-                "the JUnit file has no testcase for: {}\n{}",
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                output_excerpt(out)
-            ),
-            "run the batch's tests by hand: the runner probably crashed or skipped collecting them",
-        );
-    }
-    let failed = matched
-        .matched
-        .iter()
-        .filter(|(_, a)| {
-            matches!(
-                a.outcome,
-                crate::model::Outcome::Failed | crate::model::Outcome::Error
-            )
-        })
-        .count();
-    let note = if failed > 0 {
-        format!(" ({failed} failed: a test failure is not a setup problem)")
-    } else {
-        String::new()
-    };
-    Check::pass(format!(
-        "{label}: all {} results map back to discovered tests{note}",
-        sample.len()
-    ))
 }
 
 /// `classname name` (or just `name`), as a person reads a testcase.
@@ -863,31 +812,6 @@ pub fn suggest_id_format(cases: &[JunitCase], expected: &[String]) -> Option<Str
         .filter(|(hits, _)| *hits > 0)
         .max_by_key(|(hits, _)| *hits)
         .map(|(_, f)| f.to_string())
-}
-
-/// Scratch directory for the trial batch's result files; removed on drop.
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(output_dir: &Path) -> std::result::Result<ScratchDir, String> {
-        let path = output_dir.join(format!(".doctor-{}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| {
-            format!(
-                "cannot create {}: {}",
-                path.display(),
-                crate::error::io_message(&e)
-            )
-        })?;
-        Ok(ScratchDir { path })
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use super::{
-    format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+    format_test_id, match_exact, BatchCommand, Discovery, Framework, Hints, MatchedResults,
+    ResultLocation,
 };
 use crate::cancel::Cancel;
 use crate::config::{DefaultFrameworkConfig, GroupConfig};
@@ -66,7 +67,11 @@ impl Framework for DefaultFramework {
                 group.name
             ));
         }
-        Ok(Discovery { ids, warnings })
+        Ok(Discovery {
+            ids,
+            runner_ids: None,
+            warnings,
+        })
     }
 
     fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
@@ -91,6 +96,35 @@ impl Framework for DefaultFramework {
         match_exact(cases, expected, |c| {
             format_test_id(&self.config.test_id_format, c)
         })
+    }
+
+    fn hints(&self) -> Hints {
+        Hints {
+            discovery_commands: vec![(
+                "[framework] discover_command".into(),
+                self.config.discover_command.clone(),
+            )],
+            batch_commands: vec![(
+                "[framework] run_command".into(),
+                self.config.run_command.clone(),
+            )],
+            discovery_fix: format!(
+                "fix [framework] discover_command: it must exit with 0 and print one test ID per line \
+                 when run with sh in {}",
+                self.working_dir.display()
+            ),
+            no_tests_fix: "check the groups' filters and [framework] discover_command: it must print \
+                           one test ID per line (`offload collect` shows what discovery finds)"
+                .into(),
+            no_results_fix: "make [framework] run_command write JUnit XML to {result_file} \
+                             (or set result_file to the path it writes)"
+                .into(),
+            mapping_fix: "make [framework] test_id_format (built from {name} and {classname}) rebuild the IDs \
+                          discover_command prints, or make the runner name its testcases by those IDs"
+                .into(),
+            test_id_format: Some(self.config.test_id_format.clone()),
+            ..Hints::default()
+        }
     }
 }
 

@@ -27,6 +27,9 @@ pub trait Framework: Send + Sync {
     /// batch's own IDs are candidates: never guess across the suite.
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults;
 
+    /// What `offload doctor` needs to know about this framework.
+    fn hints(&self) -> Hints;
+
     /// A length limit for one batch's ID list, in bytes of IDs, so that the
     /// command stays under the OS argument limit (a `sh -c` script is one
     /// argument: at most 128 KiB on Linux).
@@ -48,6 +51,36 @@ pub trait Framework: Send + Sync {
     fn unknown_startup_min_tests(&self) -> usize {
         0
     }
+}
+
+/// What `offload doctor` checks for a framework and what it advises: the
+/// programs the framework starts, a command that shows its runner works, and
+/// the fix to suggest for each way discovery or a batch can go wrong. Lives
+/// with each framework, so that the doctor never matches on framework types.
+#[derive(Clone, Debug, Default)]
+pub struct Hints {
+    /// Programs that must be installed: (program, the setting that needs it).
+    pub programs: Vec<(String, String)>,
+    /// Commands whose programs must be installed wherever discovery runs:
+    /// (the setting, the command).
+    pub discovery_commands: Vec<(String, String)>,
+    /// Commands whose programs must be installed where batches run (checked
+    /// only when that is this machine, the local provider).
+    pub batch_commands: Vec<(String, String)>,
+    /// A command that shows the runner works (`pytest --version`), what it
+    /// checks, and the fix when it fails.
+    pub version_probe: Option<(String, String, String)>,
+    /// What to do when discovery fails.
+    pub discovery_fix: String,
+    /// What to do when discovery finds no tests in any group.
+    pub no_tests_fix: String,
+    /// What to do when a batch leaves no JUnit file.
+    pub no_results_fix: String,
+    /// What to do when the JUnit testcases match no discovered test.
+    pub mapping_fix: String,
+    /// The configured `test_id_format`, when the user chooses how IDs are
+    /// built (the default framework): the doctor then suggests a better one.
+    pub test_id_format: Option<String>,
 }
 
 /// Run one group's discovery `script` locally in `working_dir`. An error
@@ -82,7 +115,12 @@ pub(crate) fn run_discovery(
 /// What discovery found for one group.
 #[derive(Debug, Default, Clone)]
 pub struct Discovery {
+    /// Canonical IDs, in the runner's order.
     pub ids: Vec<String>,
+    /// How the runner names each test in its JUnit, parallel to `ids`, when
+    /// that differs from the canonical IDs (pytest with a rootdir that is not
+    /// the working directory); `None` when they are the same.
+    pub runner_ids: Option<Vec<String>>,
     /// Things the user should know but that do not stop the run
     /// (e.g. "group `slow` selected no tests").
     pub warnings: Vec<String>,
@@ -113,9 +151,18 @@ pub struct MatchedResults {
     /// (index into `expected`, the attempt). At most one per expected ID;
     /// the `batch` field of each attempt is filled in by the caller.
     pub matched: Vec<(usize, TestAttempt)>,
-    /// Testcases that matched no expected ID, as `classname name` — shown as a
-    /// warning since they usually mean an ID format mismatch.
-    pub unmatched: Vec<String>,
+    /// Testcases that matched no expected ID: they usually mean an ID format
+    /// mismatch (shown with [`case_label`]).
+    pub unmatched: Vec<JunitCase>,
+}
+
+/// How a testcase is shown when it matches nothing: `classname name`, or
+/// just `name`.
+pub fn case_label(case: &JunitCase) -> String {
+    match case.classname.as_deref() {
+        Some(c) if !c.is_empty() => format!("{c} {}", case.name),
+        _ => case.name.clone(),
+    }
 }
 
 /// Build the configured framework.
@@ -162,14 +209,14 @@ pub fn match_exact(
     for case in cases {
         let found = {
             let id = id_of(&case);
-            match index.get(id.as_ref()).or_else(|| index.get(id.trim())) {
-                Some(&i) => Ok(i),
-                None => Err(id.into_owned()),
-            }
+            index
+                .get(id.as_ref())
+                .or_else(|| index.get(id.trim()))
+                .copied()
         };
         match found {
-            Ok(i) => out.matched.push((i, attempt_from_case(case))),
-            Err(id) => out.unmatched.push(id),
+            Some(i) => out.matched.push((i, attempt_from_case(case))),
+            None => out.unmatched.push(case),
         }
     }
     out

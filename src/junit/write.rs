@@ -28,7 +28,7 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::escape::{push_attr, push_text};
@@ -40,33 +40,11 @@ use crate::model::{FinalStatus, Outcome, TestAttempt, TestRecord};
 /// reader (or the next run's scheduler) never sees half a report. `wall` is
 /// the run's wall-clock time (the root's `time`).
 pub fn write_report(path: &Path, records: &[TestRecord], wall: Duration) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+    let options = crate::files::AtomicOptions {
+        sync: true,
+        mode: None,
     };
-    std::fs::create_dir_all(dir)?;
-    let tmp = temp_path(path);
-    let written = (|| {
-        let mut file = io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(&tmp)?);
-        render_to(&mut file, records, wall)?;
-        let file = file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-/// `{dir}/.{file name}.{pid}.tmp`: same directory (so the rename is atomic),
-/// hidden, and unique per process.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "junit.xml".into());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    crate::files::write_atomically(path, options, |file| render_to(file, records, wall))
 }
 
 /// The report as a string (see the module documentation for its shape).

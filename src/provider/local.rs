@@ -59,7 +59,7 @@ impl Sandbox for LocalSandbox {
 
     fn result_path(&self, batch: usize, attempt: u32) -> String {
         self.results_dir
-            .join(format!("batch-{batch}-{attempt}.xml"))
+            .join(super::result_file_name(batch, attempt))
             .display()
             .to_string()
     }

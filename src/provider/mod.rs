@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::events::Notices;
 use crate::process::{LineSink, ProcessOutput};
 
 pub mod local;
@@ -54,6 +55,14 @@ pub trait Sandbox: Send {
 
     /// Tear the sandbox down. Called exactly once, by the guard.
     fn destroy(&mut self) -> Result<(), ProviderError>;
+}
+
+/// The name of batch `batch`'s result file for attempt `attempt`
+/// (`batch-3-1.xml`): unique per attempt, so that a stale file from an
+/// earlier batch can never be read by mistake. Every sandbox's
+/// [`Sandbox::result_path`] and the run's local copy use it.
+pub fn result_file_name(batch: usize, attempt: u32) -> String {
+    format!("batch-{batch}-{attempt}.xml")
 }
 
 /// A batch command to run in a sandbox.
@@ -115,12 +124,15 @@ impl fmt::Display for ProviderError {
 /// cancellation or a panic of the worker thread.
 pub struct SandboxGuard {
     sandbox: Option<Box<dyn Sandbox>>,
+    /// Where a failed destroy on drop is reported.
+    notices: Notices,
 }
 
 impl SandboxGuard {
-    pub fn new(sandbox: Box<dyn Sandbox>) -> Self {
+    pub fn new(sandbox: Box<dyn Sandbox>, notices: Notices) -> Self {
         SandboxGuard {
             sandbox: Some(sandbox),
+            notices,
         }
     }
 
@@ -130,7 +142,12 @@ impl SandboxGuard {
             .expect("sandbox already destroyed")
     }
 
-    /// Destroy now, reporting the error (dropping the guard destroys silently).
+    pub fn id(&self) -> &str {
+        self.sandbox.as_deref().map_or("", |s| s.id())
+    }
+
+    /// Destroy now, reporting the error (dropping the guard destroys and
+    /// reports a failure as a notice).
     pub fn destroy(mut self) -> Result<(), ProviderError> {
         match self.sandbox.take() {
             Some(mut s) => s.destroy(),
@@ -143,19 +160,32 @@ impl Drop for SandboxGuard {
     fn drop(&mut self) {
         if let Some(mut s) = self.sandbox.take() {
             if let Err(e) = s.destroy() {
-                eprintln!("warning: {e}");
+                self.notices.send(&e.to_string());
             }
         }
     }
 }
 
 /// Run-time choices that are not in the config file.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ProviderOptions {
     /// `--no-cache`: build the image afresh instead of reusing a cached one.
     pub no_cache: bool,
     /// Local directory for this run's scratch files (batch result files).
     pub scratch_dir: std::path::PathBuf,
+    /// Where retries and other notes for the user go.
+    pub notices: Notices,
+}
+
+impl Default for ProviderOptions {
+    /// No `--no-cache`, no scratch directory, notes on stderr.
+    fn default() -> Self {
+        ProviderOptions {
+            no_cache: false,
+            scratch_dir: std::path::PathBuf::new(),
+            notices: Notices::stderr(),
+        }
+    }
 }
 
 /// Build the configured provider.

@@ -16,6 +16,7 @@ use super::{ErrorStage, ExecRequest, Provider, ProviderError, ProviderOptions, S
 use crate::cancel::Cancel;
 use crate::config::{Config, ShellProviderConfig};
 use crate::error::{io_message, Error, Result};
+use crate::events::Notices;
 use crate::process::{self, shell_quote, CommandSpec, Ending, ProcessOutput, Stream};
 
 /// Attempts for a create, download or destroy before giving up.
@@ -46,6 +47,8 @@ struct Shared {
     project_root: String,
     working_dir: PathBuf,
     lifecycle_timeout: Duration,
+    /// Where retries and progress are reported.
+    notices: Notices,
 }
 
 impl ShellProvider {
@@ -139,6 +142,7 @@ impl ShellProvider {
                 project_root,
                 working_dir,
                 lifecycle_timeout: Duration::from_secs(config.timeout_secs.max(1)),
+                notices: options.notices.clone(),
             }),
             prepare,
             no_cache: options.no_cache,
@@ -152,15 +156,18 @@ impl Provider for ShellProvider {
         let Some(script) = &self.prepare else {
             return Ok(());
         };
-        eprintln!("offload: preparing sandboxes: {script}");
+        let notices = self.shared.notices.clone();
+        notices.send(&format!("preparing sandboxes: {script}"));
         let env: Vec<(String, String)> = if self.no_cache {
             vec![("OFFLOAD_NO_CACHE".into(), "1".into())]
         } else {
             Vec::new()
         };
         // An image build can take minutes: show its progress as it comes.
-        let sink: process::LineSink =
-            Arc::new(|_stream: Stream, line: &str| eprintln!("[prepare] {line}"));
+        let sink: process::LineSink = {
+            let notices = notices.clone();
+            Arc::new(move |_stream: Stream, line: &str| notices.send(&format!("[prepare] {line}")))
+        };
         let out = self
             .shared
             .run(
@@ -184,7 +191,7 @@ impl Provider for ShellProvider {
                 "prepare_command printed nothing on stdout; it must print the image ID as its last line",
             )
         })?;
-        eprintln!("offload: image {image_id}");
+        notices.send(&format!("image {image_id}"));
         self.image_id = Some(image_id.to_string());
         Ok(())
     }
@@ -206,43 +213,52 @@ impl Provider for ShellProvider {
         let script = fill(&self.shared.create, &[("image_id", &image_id)]);
         let env = vec![("OFFLOAD_SANDBOX".to_string(), index.to_string())];
         let label = format!("sandbox {index}");
-        let id = retrying(&label, "create_command", cancel, || {
-            let out = self
-                .shared
-                .run(&script, &env, self.shared.lifecycle_timeout, cancel, None)
-                .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Create)))?;
-            let id = out.stdout().trim().to_string();
-            if !out.success() {
-                if matches!(out.ending, Ending::Cancelled) && !id.is_empty() && !id.contains('\n') {
-                    // It got as far as printing an ID: do not leak the sandbox.
-                    let _ = self.shared.destroy_id(&id);
+        let id = retrying(
+            &self.shared.notices,
+            &label,
+            "create_command",
+            cancel,
+            || {
+                let out = self
+                    .shared
+                    .run(&script, &env, self.shared.lifecycle_timeout, cancel, None)
+                    .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Create)))?;
+                let id = out.stdout().trim().to_string();
+                if !out.success() {
+                    if matches!(out.ending, Ending::Cancelled)
+                        && !id.is_empty()
+                        && !id.contains('\n')
+                    {
+                        // It got as far as printing an ID: do not leak the sandbox.
+                        let _ = self.shared.destroy_id(&id);
+                    }
+                    let error = ProviderError::new(
+                        ErrorStage::Create,
+                        self.shared.failure("create_command", &script, &out),
+                    );
+                    return Err(if out.ending == Ending::Cancelled {
+                        Attempt::Final(error)
+                    } else {
+                        Attempt::Retry(error)
+                    });
                 }
-                let error = ProviderError::new(
-                    ErrorStage::Create,
-                    self.shared.failure("create_command", &script, &out),
-                );
-                return Err(if out.ending == Ending::Cancelled {
-                    Attempt::Final(error)
-                } else {
-                    Attempt::Retry(error)
-                });
-            }
-            if id.is_empty() || id.contains('\n') {
-                let what = if id.is_empty() {
-                    "nothing"
-                } else {
-                    "several lines"
-                };
-                return Err(Attempt::Final(ProviderError::new(
+                if id.is_empty() || id.contains('\n') {
+                    let what = if id.is_empty() {
+                        "nothing"
+                    } else {
+                        "several lines"
+                    };
+                    return Err(Attempt::Final(ProviderError::new(
                     ErrorStage::Create,
                     format!(
                         "create_command printed {what} on stdout; it must print only the sandbox ID \
                          (send progress output to stderr)\n  command: {script}"
                     ),
                 )));
-            }
-            Ok(id)
-        })?;
+                }
+                Ok(id)
+            },
+        )?;
         let project_root = fill(&self.shared.project_root, &[("sandbox_id", &id)]);
         Ok(Box::new(ShellSandbox {
             id,
@@ -362,7 +378,7 @@ impl Sandbox for ShellSandbox {
     }
 
     fn result_path(&self, batch: usize, attempt: u32) -> String {
-        let file = format!("{RESULTS_DIR}/batch-{batch}-{attempt}.xml");
+        let file = format!("{RESULTS_DIR}/{}", super::result_file_name(batch, attempt));
         match self.project_root.trim_end_matches('/') {
             "" if self.project_root.starts_with('/') => format!("/{file}"),
             "" | "." => file,
@@ -419,10 +435,15 @@ impl Sandbox for ShellSandbox {
         let remote = remote.as_str();
         let label = format!("sandbox {}", self.id);
         match self.shared.download.clone() {
-            Some(template) => retrying(&label, "download_command", cancel, || {
-                self.fetch_with_command(&template, remote, &local, cancel)
-            }),
+            Some(template) => retrying(
+                &self.shared.notices,
+                &label,
+                "download_command",
+                cancel,
+                || self.fetch_with_command(&template, remote, &local, cancel),
+            ),
             None => retrying(
+                &self.shared.notices,
                 &label,
                 "exec_command (cat of the result file)",
                 cancel,
@@ -470,26 +491,32 @@ impl Shared {
         let line = fill(&self.destroy, &[("sandbox_id", &shell_quote(id))]);
         let cancel = Cancel::new();
         let deadline = std::time::Instant::now() + self.lifecycle_timeout;
-        retrying(&format!("sandbox {id}"), "destroy_command", &cancel, || {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let out = self
-                .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
-                .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
-            if out.success() {
-                return Ok(());
-            }
-            let message = on_first_line(
-                &self.failure("destroy_command", &line, &out),
-                &format!("; sandbox {id} may still exist: remove it by hand"),
-            );
-            let error = ProviderError::new(ErrorStage::Destroy, message);
-            // Out of time: a retry would break the bound.
-            if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
-                Err(Attempt::Final(error))
-            } else {
-                Err(Attempt::Retry(error))
-            }
-        })
+        retrying(
+            &self.notices,
+            &format!("sandbox {id}"),
+            "destroy_command",
+            &cancel,
+            || {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let out = self
+                    .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
+                    .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
+                if out.success() {
+                    return Ok(());
+                }
+                let message = on_first_line(
+                    &self.failure("destroy_command", &line, &out),
+                    &format!("; sandbox {id} may still exist: remove it by hand"),
+                );
+                let error = ProviderError::new(ErrorStage::Destroy, message);
+                // Out of time: a retry would break the bound.
+                if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
+                    Err(Attempt::Final(error))
+                } else {
+                    Err(Attempt::Retry(error))
+                }
+            },
+        )
     }
 
     /// `create_command failed (exit code 1): <stderr>` with the command and
@@ -556,9 +583,10 @@ fn retry_unless_cancelled(out: &ProcessOutput, error: ProviderError) -> Attempt 
     }
 }
 
-/// Run `attempt` up to [`ATTEMPTS`] times with exponential backoff, saying on
-/// stderr what is retried and why.
+/// Run `attempt` up to [`ATTEMPTS`] times with exponential backoff, saying
+/// what is retried and why.
 fn retrying<T>(
+    notices: &Notices,
     who: &str,
     what: &str,
     cancel: &Cancel,
@@ -577,11 +605,11 @@ fn retrying<T>(
             return Err(ProviderError::new(e.stage, message));
         }
         let first_line = e.message.lines().next().unwrap_or_default();
-        eprintln!(
-            "offload: {who}: {first_line}; retrying {what} in {:.1} s (attempt {} of {ATTEMPTS})",
+        notices.send(&format!(
+            "{who}: {first_line}; retrying {what} in {:.1} s (attempt {} of {ATTEMPTS})",
             backoff.as_secs_f64(),
             n + 1
-        );
+        ));
         if cancel.sleep(backoff) {
             return Err(e);
         }

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::events::{BatchOutcome, Event, ReportError, Reporter};
 use crate::process::{CapturedOutput, Stream};
-use crate::run::events::BatchOutcome;
 
 pub struct BatchLogs {
     dir: PathBuf,
@@ -52,6 +52,49 @@ impl BatchLogs {
             writeln!(f, "[offload] {note}")?;
         }
         f.flush()
+    }
+}
+
+/// Writes each batch's log as it finishes. The directory is made ready (old
+/// logs removed) when the run starts, not before: a run that fails in
+/// discovery leaves the last run's logs alone.
+pub struct BatchLogsReporter {
+    dir: PathBuf,
+    logs: Option<BatchLogs>,
+}
+
+impl BatchLogsReporter {
+    pub fn new(dir: &Path) -> Self {
+        BatchLogsReporter {
+            dir: dir.to_path_buf(),
+            logs: None,
+        }
+    }
+}
+
+impl Reporter for BatchLogsReporter {
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
+        let cannot = |what: String, e: std::io::Error| {
+            ReportError::Failed(format!(
+                "cannot write {what}: {}",
+                crate::error::io_message(&e)
+            ))
+        };
+        match event {
+            Event::RunStarted { .. } => {
+                let logs = BatchLogs::prepare(&self.dir)
+                    .map_err(|e| cannot(format!("the batch logs in {}", self.dir.display()), e))?;
+                self.logs = Some(logs);
+            }
+            Event::BatchFinished(b) => {
+                if let Some(logs) = &self.logs {
+                    logs.write(b.batch, b.outcome, &b.output, &b.notes)
+                        .map_err(|e| cannot(format!("the log of batch {}", b.batch), e))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

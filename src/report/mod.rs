@@ -1,9 +1,54 @@
-//! What the user sees and keeps: batch logs, console progress and summary,
-//! and the `logs` subcommand.
+//! Every output of a run is a [`Reporter`] of the run's events
+//! (`crate::events`): one file each, listed once in [`for_run`]. Also here:
+//! the `logs` subcommand, which reads the merged report back.
+
 pub mod batch_logs;
+pub mod junit_report;
 pub mod logs_cmd;
 pub mod progress;
 pub mod spans;
 pub mod summary;
 pub mod timeline;
+pub mod timing_history;
 pub mod trace;
+
+use std::path::PathBuf;
+
+use crate::events::Reporter;
+
+/// What decides which reporters a run has and where they write.
+pub struct ReportOptions {
+    /// `-v`: stream every batch's output.
+    pub verbose: bool,
+    /// `--trace`: also write `trace.json`.
+    pub trace: bool,
+    pub output_dir: PathBuf,
+    /// `{output_dir}/{junit_file}`, or `None` with `[report] junit = false`.
+    pub junit_path: Option<PathBuf>,
+    /// `<config>.history.tsv`.
+    pub history_path: PathBuf,
+}
+
+/// The reporters of a run, in the order they hear each event: progress
+/// first (its status line is erased before anything else prints at the
+/// end), the summary last (it names the reports that could not be written).
+pub fn for_run<'a>(o: &ReportOptions) -> Vec<Box<dyn Reporter + 'a>> {
+    let logs_dir = o.output_dir.join("logs");
+    let mut reporters: Vec<Box<dyn Reporter + 'a>> = vec![
+        Box::new(progress::ProgressReporter::new(o.verbose)),
+        Box::new(batch_logs::BatchLogsReporter::new(&logs_dir)),
+        Box::new(timing_history::TimingHistoryReporter::new(&o.history_path)),
+        Box::new(timeline::reporter(&o.output_dir)),
+    ];
+    if let Some(junit) = &o.junit_path {
+        reporters.push(Box::new(junit_report::JunitReporter::new(junit)));
+    }
+    if o.trace {
+        reporters.push(Box::new(trace::reporter(&o.output_dir)));
+    }
+    reporters.push(Box::new(summary::SummaryReporter::new(
+        o.junit_path.as_deref(),
+        &logs_dir,
+    )));
+    reporters
+}

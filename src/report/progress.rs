@@ -19,10 +19,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::summary::Counts;
+use crate::events::{Counts, Event, ReportError, Reporter};
 use crate::model::FinalStatus;
 use crate::process::Stream;
-use crate::run::events::{Reporter, RunEvent};
 
 /// Shortest time between two redraws of the live line (10 per second).
 const LIVE_REDRAW_INTERVAL: Duration = Duration::from_millis(100);
@@ -471,37 +470,48 @@ impl ProgressReporter {
 }
 
 impl Reporter for ProgressReporter {
-    fn on_event(&mut self, event: &RunEvent<'_>) {
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         match event {
-            RunEvent::RunStarted {
-                total_tests,
+            Event::RunStarted {
+                table,
+                known_durations,
+                batches,
                 parallelism,
+                provider,
                 expected_wall,
+                ..
             } => {
+                let total = table.tests.len();
+                self.send(DrawMsg::Line(format!(
+                    "Timing history: durations for {known_durations} of {total} tests"
+                )));
+                self.send(DrawMsg::Line(format!(
+                    "Running {total} tests in {batches} batches on {parallelism} sandboxes ({provider} provider)"
+                )));
                 self.state.started = true;
-                self.state.total = *total_tests;
+                self.state.total = total;
                 self.state.parallelism = *parallelism;
                 self.state.expected_wall = *expected_wall;
                 self.send_state();
             }
-            RunEvent::SandboxReady { sandbox, .. } => {
+            Event::SandboxReady { sandbox, .. } => {
                 self.alive.insert(*sandbox);
                 self.send_state();
             }
-            RunEvent::SandboxFailed { sandbox, error, .. } => {
+            Event::SandboxFailed { sandbox, error, .. } => {
                 self.alive.remove(sandbox);
                 self.send_lines(&format!("sandbox {sandbox}: "), error);
                 self.send_state();
             }
-            RunEvent::SandboxDestroyed { sandbox, .. } => {
+            Event::SandboxDestroyed { sandbox, .. } => {
                 self.alive.remove(sandbox);
                 self.send_state();
             }
-            RunEvent::BatchStarted { batch, .. } => {
+            Event::BatchStarted { batch, .. } => {
                 self.in_flight.insert(*batch);
                 self.send_state();
             }
-            RunEvent::BatchOutput {
+            Event::BatchOutput {
                 batch,
                 stream,
                 line,
@@ -514,11 +524,11 @@ impl Reporter for ProgressReporter {
                     self.send(DrawMsg::Line(format!("[batch {batch}] {tag}{line}")));
                 }
             }
-            RunEvent::BatchFinished { batch, .. } => {
-                self.in_flight.remove(batch);
+            Event::BatchFinished(b) => {
+                self.in_flight.remove(&b.batch);
                 self.send_state();
             }
-            RunEvent::TestDecided { id, status } => {
+            Event::TestDecided { id, status } => {
                 self.state.counts.total = self.state.total;
                 self.state.counts.add(*status);
                 match status {
@@ -528,12 +538,24 @@ impl Reporter for ProgressReporter {
                 }
                 self.send_state();
             }
-            RunEvent::TestRetrying { id, attempt } => {
+            Event::TestRetrying { id, attempt } => {
                 self.send(DrawMsg::Line(format!("RETRY  {id} (attempt {attempt})")));
             }
-            RunEvent::Notice { message } => self.send_lines("note: ", message),
-            RunEvent::RunFinished { .. } => self.finish(),
+            Event::Notice { message } => self.send_lines("note: ", message),
+            Event::Warning { message } => self.send_lines("warning: ", message),
+            Event::Interrupted { again: false } => self.send(DrawMsg::Line(
+                "Interrupted: stopping batches and destroying sandboxes (press Ctrl-C again to kill at once)".into(),
+            )),
+            Event::Interrupted { again: true } => {
+                self.send(DrawMsg::Line("Interrupted again: killing everything now".into()))
+            }
+            Event::RunFinished { .. } => self.finish(),
+            Event::DiscoveryStarted { .. }
+            | Event::DiscoveryFinished { .. }
+            | Event::RunStopping { .. }
+            | Event::ReportFailed { .. } => {}
         }
+        Ok(())
     }
 }
 
@@ -758,45 +780,44 @@ mod tests {
     fn reporter_prefixes_batch_output_and_reports_failures() {
         let out = Shared::default();
         let mut r = ProgressReporter::with_output(ProgressMode::Plain, true, Box::new(out.clone()));
+        let table = crate::events::testing::table(&["a", "b"]);
+        let tests = crate::events::testing::ids(&["a", "b"]);
+        let stats = crate::events::testing::stats(ms(3), false);
         let events = [
-            RunEvent::RunStarted {
-                total_tests: 2,
-                parallelism: 1,
-                expected_wall: None,
-            },
-            RunEvent::SandboxReady {
+            crate::events::testing::run_started(&table, 1),
+            Event::SandboxReady {
                 sandbox: 0,
-                id: "local-0".into(),
+                id: "local-0",
                 at: ms(1),
             },
-            RunEvent::BatchStarted {
+            Event::BatchStarted {
                 batch: 3,
+                kind: crate::events::BatchKind::Fresh,
                 sandbox: 0,
-                tests: vec!["a".into(), "b".into()].into(),
+                tests: &tests,
                 at: ms(2),
             },
-            RunEvent::BatchOutput {
+            Event::BatchOutput {
                 batch: 3,
                 stream: Stream::Stdout,
-                line: "collected 2 items".into(),
+                line: "collected 2 items",
             },
-            RunEvent::BatchOutput {
+            Event::BatchOutput {
                 batch: 3,
                 stream: Stream::Stderr,
-                line: "\x1b[33mwarning\x1b[0m".into(),
+                line: "\x1b[33mwarning\x1b[0m",
             },
-            RunEvent::TestDecided {
+            Event::TestDecided {
                 id: "a",
                 status: FinalStatus::Failed,
             },
-            RunEvent::RunFinished {
-                records: vec![],
-                wall: ms(3),
-                cancelled: false,
+            Event::RunFinished {
+                records: &[],
+                stats: &stats,
             },
         ];
         for e in &events {
-            r.on_event(e);
+            r.on_event(e).unwrap();
         }
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         // A periodic line appears only if the test took over 5 s: not checked.
@@ -804,6 +825,13 @@ mod tests {
             l.starts_with("[offload] ") && l.as_bytes().get(10).is_some_and(|b| b.is_ascii_digit())
         };
         let lines: Vec<&str> = text.lines().filter(|l| !periodic(l)).collect();
+        // The start of the run: what history knew, and the plan.
+        assert_eq!(lines[0], "Timing history: durations for 0 of 2 tests");
+        assert_eq!(
+            lines[1],
+            "Running 2 tests in 1 batches on 1 sandboxes (local provider)"
+        );
+        let lines = &lines[2..];
         assert_eq!(lines[0], "[offload] running 2 tests on up to 1 sandboxes");
         assert_eq!(lines[1], "[batch 3] collected 2 items");
         assert_eq!(lines[2], "[batch 3] [stderr] warning");

@@ -2,12 +2,12 @@
 //! events: the input of the timeline page and the trace file.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::events::{BatchKind, BatchOutcome, Counts, Event, ReportError, Reporter};
 use crate::model::Outcome;
-use crate::run::events::{BatchOutcome, Reporter, RunEvent};
 
 /// One sandbox's life. Times are offsets from the run's start.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -27,6 +27,8 @@ pub struct SandboxSpan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchSpan {
     pub batch: usize,
+    /// Fresh work, or a retry, isolation or hang-split re-run.
+    pub kind: BatchKind,
     pub sandbox: usize,
     pub started: Duration,
     /// `None` while running (or when the run ended first).
@@ -58,18 +60,31 @@ impl BatchSpan {
     }
 }
 
+/// Discovery of one group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscoverySpan {
+    pub group: String,
+    pub started: Duration,
+    /// `None` while it runs; then when it finished and what it found.
+    pub finished: Option<(Duration, usize)>,
+}
+
 /// Everything a timeline needs, filled in event by event.
 #[derive(Clone, Debug, Default)]
 pub struct RunSpans {
     pub total_tests: usize,
     pub parallelism: usize,
+    /// Each group's discovery, in order.
+    pub discovery: Vec<DiscoverySpan>,
+    /// When execution started (after discovery and planning).
+    pub execution_started: Option<Duration>,
     pub sandboxes: BTreeMap<usize, SandboxSpan>,
     /// In the order they started.
     pub batches: Vec<BatchSpan>,
     /// Set by `RunFinished`.
     pub wall: Duration,
     /// The final counts, once the run is over.
-    pub counts: crate::report::summary::Counts,
+    pub counts: Counts,
     pub cancelled: bool,
     /// Index in `batches` of each batch number still running.
     running: HashMap<usize, usize>,
@@ -77,32 +92,45 @@ pub struct RunSpans {
 
 impl RunSpans {
     /// Take one event into account. Returns true for `RunFinished`.
-    pub fn record(&mut self, event: &RunEvent<'_>) -> bool {
+    pub fn record(&mut self, event: &Event<'_>) -> bool {
         match event {
-            RunEvent::RunStarted {
-                total_tests,
+            Event::DiscoveryStarted { group, at } => self.discovery.push(DiscoverySpan {
+                group: group.to_string(),
+                started: *at,
+                finished: None,
+            }),
+            Event::DiscoveryFinished { group, tests, at } => {
+                if let Some(d) = self.discovery.iter_mut().rev().find(|d| d.group == *group) {
+                    d.finished = Some((*at, *tests));
+                }
+            }
+            Event::RunStarted {
+                table,
                 parallelism,
+                at,
                 ..
             } => {
-                self.total_tests = *total_tests;
+                self.total_tests = table.tests.len();
                 self.parallelism = *parallelism;
+                self.execution_started = Some(*at);
             }
-            RunEvent::SandboxReady { sandbox, id, at } => {
+            Event::SandboxReady { sandbox, id, at } => {
                 let s = self.sandbox(*sandbox);
-                s.id = Some(id.clone());
+                s.id = Some(id.to_string());
                 s.ready = Some(*at);
             }
-            RunEvent::SandboxFailed { sandbox, error, at } => {
+            Event::SandboxFailed { sandbox, error, at } => {
                 let s = self.sandbox(*sandbox);
-                s.failure = Some(error.clone());
+                s.failure = Some(error.to_string());
                 s.end = Some(*at);
             }
-            RunEvent::SandboxDestroyed { sandbox, at } => {
+            Event::SandboxDestroyed { sandbox, at } => {
                 let s = self.sandbox(*sandbox);
                 s.end = Some(s.end.map_or(*at, |e| e.min(*at)));
             }
-            RunEvent::BatchStarted {
+            Event::BatchStarted {
                 batch,
+                kind,
                 sandbox,
                 tests,
                 at,
@@ -111,6 +139,7 @@ impl RunSpans {
                 self.running.insert(*batch, self.batches.len());
                 self.batches.push(BatchSpan {
                     batch: *batch,
+                    kind: *kind,
                     sandbox: *sandbox,
                     started: *at,
                     finished: None,
@@ -119,44 +148,30 @@ impl RunSpans {
                     outcomes: vec![None; tests.len()],
                 });
             }
-            RunEvent::BatchFinished {
-                batch,
-                sandbox,
-                outcome,
-                started,
-                finished,
-                tests,
-                outcomes,
-            } => {
+            Event::BatchFinished(b) => {
                 let span = BatchSpan {
-                    batch: *batch,
-                    sandbox: *sandbox,
-                    started: *started,
-                    finished: Some(*finished),
-                    outcome: Some(*outcome),
-                    tests: Arc::clone(tests),
-                    outcomes: outcomes.clone(),
+                    batch: b.batch,
+                    kind: b.kind,
+                    sandbox: b.sandbox,
+                    started: b.started,
+                    finished: Some(b.finished),
+                    outcome: Some(b.outcome),
+                    tests: Arc::clone(&b.tests),
+                    outcomes: b.outcomes.clone(),
                 };
-                self.sandbox(*sandbox);
-                match self.running.remove(batch) {
+                self.sandbox(b.sandbox);
+                match self.running.remove(&b.batch) {
                     Some(i) => self.batches[i] = span,
                     None => self.batches.push(span),
                 }
             }
-            RunEvent::RunFinished {
-                records,
-                wall,
-                cancelled,
-            } => {
-                self.counts = crate::report::summary::Counts::of(records);
-                self.wall = *wall;
-                self.cancelled = *cancelled;
+            Event::RunFinished { records, stats } => {
+                self.counts = Counts::of(records);
+                self.wall = stats.wall;
+                self.cancelled = stats.stopped.is_some();
                 return true;
             }
-            RunEvent::BatchOutput { .. }
-            | RunEvent::TestDecided { .. }
-            | RunEvent::TestRetrying { .. }
-            | RunEvent::Notice { .. } => {}
+            _ => {}
         }
         false
     }
@@ -215,28 +230,20 @@ impl SpansFileReporter {
 }
 
 impl Reporter for SpansFileReporter {
-    fn on_event(&mut self, event: &RunEvent<'_>) {
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         if self.spans.record(event) {
-            if let Err(e) = write_page(&self.path, &(self.render)(&self.spans)) {
-                eprintln!("warning: {e}; the test results are not affected");
-            }
+            crate::files::write_text_atomically(&self.path, &(self.render)(&self.spans)).map_err(
+                |e| {
+                    ReportError::Failed(format!(
+                        "cannot write {}: {}",
+                        self.path.display(),
+                        crate::error::io_message(&e)
+                    ))
+                },
+            )?;
         }
+        Ok(())
     }
-}
-
-/// Write `text` to `path`, creating its directory.
-fn write_page(path: &Path, text: &str) -> Result<(), String> {
-    let describe = |e: std::io::Error| {
-        format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::error::io_message(&e)
-        )
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(describe)?;
-    }
-    std::fs::write(path, text).map_err(describe)
 }
 
 #[cfg(test)]
@@ -249,43 +256,47 @@ mod tests {
 
     #[test]
     fn records_batches_and_finds_the_critical_sandbox() {
+        use crate::events::testing::{finished, ids, stats};
         let mut spans = RunSpans::default();
+        let (t1, t2) = (ids(&["t1"]), ids(&["t2"]));
+        let done = finished(
+            2,
+            1,
+            BatchOutcome::Failure,
+            (secs(1), secs(9)),
+            &["t2"],
+            vec![Some(Outcome::Failed)],
+        );
+        let stats = stats(secs(10), true);
         let events = [
-            RunEvent::SandboxReady {
+            Event::SandboxReady {
                 sandbox: 0,
-                id: "a".into(),
+                id: "a",
                 at: secs(0),
             },
-            RunEvent::SandboxReady {
+            Event::SandboxReady {
                 sandbox: 1,
-                id: "b".into(),
+                id: "b",
                 at: secs(1),
             },
-            RunEvent::BatchStarted {
+            Event::BatchStarted {
                 batch: 1,
+                kind: BatchKind::Fresh,
                 sandbox: 0,
-                tests: vec!["t1".into()].into(),
+                tests: &t1,
                 at: secs(0),
             },
-            RunEvent::BatchStarted {
+            Event::BatchStarted {
                 batch: 2,
+                kind: BatchKind::Fresh,
                 sandbox: 1,
-                tests: vec!["t2".into()].into(),
+                tests: &t2,
                 at: secs(1),
             },
-            RunEvent::BatchFinished {
-                batch: 2,
-                sandbox: 1,
-                outcome: BatchOutcome::Failure,
-                started: secs(1),
-                finished: secs(9),
-                tests: vec!["t2".into()].into(),
-                outcomes: vec![Some(Outcome::Failed)],
-            },
-            RunEvent::RunFinished {
-                records: vec![],
-                wall: secs(10),
-                cancelled: true,
+            Event::BatchFinished(&done),
+            Event::RunFinished {
+                records: &[],
+                stats: &stats,
             },
         ];
         let finished: Vec<bool> = events.iter().map(|e| spans.record(e)).collect();

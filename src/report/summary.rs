@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::events::{Counts, Event, ReportError, Reporter};
 use crate::model::{FinalStatus, TestRecord};
 
 /// How many of the slowest tests the summary lists.
@@ -18,13 +19,15 @@ const MESSAGE_MAX_CHARS: usize = 200;
 /// The summary of a finished (or cancelled) run, ending with a newline.
 ///
 /// `junit_path` is `None` when the JUnit report is disabled
-/// (`[report] junit = false`); `logs_dir` is `{output_dir}/logs`.
+/// (`[report] junit = false`); `logs_dir` is `{output_dir}/logs`;
+/// `failures` are the reports that could not be written.
 pub fn render_summary(
     records: &[TestRecord],
     wall: Duration,
     junit_path: Option<&Path>,
     logs_dir: &Path,
     cancelled: bool,
+    failures: &[String],
 ) -> String {
     let counts = Counts::of(records);
     let mut out = String::new();
@@ -101,11 +104,80 @@ pub fn render_summary(
         "  Batch logs: {}  (offload logs --failures shows the failures)",
         logs_dir.display()
     );
+    for failure in failures {
+        let _ = writeln!(out, "  Not written: {failure}");
+    }
 
     out.push('\n');
     out.push_str(&verdict_line(&counts, cancelled));
+    if !failures.is_empty() {
+        let _ = write!(
+            out,
+            " {} could not be written.",
+            if failures.len() == 1 {
+                "A report"
+            } else {
+                "Some reports"
+            }
+        );
+    }
     out.push('\n');
     out
+}
+
+/// Prints the summary on stdout when the run finishes, naming the reports
+/// that could not be written, and the error that stopped the run, if any,
+/// on stderr.
+pub struct SummaryReporter {
+    /// `None` when `[report] junit = false`.
+    junit_path: Option<std::path::PathBuf>,
+    logs_dir: std::path::PathBuf,
+    failures: Vec<String>,
+}
+
+impl SummaryReporter {
+    pub fn new(junit_path: Option<&Path>, logs_dir: &Path) -> Self {
+        SummaryReporter {
+            junit_path: junit_path.map(shown_path),
+            logs_dir: shown_path(logs_dir),
+            failures: Vec::new(),
+        }
+    }
+}
+
+impl Reporter for SummaryReporter {
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
+        match event {
+            Event::ReportFailed {
+                message,
+                fails_run: true,
+            } => self.failures.push(message.to_string()),
+            Event::ReportFailed {
+                message,
+                fails_run: false,
+            } => eprintln!("warning: {message}"),
+            Event::RunFinished { records, stats } => {
+                let text = render_summary(
+                    records,
+                    stats.wall,
+                    self.junit_path.as_deref(),
+                    &self.logs_dir,
+                    stats.stopped.is_some(),
+                    &self.failures,
+                );
+                // A closed stdout (`offload run | head`) is not an error.
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+                if let Some(fatal) = &stats.fatal {
+                    eprintln!("error: {fatal}");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// `path` relative to the current directory when it is inside it (what a
@@ -116,47 +188,6 @@ pub fn shown_path(path: &Path) -> std::path::PathBuf {
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| path.to_path_buf())
-}
-
-/// Test counts by final status. The categories do not overlap: they add up
-/// to `total` (an errored test counts as failed).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub total: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub flaky: usize,
-    pub not_run: usize,
-    pub skipped: usize,
-}
-
-impl Counts {
-    pub fn of(records: &[TestRecord]) -> Counts {
-        let mut c = Counts {
-            total: records.len(),
-            ..Counts::default()
-        };
-        for r in records {
-            c.add(r.status);
-        }
-        c
-    }
-
-    /// Count one more test with this final status (not touching `total`).
-    pub fn add(&mut self, status: FinalStatus) {
-        match status {
-            FinalStatus::Passed => self.passed += 1,
-            FinalStatus::Flaky => self.flaky += 1,
-            FinalStatus::Skipped => self.skipped += 1,
-            FinalStatus::Failed | FinalStatus::Error => self.failed += 1,
-            FinalStatus::NotRun => self.not_run += 1,
-        }
-    }
-
-    /// Tests with a final verdict.
-    pub fn decided(&self) -> usize {
-        self.passed + self.failed + self.flaky + self.not_run + self.skipped
-    }
 }
 
 fn verdict_line(c: &Counts, cancelled: bool) -> String {
@@ -355,6 +386,7 @@ mod tests {
             Some(&PathBuf::from("test-results/junit.xml")),
             &PathBuf::from("test-results/logs"),
             false,
+            &[],
         );
         let expected = "
 Test results (1m 23s):
@@ -405,6 +437,7 @@ Some tests failed: 2 failed, 1 not run.
             None,
             Path::new("out/logs"),
             false,
+            &[],
         );
         let expected = "
 Test results (640ms):

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::spans::{BatchSpan, RunSpans, SpansFileReporter};
 use super::summary::format_duration;
+use crate::events::{BatchKind, BatchOutcome};
 use crate::model::Outcome;
-use crate::run::events::BatchOutcome;
 
 /// The file name inside the output directory.
 pub const TIMELINE_FILE: &str = "timeline.html";
@@ -205,13 +205,43 @@ svg.timeline {{ display: block; }}
 <header>
 <h1>Offload run timeline</h1>
 <div>{heading}</div>
+<div class="hint">{discovery}</div>
 <div>{legend} <span class="hint">Hover a bar for its tests; the highlighted row is the critical path (the sandbox that finished last).</span></div>
 </header>
 {svg}</body>
 </html>
 "#,
-        heading = escape(&heading)
+        heading = escape(&heading),
+        discovery = escape(&discovery_line(spans)),
     )
+}
+
+/// `Discovery: `unit` 120 tests in 0.4s, `slow` 3 tests in 0.2s; tests
+/// started at 0.7s`.
+fn discovery_line(spans: &RunSpans) -> String {
+    let groups: Vec<String> = spans
+        .discovery
+        .iter()
+        .map(|d| match d.finished {
+            Some((end, tests)) => format!(
+                "`{}` {tests} tests in {}",
+                d.group,
+                format_duration(end.saturating_sub(d.started))
+            ),
+            None => format!("`{}` unfinished", d.group),
+        })
+        .collect();
+    let mut line = String::new();
+    if !groups.is_empty() {
+        line = format!("Discovery: {}", groups.join(", "));
+    }
+    if let Some(at) = spans.execution_started {
+        if !line.is_empty() {
+            line.push_str("; ");
+        }
+        line.push_str(&format!("tests started at {}", format_duration(at)));
+    }
+    line
 }
 
 fn sandbox_title(spans: &RunSpans, index: usize) -> String {
@@ -239,8 +269,12 @@ fn sandbox_title(spans: &RunSpans, index: usize) -> String {
 
 fn batch_title(b: &BatchSpan, wall: Duration) -> String {
     let end = b.end(wall);
+    let kind = match b.kind {
+        BatchKind::Fresh => String::new(),
+        kind => format!(" ({})", kind.as_str()),
+    };
     let mut t = format!(
-        "batch {} · sandbox {} · {} · {:.2}s → {:.2}s ({})\n",
+        "batch {}{kind} · sandbox {} · {} · {:.2}s → {:.2}s ({})\n",
         b.batch,
         b.sandbox,
         b.outcome_or_cancelled().as_str(),
@@ -311,7 +345,7 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::events::{Reporter, RunEvent};
+    use crate::events::{Event, Reporter};
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -319,16 +353,14 @@ mod tests {
 
     /// Three sandboxes; sandbox 1 finishes last.
     pub(crate) fn sample_spans() -> RunSpans {
+        use crate::events::testing::{finished, ids, run_started, stats, table};
         let mut spans = RunSpans::default();
-        let mut events = vec![RunEvent::RunStarted {
-            total_tests: 4,
-            parallelism: 3,
-            expected_wall: None,
-        }];
+        let table = table(&["a", "b", "c", "d"]);
+        spans.record(&run_started(&table, 3));
         for s in 0..3 {
-            events.push(RunEvent::SandboxReady {
+            spans.record(&Event::SandboxReady {
                 sandbox: s,
-                id: format!("local-{s}"),
+                id: &format!("local-{s}"),
                 at: secs(0.0),
             });
         }
@@ -371,30 +403,27 @@ mod tests {
             ),
         ];
         for (batch, sandbox, start, end, outcome, test, result) in batches {
-            events.push(RunEvent::BatchStarted {
+            spans.record(&Event::BatchStarted {
                 batch,
+                kind: BatchKind::Fresh,
                 sandbox,
-                tests: vec![test.into()].into(),
+                tests: &ids(&[test]),
                 at: secs(start),
             });
-            events.push(RunEvent::BatchFinished {
+            let done = finished(
                 batch,
                 sandbox,
                 outcome,
-                started: secs(start),
-                finished: secs(end),
-                tests: vec![test.into()].into(),
-                outcomes: vec![Some(result)],
-            });
+                (secs(start), secs(end)),
+                &[test],
+                vec![Some(result)],
+            );
+            spans.record(&Event::BatchFinished(&done));
         }
-        events.push(RunEvent::RunFinished {
-            records: vec![],
-            wall: secs(4.0),
-            cancelled: false,
+        spans.record(&Event::RunFinished {
+            records: &[],
+            stats: &stats(secs(4.0), false),
         });
-        for e in &events {
-            spans.record(e);
-        }
         spans
     }
 
@@ -457,9 +486,9 @@ passed   tests/a.py::test_two</title></rect>"##,
     #[test]
     fn a_failed_sandbox_says_why_in_its_row() {
         let mut spans = sample_spans();
-        spans.record(&RunEvent::SandboxFailed {
+        spans.record(&Event::SandboxFailed {
             sandbox: 3,
-            error: "create_command failed (exit code 1): <quota>\nmore".into(),
+            error: "create_command failed (exit code 1): <quota>\nmore",
             at: secs(0.5),
         });
         let page = render_timeline(&spans);
@@ -477,17 +506,15 @@ passed   tests/a.py::test_two</title></rect>"##,
         let dir = std::env::temp_dir().join(format!("offload-timeline-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut r = reporter(&dir.join("out"));
-        r.on_event(&RunEvent::RunStarted {
-            total_tests: 0,
-            parallelism: 1,
-            expected_wall: None,
-        });
+        let table = crate::events::testing::table(&[]);
+        r.on_event(&crate::events::testing::run_started(&table, 1))
+            .unwrap();
         assert!(!dir.join("out").join(TIMELINE_FILE).exists());
-        r.on_event(&RunEvent::RunFinished {
-            records: vec![],
-            wall: Duration::from_secs(1),
-            cancelled: false,
-        });
+        r.on_event(&Event::RunFinished {
+            records: &[],
+            stats: &crate::events::testing::stats(Duration::from_secs(1), false),
+        })
+        .unwrap();
         let page = std::fs::read_to_string(dir.join("out").join(TIMELINE_FILE)).unwrap();
         assert!(page.starts_with("<!DOCTYPE html>"));
         let _ = std::fs::remove_dir_all(&dir);

@@ -120,40 +120,40 @@ pub fn render_trace(spans: &RunSpans) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::events::BatchOutcome;
-    use crate::run::events::RunEvent;
+    use crate::events::testing::{finished, stats};
+    use crate::events::{BatchOutcome, Event};
 
     #[test]
     fn one_process_per_sandbox_and_one_complete_event_per_batch() {
         let mut spans = RunSpans::default();
+        let done = finished(
+            7,
+            1,
+            BatchOutcome::Failure,
+            (Duration::from_millis(10), Duration::from_millis(1510)),
+            &["t::a", "t::b"],
+            vec![Some(Outcome::Failed), None],
+        );
+        let stats = stats(Duration::from_secs(2), false);
         let events = [
-            RunEvent::SandboxReady {
+            Event::SandboxReady {
                 sandbox: 0,
-                id: "local-0".into(),
+                id: "local-0",
                 at: Duration::from_millis(5),
             },
-            RunEvent::SandboxReady {
+            Event::SandboxReady {
                 sandbox: 1,
-                id: "local-1".into(),
+                id: "local-1",
                 at: Duration::from_millis(6),
             },
-            RunEvent::BatchFinished {
-                batch: 7,
-                sandbox: 1,
-                outcome: BatchOutcome::Failure,
-                started: Duration::from_millis(10),
-                finished: Duration::from_millis(1510),
-                tests: vec!["t::a".into(), "t::b".into()].into(),
-                outcomes: vec![Some(Outcome::Failed), None],
-            },
-            RunEvent::SandboxDestroyed {
+            Event::BatchFinished(&done),
+            Event::SandboxDestroyed {
                 sandbox: 1,
                 at: Duration::from_millis(1600),
             },
-            RunEvent::RunFinished {
-                records: vec![],
-                wall: Duration::from_secs(2),
-                cancelled: false,
+            Event::RunFinished {
+                records: &[],
+                stats: &stats,
             },
         ];
         for e in &events {

@@ -1,212 +1,496 @@
 //! The run: discovery, then a pool of worker threads (one sandbox each) fed
-//! from a priority queue by the collector, which owns every result.
+//! from a priority queue by the driver thread, which owns the run's state
+//! machine and its reporters.
 //!
 //! ```text
-//! discover (groups one after another) → plan batches → queue
-//!   collector ──jobs──▶ worker 0 (sandbox 0) ─┐
-//!       ▲      └──────▶ worker 1 (sandbox 1) ─┤ BatchDone, SandboxReady, ...
-//!       └─────────────────────────────────────┘
+//! discovery thread ─┐                          ┌─▶ worker 0 (sandbox 0) ─┐
+//! prepare thread ───┼─▶ driver ──── jobs ──────┼─▶ worker 1 (sandbox 1) ─┤
+//!     ▲             │   RunState (decisions)   └─▶ …                     │
+//!     │             │   Reporters (outputs)                              │
+//!     └─ Msg ───────┴──────────────────────────────────────────────────── ┘
 //! ```
+//!
+//! * [`Session`] is the driver: one channel of [`Msg`]s in, [`crate::events`]
+//!   out. Everything that happens on other threads (discovery, the image
+//!   build, the workers, Ctrl-C) reaches the reporters through it.
+//! * [`state::RunState`] makes every decision about results; it has no
+//!   threads in it and is unit-tested on its own.
+//! * [`batch::run_batch`] runs one batch; [`worker`] is a thread that owns a
+//!   sandbox and calls it.
 
-pub mod collector;
-pub mod events;
+pub mod batch;
 pub mod queue;
+pub mod state;
 pub mod timing;
 pub mod worker;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cancel::Cancel;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::cancel::{Cancel, CancelLevel};
 use crate::config::GroupConfig;
-use crate::error::{Error, Result};
+use crate::discover::{Progress, TestTable};
+use crate::error::Result;
+use crate::events::{Event, Notices, Reporters, RunStats, StopReason};
 use crate::framework::Framework;
 use crate::model::TestRecord;
-use crate::provider::Provider;
-use crate::report::batch_logs::BatchLogs;
+use crate::provider::{Provider, ProviderError};
 use crate::schedule::PlannedBatch;
-use crate::Verdict;
+use batch::{BatchContext, Job};
+use state::{Effects, RunState, Settings};
+use worker::WorkerMsg;
 
-pub use collector::Collected;
-use events::Reporter;
-
-/// One discovered test.
-#[derive(Clone, Debug)]
-pub struct TestEntry {
-    /// The canonical ID.
-    pub id: String,
-    /// Index into [`TestTable::groups`].
-    pub group: usize,
-    /// Expected duration, from history or the group's typical duration.
-    pub expected: Duration,
+/// What reaches the driver thread, from whichever thread.
+pub enum Msg {
+    Worker(WorkerMsg),
+    /// A note for the user from another thread.
+    Notice(String),
+    /// The discovery thread is at this point.
+    Discovery(OwnedProgress),
+    /// Discovery is over.
+    Discovered(Result<TestTable>),
+    /// The prepare thread is done (the provider, ready to create sandboxes).
+    Prepared(std::result::Result<Box<dyn Provider>, ProviderError>),
 }
 
-/// Every test of the run, in discovery order. Tests are referred to by their
-/// index in `tests` everywhere else.
-#[derive(Clone, Debug, Default)]
-pub struct TestTable {
-    pub tests: Vec<TestEntry>,
-    pub groups: Vec<GroupConfig>,
+/// [`Progress`] that can cross a thread.
+pub enum OwnedProgress {
+    Started { group: usize },
+    Warning(String),
+    Finished { group: usize, tests: usize },
 }
 
-/// Discover every group, one after another. An ID found by several groups
-/// runs once, in the first group that found it.
-pub fn discover_all(
-    framework: &dyn Framework,
-    groups: &[GroupConfig],
-    cancel: &Cancel,
-    mut warn: impl FnMut(&str),
-) -> Result<TestTable> {
-    // Every group's IDs are kept until all are discovered, so duplicates are
-    // found by borrowing them (no copy of each ID).
-    let mut found: Vec<Vec<String>> = Vec::with_capacity(groups.len());
-    for group in groups {
-        let discovery = framework.discover(group, cancel)?;
-        if cancel.is_cancelled() {
-            return Err(Error::new("discovery cancelled"));
-        }
-        for w in &discovery.warnings {
-            warn(w);
-        }
-        found.push(discovery.ids);
-    }
-    let keep: Vec<Vec<bool>> = {
-        let total = found.iter().map(Vec::len).sum();
-        let mut seen: rustc_hash::FxHashSet<&str> =
-            rustc_hash::FxHashSet::with_capacity_and_hasher(total, Default::default());
-        found
-            .iter()
-            .map(|ids| ids.iter().map(|id| seen.insert(id.as_str())).collect())
-            .collect()
-    };
-    let mut table = TestTable {
-        tests: Vec::with_capacity(keep.iter().flatten().filter(|&&k| k).count()),
-        groups: groups.to_vec(),
-    };
-    for (g, (ids, keep)) in found.into_iter().zip(keep).enumerate() {
-        let duplicates = keep.iter().filter(|&&k| !k).count();
-        if duplicates > 0 {
-            warn(&format!(
-                "group `{}`: {duplicates} test(s) also found by an earlier group run once, in that group",
-                groups[g].name
-            ));
-        }
-        let kept = ids
-            .into_iter()
-            .zip(keep)
-            .filter_map(|(id, k)| k.then_some(id));
-        table.tests.extend(kept.map(|id| TestEntry {
-            id,
-            group: g,
-            expected: Duration::ZERO,
-        }));
-    }
-    Ok(table)
-}
-
-/// How to execute.
+/// How to execute the planned batches.
 pub struct ExecuteOptions {
     pub parallelism: usize,
     pub timeout: Duration,
     pub fail_fast: bool,
     /// Stream batch output lines to the reporters (`-v`).
     pub stream_output: bool,
-    pub logs_dir: PathBuf,
-    pub scratch_dir: PathBuf,
+    pub scratch_dir: std::path::PathBuf,
     /// Environment for every batch (provider `env`, `--env`, `OFFLOAD_ROOT`).
     pub env: Vec<(String, String)>,
     pub batch_startup: Duration,
     /// The planned makespan (shown as an ETA), when history made it meaningful.
     pub expected_wall: Option<Duration>,
+    /// Tests with a duration in the timing history.
+    pub known_durations: usize,
+    /// The provider's `type`.
+    pub provider: &'static str,
 }
 
-/// Run the planned batches on a pool of `parallelism` workers and collect
-/// every test's record. Every sandbox is destroyed before this returns.
-pub fn execute<'a>(
-    table: &'a TestTable,
-    batches: Vec<PlannedBatch>,
-    framework: Arc<dyn Framework>,
-    provider: Arc<dyn Provider>,
-    options: ExecuteOptions,
-    cancel: &Cancel,
-    reporters: Vec<Box<dyn Reporter + 'a>>,
-) -> Result<Collected> {
-    let start = Instant::now();
-    let logs = BatchLogs::prepare(&options.logs_dir).map_err(|e| {
-        crate::error::io_error(format!("cannot create {}", options.logs_dir.display()), &e)
-    })?;
-    // No more sandboxes than tests: a sandbox can cost real money.
-    let workers = options.parallelism.max(1).min(table.tests.len().max(1));
-    let (job_tx, job_rx) = crossbeam_channel::unbounded();
-    let (msg_tx, msg_rx) = crossbeam_channel::unbounded();
-    let context = Arc::new(worker::WorkerContext {
-        framework,
-        provider,
-        cancel: cancel.clone(),
-        env: options.env,
-        timeout: options.timeout,
-        scratch_dir: options.scratch_dir,
-        stream_output: options.stream_output,
-    });
-    let mut collector = collector::Collector::new(
-        table,
-        collector::CollectorSettings {
-            parallelism: workers,
-            expected_wall: options.expected_wall,
-            timeout: options.timeout,
-            fail_fast: options.fail_fast,
-            batch_startup: options.batch_startup,
-        },
-        cancel.clone(),
-        reporters,
-        logs,
-        job_tx,
-        job_rx.clone(),
-        workers,
-        start,
-    );
-    for b in batches {
-        collector.enqueue(b.expected, b.tests);
-    }
-    let mut handles = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let (ctx, jobs, out) = (Arc::clone(&context), job_rx.clone(), msg_tx.clone());
-        let handle = std::thread::Builder::new()
-            .name(format!("offload-worker-{w}"))
-            .spawn(move || worker::work(w, ctx, jobs, out))
-            .map_err(|e| crate::error::io_error("cannot start a worker thread", &e))?;
-        handles.push(handle);
-    }
-    drop((msg_tx, job_rx));
-    let collected = collector.run(msg_rx);
-    for h in handles {
-        let _ = h.join();
-    }
-    Ok(collected)
+/// The driver of one `offload run`: the event loop that turns what happens
+/// on every thread into events for the reporters, and owns the decisions.
+pub struct Session<'r> {
+    start: Instant,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    cancel: Cancel,
+    /// The cancellation level last told to the user.
+    level_told: CancelLevel,
+    reporters: Reporters<'r>,
+    /// The prepared provider, when it arrived before anyone waited for it.
+    prepared: Option<std::result::Result<Box<dyn Provider>, ProviderError>>,
 }
 
-/// The makespan the plan promises: LPT of the batches over `workers`.
-pub fn expected_makespan(batches: &[PlannedBatch], workers: usize) -> Duration {
-    let mut loads = vec![Duration::ZERO; workers.max(1)];
-    for b in batches {
-        if let Some(min) = loads.iter_mut().min() {
-            *min += b.expected;
+impl<'r> Session<'r> {
+    /// A session starting now; `cancel` is the run's (Ctrl-C raises it).
+    pub fn new(cancel: &Cancel, reporters: Reporters<'r>) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Session {
+            start: Instant::now(),
+            tx,
+            rx,
+            cancel: cancel.clone(),
+            level_told: CancelLevel::Running,
+            reporters,
+            prepared: None,
         }
     }
-    loads.into_iter().max().unwrap_or_default()
+
+    /// Where other threads send notes for the user during this run.
+    pub fn notices(&self) -> Notices {
+        let tx = self.tx.clone();
+        Notices::new(move |message| {
+            let _ = tx.send(Msg::Notice(message.to_string()));
+        })
+    }
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Give an event to the reporters.
+    pub fn emit(&mut self, event: &Event<'_>) {
+        self.reporters.emit(event);
+    }
+
+    /// Tell the user about a Ctrl-C once per level.
+    fn check_interrupt(&mut self) {
+        let level = self.cancel.level();
+        if level <= self.level_told || !self.cancel.was_interrupted() {
+            return;
+        }
+        self.level_told = level;
+        self.emit(&Event::Interrupted {
+            again: level == CancelLevel::Immediate,
+        });
+    }
+
+    /// Wait for the next message (at most `wait`), handling notices on the
+    /// way; `None` when nothing came.
+    fn next(&mut self, wait: Duration) -> Option<Msg> {
+        self.check_interrupt();
+        match self.rx.recv_timeout(wait) {
+            Ok(Msg::Notice(message)) => {
+                self.emit(&Event::Notice { message: &message });
+                None
+            }
+            Ok(msg) => Some(msg),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Discover every group, one after another, on a thread of its own so
+    /// that the reporters keep showing what goes on (the clock, an image
+    /// build's progress) while a discovery command runs.
+    pub fn discover(
+        &mut self,
+        framework: &Arc<dyn Framework>,
+        groups: &[GroupConfig],
+    ) -> Result<TestTable> {
+        let (framework, owned_groups, cancel, tx) = (
+            Arc::clone(framework),
+            groups.to_vec(),
+            self.cancel.clone(),
+            self.tx.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("offload-discovery".into())
+            .spawn(move || {
+                let progress_tx = tx.clone();
+                let mut progress = move |p: Progress<'_>| {
+                    let owned = match p {
+                        Progress::Started { group } => OwnedProgress::Started { group },
+                        Progress::Warning(w) => OwnedProgress::Warning(w.to_string()),
+                        Progress::Finished { group, tests } => {
+                            OwnedProgress::Finished { group, tests }
+                        }
+                    };
+                    let _ = progress_tx.send(Msg::Discovery(owned));
+                };
+                let result = crate::discover::discover_all(
+                    framework.as_ref(),
+                    &owned_groups,
+                    &cancel,
+                    &mut progress,
+                );
+                let _ = tx.send(Msg::Discovered(result));
+            })
+            .map_err(|e| crate::error::io_error("cannot start the discovery thread", &e))?;
+        let result = loop {
+            match self.next(Duration::from_millis(100)) {
+                Some(Msg::Discovery(p)) => {
+                    let at = self.now();
+                    match p {
+                        OwnedProgress::Started { group } => self.emit(&Event::DiscoveryStarted {
+                            group: &groups[group].name,
+                            at,
+                        }),
+                        OwnedProgress::Warning(w) => self.emit(&Event::Warning { message: &w }),
+                        OwnedProgress::Finished { group, tests } => {
+                            self.emit(&Event::DiscoveryFinished {
+                                group: &groups[group].name,
+                                tests,
+                                at,
+                            })
+                        }
+                    }
+                }
+                Some(Msg::Discovered(result)) => break result,
+                // Preparing may finish first (nothing to build): keep it.
+                Some(Msg::Prepared(result)) => self.prepared = Some(result),
+                Some(Msg::Worker(_) | Msg::Notice(_)) | None => {}
+            }
+        };
+        let _ = thread.join();
+        result
+    }
+
+    /// Prepare `provider` (build an image) on a thread of its own, while
+    /// discovery runs; [`Session::wait_prepared`] takes it back.
+    pub fn start_preparing(&self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
+        let (cancel, tx) = (self.cancel.clone(), self.tx.clone());
+        let handle = std::thread::spawn(move || {
+            let mut provider = provider;
+            let result = match prepare {
+                true => provider.prepare(&cancel).map(|()| provider),
+                false => Ok(provider),
+            };
+            let _ = tx.send(Msg::Prepared(result));
+        });
+        Preparing {
+            handle: Some(handle),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// Wait for the provider to be prepared.
+    pub fn wait_prepared(
+        &mut self,
+        mut preparing: Preparing,
+    ) -> std::result::Result<Box<dyn Provider>, ProviderError> {
+        let result = loop {
+            if let Some(result) = self.prepared.take() {
+                break result;
+            }
+            if let Some(Msg::Prepared(result)) = self.next(Duration::from_millis(100)) {
+                break result;
+            }
+        };
+        if let Some(handle) = preparing.handle.take() {
+            let _ = handle.join();
+        }
+        result
+    }
+
+    /// Run the planned batches on a pool of workers, one sandbox each, until
+    /// every test is decided (or the run stops), and tell the reporters how
+    /// it ended. Every sandbox is destroyed before this returns.
+    pub fn execute(
+        &mut self,
+        table: &TestTable,
+        batches: Vec<PlannedBatch>,
+        framework: Arc<dyn Framework>,
+        provider: Arc<dyn Provider>,
+        options: ExecuteOptions,
+    ) -> Result<RunStats> {
+        // No more sandboxes than tests: a sandbox can cost real money.
+        let workers = options.parallelism.max(1).min(table.tests.len().max(1));
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
+        let context = Arc::new(worker::WorkerContext {
+            provider,
+            notices: self.notices(),
+            batch: BatchContext {
+                framework,
+                env: options.env,
+                timeout: options.timeout,
+                scratch_dir: options.scratch_dir,
+                cancel: self.cancel.clone(),
+            },
+            stream_output: options.stream_output,
+        });
+        let mut state = RunState::new(
+            table,
+            Settings {
+                workers,
+                timeout: options.timeout,
+                fail_fast: options.fail_fast,
+                batch_startup: options.batch_startup,
+            },
+        );
+        let planned = batches.len();
+        state.enqueue(batches);
+        let at = self.now();
+        self.emit(&Event::RunStarted {
+            table,
+            known_durations: options.known_durations,
+            batches: planned,
+            parallelism: workers,
+            provider: options.provider,
+            expected_wall: options.expected_wall,
+            at,
+        });
+        let mut handles = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (ctx, jobs, out) = (Arc::clone(&context), job_rx.clone(), self.tx.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("offload-worker-{w}"))
+                .spawn(move || worker::work(w, ctx, jobs, out))
+                .map_err(|e| crate::error::io_error("cannot start a worker thread", &e))?;
+            handles.push(handle);
+        }
+        drop(context);
+
+        let mut stopped = false;
+        let mut exited = 0;
+        loop {
+            if self.cancel.is_cancelled() && !stopped {
+                stopped = true;
+                let reason = if self.cancel.was_interrupted() {
+                    StopReason::Interrupted
+                } else {
+                    StopReason::FailFast
+                };
+                let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+                state.stop(reason, &mut fx);
+                // Jobs no worker picked up yet will not run.
+                while let Ok(job) = job_rx.try_recv() {
+                    state.take_back(job, &mut fx);
+                }
+            }
+            state.dispatch(&mut Fx::new(&mut self.reporters, &job_tx, &self.cancel));
+            if state.is_finished() {
+                break;
+            }
+            let Some(Msg::Worker(msg)) = self.next(Duration::from_millis(50)) else {
+                continue;
+            };
+            let now = self.now();
+            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+            match msg {
+                WorkerMsg::SandboxReady { worker, id } => {
+                    state.sandbox_ready(worker, &id, now, &mut fx)
+                }
+                WorkerMsg::SandboxFailed { worker, error } => {
+                    state.sandbox_failed(worker, &error, now, &mut fx)
+                }
+                WorkerMsg::BatchStarted { worker, batch } => {
+                    state.batch_started(worker, batch, now, &mut fx)
+                }
+                WorkerMsg::Output {
+                    batch,
+                    stream,
+                    line,
+                } => fx.emit(&Event::BatchOutput {
+                    batch,
+                    stream,
+                    line: &line,
+                }),
+                WorkerMsg::BatchDone(result) => state.batch_done(*result, now, &mut fx),
+                WorkerMsg::Exited { worker, panicked } => {
+                    exited += 1;
+                    state.worker_exited(worker, panicked, now, &mut fx)
+                }
+            }
+        }
+        // No more work: take back jobs no worker picked up, then close the
+        // queue so that the workers leave and destroy their sandboxes.
+        let finished = {
+            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+            while let Ok(job) = job_rx.try_recv() {
+                state.take_back(job, &mut fx);
+            }
+            state.finish(&mut fx)
+        };
+        let wall = self.now();
+        drop((job_tx, job_rx));
+        // Sandboxes are destroyed as the workers leave: tell the reporters,
+        // so the timeline shows each sandbox's whole life.
+        while exited < workers {
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Msg::Worker(WorkerMsg::Exited { worker, .. })) => {
+                    exited += 1;
+                    let at = self.now();
+                    self.emit(&Event::SandboxDestroyed {
+                        sandbox: worker,
+                        at,
+                    });
+                }
+                Ok(Msg::Notice(message)) => self.emit(&Event::Notice { message: &message }),
+                Ok(_) => {}
+                // A worker thread that died without a word (it cannot, but
+                // waiting for it must not hang the run).
+                Err(_) if handles.iter().all(|h| h.is_finished()) => break,
+                Err(_) => {}
+            }
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        Ok(self.finish(&finished.records, wall, finished.stopped, finished.fatal))
+    }
+
+    /// Tell the reporters the run is over; returns its stats, reports that
+    /// could not be written included.
+    pub fn finish(
+        &mut self,
+        records: &[TestRecord],
+        wall: Duration,
+        stopped: Option<StopReason>,
+        fatal: Option<String>,
+    ) -> RunStats {
+        let mut stats = RunStats {
+            counts: crate::events::Counts::of(records),
+            wall,
+            stopped,
+            fatal,
+            report_failures: Vec::new(),
+        };
+        // A Ctrl-C not told yet, and notes still on their way (a destroy
+        // that failed).
+        self.check_interrupt();
+        while let Ok(msg) = self.rx.try_recv() {
+            if let Msg::Notice(message) = msg {
+                self.emit(&Event::Notice { message: &message });
+            }
+        }
+        let event_stats = stats.clone();
+        self.emit(&Event::RunFinished {
+            records,
+            stats: &event_stats,
+        });
+        stats.report_failures = self.reporters.failures().to_vec();
+        stats
+    }
 }
 
-/// The verdict of a run: the one place where results become an exit code.
-pub fn verdict(records: &[TestRecord], interrupted: bool) -> Verdict {
-    use crate::model::FinalStatus;
-    if interrupted {
-        Verdict::Interrupted
-    } else if records.iter().any(|r| r.status.is_failure()) {
-        Verdict::Failure
-    } else if records.iter().any(|r| r.status == FinalStatus::Flaky) {
-        Verdict::Flaky
-    } else {
-        Verdict::Success
+/// The state machine's effects in a real run: events to the reporters, jobs
+/// to the workers, and `--fail-fast` stopping the running batches.
+struct Fx<'a, 'r> {
+    reporters: &'a mut Reporters<'r>,
+    jobs: &'a Sender<Job>,
+    cancel: &'a Cancel,
+}
+
+impl<'a, 'r> Fx<'a, 'r> {
+    fn new(reporters: &'a mut Reporters<'r>, jobs: &'a Sender<Job>, cancel: &'a Cancel) -> Self {
+        Fx {
+            reporters,
+            jobs,
+            cancel,
+        }
     }
+}
+
+impl Effects for Fx<'_, '_> {
+    fn emit(&mut self, event: &Event<'_>) {
+        if let Event::RunStopping {
+            reason: StopReason::FailFast,
+        } = event
+        {
+            // Running batches stop too, gracefully.
+            self.cancel.raise(CancelLevel::Graceful);
+        }
+        self.reporters.emit(event);
+    }
+
+    fn dispatch(&mut self, job: Job) {
+        let _ = self.jobs.send(job);
+    }
+}
+
+/// A provider being prepared on its own thread. Dropping it without
+/// [`Session::wait_prepared`] (an early return) cancels the preparation and
+/// waits for it, so no build process outlives the run.
+pub struct Preparing {
+    handle: Option<std::thread::JoinHandle<()>>,
+    cancel: Cancel,
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.cancel.raise(CancelLevel::Immediate);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The makespan the plan promises: the batches, in order, each to the
+/// worker that frees up first.
+pub fn expected_makespan(batches: &[PlannedBatch], workers: usize) -> Duration {
+    crate::schedule::loads::makespan(batches.iter().map(|b| b.expected), workers)
 }

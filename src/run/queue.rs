@@ -1,28 +1,19 @@
-//! The collector's queue of batches waiting for a sandbox. Retries and
-//! hang-isolation splits go ahead of fresh work, heaviest expected batch
-//! first (ties in insertion order); fresh work goes in the order the plan
-//! gave it (already heaviest first, see `schedule::plan`). The dispatch order
-//! is deterministic.
+//! The run's queue of batches waiting for a sandbox. Re-runs (hang splits,
+//! retries, isolation of crashers) go ahead of fresh work, heaviest expected
+//! batch first (ties in insertion order); fresh work goes in the order the
+//! plan gave it (already heaviest first, see `schedule::plan`). The dispatch
+//! order is deterministic.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-/// Why a batch is queued; higher classes are dispatched first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Class {
-    Fresh = 0,
-    /// Tests re-run because the runner gave no result for them.
-    InfraRetry = 1,
-    /// Failed tests getting another attempt (`retry_count`).
-    Retry = 2,
-    /// Parts of a timed-out batch, re-run to find the hanging test.
-    HangSplit = 3,
-}
+use crate::events::BatchKind;
 
 #[derive(Clone, Debug)]
 pub struct PendingBatch {
-    pub class: Class,
+    /// Why it runs; higher kinds are dispatched first.
+    pub kind: BatchKind,
     pub expected: Duration,
     /// Indexes into the run's test table.
     pub tests: Vec<usize>,
@@ -44,9 +35,9 @@ impl Ord for PendingBatch {
     fn cmp(&self, other: &Self) -> Ordering {
         // Earlier insertions first: a max-heap wants the smaller seq to be "greater".
         let fifo = other.seq.cmp(&self.seq);
-        self.class
-            .cmp(&other.class)
-            .then(if self.class == Class::Fresh {
+        self.kind
+            .cmp(&other.kind)
+            .then(if self.kind == BatchKind::Fresh {
                 // Fresh work goes in the order the plan chose (heaviest first,
                 // except batches the plan wants to run early).
                 fifo
@@ -63,12 +54,12 @@ pub struct BatchQueue {
 }
 
 impl BatchQueue {
-    pub fn push(&mut self, class: Class, expected: Duration, tests: Vec<usize>) {
+    pub fn push(&mut self, kind: BatchKind, expected: Duration, tests: Vec<usize>) {
         if tests.is_empty() {
             return;
         }
         self.heap.push(PendingBatch {
-            class,
+            kind,
             expected,
             tests,
             seq: self.next_seq,
@@ -95,16 +86,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retries_first_heaviest_first_then_fresh_work_in_plan_order() {
+    fn reruns_first_heaviest_first_then_fresh_work_in_plan_order() {
         let mut q = BatchQueue::default();
         let s = Duration::from_secs;
-        q.push(Class::Fresh, s(1), vec![1]);
-        q.push(Class::Fresh, s(5), vec![2]);
-        q.push(Class::Fresh, s(5), vec![3]);
-        q.push(Class::Retry, s(1), vec![4]);
-        q.push(Class::Retry, s(2), vec![5]);
-        q.push(Class::Fresh, s(0), vec![]);
+        q.push(BatchKind::Fresh, s(1), vec![1]);
+        q.push(BatchKind::Fresh, s(5), vec![2]);
+        q.push(BatchKind::Fresh, s(5), vec![3]);
+        q.push(BatchKind::Retry, s(1), vec![4]);
+        q.push(BatchKind::Retry, s(2), vec![5]);
+        q.push(BatchKind::Isolation, s(9), vec![6]);
+        q.push(BatchKind::HangSplit, s(0), vec![7]);
+        q.push(BatchKind::Fresh, s(0), vec![]);
         let order: Vec<usize> = std::iter::from_fn(|| q.pop()).map(|b| b.tests[0]).collect();
-        assert_eq!(order, vec![5, 4, 1, 2, 3]);
+        assert_eq!(order, vec![7, 5, 4, 6, 1, 2, 3]);
     }
 }

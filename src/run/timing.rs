@@ -1,10 +1,11 @@
-//! Timing in and out of a run: history → expected durations → planned
-//! batches before it, and what it measured → history after it.
+//! Timing before a run: history → expected durations → planned batches.
+//! (What a run measured goes back into history through
+//! `report::timing_history`.)
 
 use std::time::Duration;
 
-use super::{Collected, TestTable};
-use crate::history::{self, History, RunTimings};
+use crate::discover::TestTable;
+use crate::history::History;
 use crate::schedule::{self, PlanParams, PlannedBatch, SchedTest};
 
 /// Start-up cost assumed for a batch when history has never measured one.
@@ -18,6 +19,8 @@ pub struct Plan {
     pub batch_startup: Duration,
     /// The planned makespan, when history made it meaningful.
     pub expected_wall: Option<Duration>,
+    /// Tests with a duration in the timing history.
+    pub known_durations: usize,
 }
 
 /// Give every test its expected duration (history, or its group's typical
@@ -35,8 +38,7 @@ pub fn plan(
             .iter()
             .map(|t| (t.id.as_str(), table.groups[t.group].name.as_str())),
     );
-    let (found, total) = estimates.coverage();
-    eprintln!("Timing history: durations for {found} of {total} tests");
+    let (found, _) = estimates.coverage();
     // A test costs its batch its own duration plus the runner's per-test
     // bookkeeping (learned; zero until measured).
     for (t, &d) in table.tests.iter_mut().zip(&estimates.durations) {
@@ -71,32 +73,6 @@ pub fn plan(
         batches,
         batch_startup: estimates.startup.unwrap_or(DEFAULT_BATCH_STARTUP),
         expected_wall,
+        known_durations: found,
     }
-}
-
-/// What this run measured, for the timing history: every attempt with a
-/// real JUnit time (synthetic attempts, which carry a message and no time,
-/// are left out) and every batch that ended normally.
-pub fn learn<'a>(table: &'a TestTable, collected: &'a Collected) -> RunTimings<'a> {
-    let mut timings = RunTimings::new(table.tests.iter().map(|t| t.id.as_str()));
-    for r in &collected.records {
-        let longest = r
-            .attempts
-            .iter()
-            .filter(|a| !(a.duration.is_zero() && a.message.is_some()))
-            .map(|a| a.duration)
-            .max();
-        if let Some(d) = longest {
-            timings.test(&r.id, d);
-        }
-    }
-    // A batch of one group's tests teaches that group's start-up cost; a
-    // batch that mixes groups, the run's as a whole.
-    for b in &collected.batch_timings {
-        let group = b
-            .group
-            .map_or(history::ANY_GROUP, |g| table.groups[g].name.as_str());
-        timings.batch(group, b.wall, b.reported, b.tests);
-    }
-    timings
 }

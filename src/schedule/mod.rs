@@ -33,6 +33,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
+pub mod loads;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]

@@ -14,7 +14,8 @@ mod list;
 use std::path::PathBuf;
 
 use super::{
-    format_test_id, match_exact, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+    format_test_id, match_exact, BatchCommand, Discovery, Framework, Hints, MatchedResults,
+    ResultLocation,
 };
 use crate::cancel::Cancel;
 use crate::config::{CargoConfig, GroupConfig};
@@ -127,7 +128,11 @@ impl Framework for CargoFramework {
                 }
             ));
         }
-        Ok(Discovery { ids, warnings })
+        Ok(Discovery {
+            ids,
+            runner_ids: None,
+            warnings,
+        })
     }
 
     fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
@@ -157,6 +162,35 @@ impl Framework for CargoFramework {
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         // nextest writes classname = binary ID, name = test name.
         match_exact(cases, expected, |c| format_test_id("{classname} {name}", c))
+    }
+
+    fn hints(&self) -> Hints {
+        let dir = self.working_dir.display();
+        Hints {
+            programs: vec![
+                ("cargo".into(), "the cargo framework".into()),
+                (
+                    "cargo-nextest".into(),
+                    "the cargo framework, which runs `cargo nextest`".into(),
+                ),
+            ],
+            version_probe: Some((
+                "cargo nextest --version".into(),
+                "cargo-nextest".into(),
+                "install cargo-nextest: cargo install cargo-nextest --locked".into(),
+            )),
+            discovery_fix: format!(
+                "run `cargo nextest list` in {dir} and fix what it reports (the project must build)"
+            ),
+            no_tests_fix: "check the groups' filters and [framework] package / bin / features \
+                           (`offload collect` shows what discovery finds)"
+                .into(),
+            no_results_fix: "run `cargo nextest run` by hand and check that the tests build".into(),
+            mapping_fix: "check .config/nextest.toml: the JUnit testcases must keep \
+                 nextest's binary ID (classname) and test name"
+                .into(),
+            ..Hints::default()
+        }
     }
 
     /// Every batch pays a `cargo nextest run` start-up (cargo metadata, build

@@ -104,11 +104,7 @@ pub fn match_cases(cases: Vec<JunitCase>, node_ids: &[&str]) -> MatchedResults {
             }
         }
         if !claimed {
-            out.unmatched.push(
-                format!("{} {}", case.classname.as_deref().unwrap_or(""), case.name)
-                    .trim()
-                    .to_string(),
-            );
+            out.unmatched.push(case);
         }
     }
     out
@@ -339,7 +335,12 @@ mod tests {
         )];
         let m = match_cases(cases, &refs(&expected));
         assert!(m.matched.is_empty());
-        assert_eq!(m.unmatched, vec!["tests.test_math test_add"]);
+        let unmatched: Vec<String> = m
+            .unmatched
+            .iter()
+            .map(crate::framework::case_label)
+            .collect();
+        assert_eq!(unmatched, vec!["tests.test_math test_add"]);
     }
 
     #[test]

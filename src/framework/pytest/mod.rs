@@ -9,12 +9,10 @@ mod collect_output;
 mod junit_ids;
 mod rootdir;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use super::{
-    indent, last_lines, BatchCommand, Discovery, Framework, MatchedResults, ResultLocation,
+    indent, last_lines, BatchCommand, Discovery, Framework, Hints, MatchedResults, ResultLocation,
 };
 use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
@@ -36,10 +34,6 @@ const QUOTED_LINES: usize = 40;
 pub struct PytestFramework {
     config: PytestConfig,
     working_dir: PathBuf,
-    /// Canonical ID → pytest node ID, for the tests where they differ (the
-    /// rootdir is not the working directory). Written by discovery, read when
-    /// matching results.
-    node_ids: Mutex<HashMap<String, String>>,
 }
 
 impl PytestFramework {
@@ -47,7 +41,6 @@ impl PytestFramework {
         PytestFramework {
             config,
             working_dir,
-            node_ids: Mutex::new(HashMap::new()),
         }
     }
 
@@ -91,13 +84,15 @@ impl PytestFramework {
         s
     }
 
-    /// Turn pytest's node IDs into canonical IDs, remembering the ones that differ.
+    /// Turn pytest's node IDs into canonical IDs: `(canonical, node IDs)`,
+    /// the node IDs only when some differ (pytest's rootdir is not the
+    /// working directory), for matching its JUnit later.
     fn canonical_ids(
         &self,
         node_ids: Vec<String>,
         warnings: &mut Vec<String>,
         group: &str,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Option<Vec<String>>) {
         // Items without `::` (a plugin's whole-session check) name no file.
         let mut files: Vec<&str> = node_ids
             .iter()
@@ -113,25 +108,23 @@ impl PytestFramework {
                 files.first().unwrap_or(&"?"),
                 self.working_dir.display()
             ));
-            return node_ids;
+            return (node_ids, None);
         };
         if root.as_os_str().is_empty() {
-            return node_ids;
+            return (node_ids, None);
         }
-        let mut map = self.node_ids.lock().unwrap_or_else(|e| e.into_inner());
-        node_ids
-            .into_iter()
+        let canonical = node_ids
+            .iter()
             .map(|node_id| {
                 if !node_id.contains("::") {
-                    return node_id;
+                    return node_id.clone();
                 }
-                let file = junit_ids::file_part(&node_id);
+                let file = junit_ids::file_part(node_id);
                 let rel = rootdir::relative_to_working_dir(&self.working_dir, &root, file);
-                let canonical = format!("{rel}{}", &node_id[file.len()..]);
-                map.insert(canonical.clone(), node_id);
-                canonical
+                format!("{rel}{}", &node_id[file.len()..])
             })
-            .collect()
+            .collect();
+        (canonical, Some(node_ids))
     }
 }
 
@@ -182,6 +175,7 @@ impl Framework for PytestFramework {
                 ));
                 return Ok(Discovery {
                     ids: Vec::new(),
+                    runner_ids: None,
                     warnings,
                 });
             }
@@ -230,8 +224,12 @@ impl Framework for PytestFramework {
                 indent(&out.tail(10))
             ));
         }
-        let ids = self.canonical_ids(parsed.ids, &mut warnings, &group.name);
-        Ok(Discovery { ids, warnings })
+        let (ids, runner_ids) = self.canonical_ids(parsed.ids, &mut warnings, &group.name);
+        Ok(Discovery {
+            ids,
+            runner_ids,
+            warnings,
+        })
     }
 
     fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
@@ -267,16 +265,42 @@ impl Framework for PytestFramework {
         }
     }
 
+    /// `expected` are the runner's names of the batch's tests: the node IDs
+    /// pytest itself prints (see [`PytestFramework::canonical_ids`]).
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
-        let node_ids: Vec<String> = {
-            let map = self.node_ids.lock().unwrap_or_else(|e| e.into_inner());
-            expected
-                .iter()
-                .map(|id| map.get(id).unwrap_or(id).clone())
-                .collect()
-        };
-        let node_ids: Vec<&str> = node_ids.iter().map(String::as_str).collect();
+        let node_ids: Vec<&str> = expected.iter().map(String::as_str).collect();
         junit_ids::match_cases(cases, &node_ids)
+    }
+
+    fn hints(&self) -> Hints {
+        let command = self.pytest();
+        Hints {
+            discovery_commands: vec![("[framework] command (pytest)".into(), command.clone())],
+            version_probe: Some((
+                format!("{command} --version"),
+                "pytest".into(),
+                "install pytest for that interpreter (pip install pytest), or set [framework] command \
+                 to one that has it (e.g. \"uv run pytest\", \".venv/bin/python -m pytest\")"
+                    .into(),
+            )),
+            discovery_fix: format!(
+                "run `{command} --collect-only -q {}` in {} and fix what it reports (import errors, \
+                 missing packages), or fix [framework] command / paths",
+                self.config.paths.join(" "),
+                self.working_dir.display()
+            ),
+            no_tests_fix: "check the groups' filters and [framework] paths (`offload collect` shows \
+                           what discovery finds)"
+                .into(),
+            no_results_fix: format!(
+                "run `{command} <a test> --junitxml=out.xml` by hand and check that pytest starts (plugins, addopts)"
+            ),
+            mapping_fix: "a conftest.py or plugin probably renames the JUnit testcases; \
+                 Offload maps the `file`/`classname` and `name` pytest writes back to node IDs: \
+                 remove the renaming, or write the node ID into `name`"
+                .into(),
+            ..Hints::default()
+        }
     }
 
     /// Every batch pays Python start-up, pytest's plugins and the collection
@@ -365,14 +389,11 @@ mod tests {
     }
 
     #[test]
-    fn results_are_matched_through_the_node_ids_discovery_saw() {
+    fn results_are_matched_through_the_node_ids_pytest_prints() {
         // pytest's rootdir is `tests/`: its JUnit speaks of `test_r.py`, the
-        // canonical ID is `tests/test_r.py::test_a`.
+        // canonical ID is `tests/test_r.py::test_a`, and the batch's expected
+        // names are the node IDs discovery saw.
         let f = PytestFramework::new(config(Some("pytest")), PathBuf::from("."));
-        f.node_ids
-            .lock()
-            .unwrap()
-            .insert("tests/test_r.py::test_a".into(), "test_r.py::test_a".into());
         let case = JunitCase {
             classname: Some("test_r".into()),
             file: Some("test_r.py".into()),
@@ -381,8 +402,8 @@ mod tests {
             ..JunitCase::named("test_a")
         };
         let expected = vec![
-            "tests/other.py::test_b".to_string(),
-            "tests/test_r.py::test_a".to_string(),
+            "other.py::test_b".to_string(),
+            "test_r.py::test_a".to_string(),
         ];
         let m = f.match_results(vec![case], &expected);
         assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);

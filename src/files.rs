@@ -1,0 +1,126 @@
+//! The files Offload writes: every report and cache file is written
+//! atomically ([`write_atomically`]: a temporary file in the same directory,
+//! renamed into place, so no reader ever sees half of one), and a run's
+//! scratch files live in a [`ScratchDir`] that is removed when it ends.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How a file written by [`write_atomically`] is made.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AtomicOptions {
+    /// `fsync` before the rename: the new contents survive a crash of the
+    /// machine (reports); without, a crash may lose the update (caches).
+    pub sync: bool,
+    /// Unix permission bits of the new file (e.g. `0o755` for a script);
+    /// `None` for the default.
+    pub mode: Option<u32>,
+}
+
+/// Write `path` atomically: `write` fills a temporary file next to it
+/// (`.{name}.{pid}.{n}.tmp`, hidden and unique), which is then renamed over
+/// `path`. The directory is created if needed. On any error the temporary
+/// file is removed and `path` is left as it was.
+pub fn write_atomically(
+    path: &Path,
+    options: AtomicOptions,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut open = std::fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        if let Some(mode) = options.mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(mode);
+        }
+        let mut file = BufWriter::with_capacity(256 * 1024, open.open(&tmp)?);
+        write(&mut file)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        if options.sync {
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// [`write_atomically`] of a whole text.
+pub fn write_text_atomically(path: &Path, text: &str) -> io::Result<()> {
+    write_atomically(path, AtomicOptions::default(), |f| {
+        f.write_all(text.as_bytes())
+    })
+}
+
+/// A run's (or doctor's) scratch directory, `{output_dir}/.{prefix}-{pid}`:
+/// where batch result files are brought back to. Removed on drop.
+#[derive(Debug)]
+pub struct ScratchDir {
+    pub path: PathBuf,
+}
+
+impl ScratchDir {
+    pub fn create(output_dir: &Path, prefix: &str) -> Result<Self, String> {
+        let path = output_dir.join(format!(".{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(|e| {
+            format!(
+                "cannot create {}: {}",
+                path.display(),
+                crate::error::io_message(&e)
+            )
+        })?;
+        Ok(ScratchDir { path })
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_atomically_and_leaves_nothing_behind_on_error() {
+        let dir = std::env::temp_dir().join(format!("offload-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub/report.xml");
+        write_text_atomically(&path, "one").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        let failed = write_atomically(&path, AtomicOptions::default(), |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        // The old contents stay, and no temporary file is left.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
+        assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        let scratch = ScratchDir::create(&dir, "scratch").unwrap();
+        let kept = scratch.path.clone();
+        assert!(kept.is_dir());
+        drop(scratch);
+        assert!(!kept.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

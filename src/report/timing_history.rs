@@ -1,0 +1,72 @@
+//! The timing history learns from every run: each test's duration and each
+//! batch's overhead, folded into `<config>.history.tsv` when the run
+//! finishes (see `crate::history`). Best effort: a history that cannot be
+//! saved is a warning, not a failed run.
+
+use std::path::{Path, PathBuf};
+
+use crate::events::{BatchTiming, Event, ReportError, Reporter};
+use crate::history::{self, RunTimings};
+
+pub struct TimingHistoryReporter {
+    path: PathBuf,
+    /// The run's group names, by index.
+    groups: Vec<String>,
+    batches: Vec<BatchTiming>,
+}
+
+impl TimingHistoryReporter {
+    pub fn new(path: &Path) -> Self {
+        TimingHistoryReporter {
+            path: path.to_path_buf(),
+            groups: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
+}
+
+impl Reporter for TimingHistoryReporter {
+    fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
+        match event {
+            Event::RunStarted { table, .. } => {
+                self.groups = table.groups.iter().map(|g| g.name.clone()).collect();
+            }
+            Event::BatchFinished(b) => self.batches.extend(b.timing),
+            Event::RunFinished { records, .. } => {
+                // Every discovered test has a record: all count as seen.
+                let mut timings = RunTimings::new(records.iter().map(|r| r.id.as_str()));
+                for r in records.iter() {
+                    // Synthetic attempts (a timeout, a crash) carry a message
+                    // and no time of their own.
+                    let longest = r
+                        .attempts
+                        .iter()
+                        .filter(|a| !(a.duration.is_zero() && a.message.is_some()))
+                        .map(|a| a.duration)
+                        .max();
+                    if let Some(d) = longest {
+                        timings.test(&r.id, d);
+                    }
+                }
+                // A batch of one group's tests teaches that group's start-up
+                // cost; a batch that mixes groups, the run's as a whole.
+                for b in &self.batches {
+                    let group = b
+                        .group
+                        .and_then(|g| self.groups.get(g))
+                        .map_or(history::ANY_GROUP, String::as_str);
+                    timings.batch(group, b.wall, b.reported, b.tests);
+                }
+                history::save(&self.path, &timings).map_err(|e| {
+                    ReportError::Warning(format!(
+                        "cannot save the timing history {}: {}",
+                        self.path.display(),
+                        crate::error::io_message(&e)
+                    ))
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

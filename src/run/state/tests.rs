@@ -1,0 +1,856 @@
+//! The run's decisions, tested without threads or processes: a fake pool of
+//! sandboxes feeds the state machine batch results as a test script says.
+
+use std::time::Duration;
+
+use super::*;
+use crate::config::GroupConfig;
+use crate::discover::TestEntry;
+use crate::framework::MatchedResults;
+use crate::model::FinalStatus;
+
+/// Everything the state machine told the world, events as short strings.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<String>,
+    jobs: Vec<Job>,
+    timings: Vec<Option<BatchTiming>>,
+}
+
+impl Effects for Recorder {
+    fn emit(&mut self, event: &Event<'_>) {
+        let e = match event {
+            Event::SandboxReady { sandbox, .. } => format!("ready {sandbox}"),
+            Event::SandboxFailed { sandbox, .. } => format!("failed sandbox {sandbox}"),
+            Event::SandboxDestroyed { sandbox, .. } => format!("destroyed {sandbox}"),
+            Event::BatchStarted { batch, kind, .. } => format!("started {batch} {kind:?}"),
+            Event::BatchFinished(b) => {
+                self.timings.push(b.timing);
+                format!("finished {} {:?}", b.batch, b.outcome)
+            }
+            Event::TestRetrying { id, attempt } => format!("retry {id} {attempt}"),
+            Event::TestDecided { id, status } => format!("decided {id} {status:?}"),
+            Event::RunStopping { reason } => format!("stopping {reason:?}"),
+            Event::Notice { message } => format!("notice {message}"),
+            other => format!("{other:?}"),
+        };
+        self.events.push(e);
+    }
+
+    fn dispatch(&mut self, job: Job) {
+        self.jobs.push(job);
+    }
+}
+
+impl Recorder {
+    fn has(&self, prefix: &str) -> bool {
+        self.events.iter().any(|e| e.starts_with(prefix))
+    }
+
+    fn take_jobs(&mut self) -> Vec<Job> {
+        std::mem::take(&mut self.jobs)
+    }
+}
+
+/// Tests `ids` in group 0 (`retry_count` as given), in one table.
+fn table_with_retries(ids: &[&str], retry_count: u32) -> TestTable {
+    TestTable {
+        tests: ids
+            .iter()
+            .map(|id| TestEntry {
+                id: id.to_string(),
+                group: 0,
+                expected: Duration::from_millis(100),
+                runner_id: None,
+            })
+            .collect(),
+        groups: vec![GroupConfig {
+            name: "all".into(),
+            retry_count,
+            filters: String::new(),
+        }],
+    }
+}
+
+fn table(ids: &[&str]) -> TestTable {
+    table_with_retries(ids, 0)
+}
+
+fn settings(workers: usize) -> Settings {
+    Settings {
+        workers,
+        timeout: Duration::from_secs(5),
+        fail_fast: false,
+        batch_startup: Duration::from_millis(200),
+    }
+}
+
+fn planned(batches: &[&[usize]]) -> Vec<PlannedBatch> {
+    batches
+        .iter()
+        .map(|tests| PlannedBatch {
+            tests: tests.to_vec(),
+            expected: Duration::from_secs(1),
+        })
+        .collect()
+}
+
+fn attempt(outcome: Outcome) -> TestAttempt {
+    TestAttempt {
+        duration: Duration::from_millis(10),
+        ..TestAttempt::synthetic(outcome, "", 0)
+    }
+}
+
+/// A JUnit result for the given positions of `job`.
+fn junit(results: &[(usize, Outcome)]) -> BatchResults {
+    BatchResults::Junit(MatchedResults {
+        matched: results.iter().map(|&(p, o)| (p, attempt(o))).collect(),
+        unmatched: Vec::new(),
+    })
+}
+
+fn ran(code: i32, results: BatchResults) -> BatchEnd {
+    BatchEnd::Ran {
+        runner: RunnerEnd::Exited(code),
+        results,
+    }
+}
+
+fn done(sandbox: usize, job: Job, end: BatchEnd) -> BatchResult {
+    BatchResult {
+        sandbox,
+        job,
+        end,
+        output: Default::default(),
+        wall: Duration::from_millis(500),
+        retiring: false,
+    }
+}
+
+/// What the fake runner does with each test ID, by its prefix: `pass`,
+/// `fail`, `flaky` (fails on its first attempt), `crash` (the runner dies
+/// with no results), `hang` (the batch times out with no results).
+fn fake_run(sandbox: usize, job: Job, ids: &[String]) -> BatchResult {
+    if ids.iter().any(|id| id.starts_with("hang")) {
+        return done(sandbox, job, BatchEnd::TimedOut(None));
+    }
+    if ids.iter().any(|id| id.starts_with("crash")) {
+        return done(
+            sandbox,
+            job,
+            ran(
+                1,
+                BatchResults::Missing("wrote no JUnit result file".into()),
+            ),
+        );
+    }
+    let results: Vec<(usize, Outcome)> = ids
+        .iter()
+        .enumerate()
+        .map(|(p, id)| {
+            let passes = id.starts_with("pass") || (id.starts_with("flaky") && job.attempt > 1);
+            (
+                p,
+                if passes {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
+            )
+        })
+        .collect();
+    let code = i32::from(results.iter().any(|(_, o)| *o == Outcome::Failed));
+    done(sandbox, job, ran(code, junit(&results)))
+}
+
+/// Run the whole thing on `workers` sandboxes until it is finished,
+/// answering every job with [`fake_run`]. Returns the records, the
+/// recorder and how many batches ran.
+fn run_to_end(
+    table: &TestTable,
+    settings: Settings,
+    plan: Vec<PlannedBatch>,
+) -> (Finished, Recorder, usize) {
+    let mut fx = Recorder::default();
+    let mut state = RunState::new(table, settings.clone());
+    state.enqueue(plan);
+    for w in 0..settings.workers {
+        state.sandbox_ready(w, &format!("local-{w}"), Duration::ZERO, &mut fx);
+    }
+    let mut ran = 0;
+    let mut now = Duration::ZERO;
+    loop {
+        state.dispatch(&mut fx);
+        if state.is_finished() {
+            break;
+        }
+        let jobs = fx.take_jobs();
+        assert!(
+            !jobs.is_empty(),
+            "nothing to do but not finished: {:?}",
+            fx.events
+        );
+        for (w, job) in jobs.into_iter().enumerate() {
+            ran += 1;
+            now += Duration::from_millis(10);
+            state.batch_started(w, job.batch, now, &mut fx);
+            let ids = job.ids.to_vec();
+            state.batch_done(fake_run(w, job, &ids), now, &mut fx);
+        }
+    }
+    let finished = state.finish(&mut fx);
+    (finished, fx, ran)
+}
+
+fn status(f: &Finished, id: &str) -> FinalStatus {
+    f.records.iter().find(|r| r.id == id).unwrap().status
+}
+
+fn record<'a>(f: &'a Finished, id: &str) -> &'a TestRecord {
+    f.records.iter().find(|r| r.id == id).unwrap()
+}
+
+fn ids(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i:02}")).collect()
+}
+
+#[test]
+fn nothing_is_dispatched_before_a_sandbox_is_ready() {
+    let t = table(&["pass_a"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0]]));
+    s.dispatch(&mut fx);
+    assert!(fx.jobs.is_empty());
+    assert!(!s.is_finished());
+    s.sandbox_ready(0, "local-0", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    assert_eq!(fx.jobs.len(), 1);
+    assert_eq!(fx.jobs[0].attempt, 1);
+    assert_eq!(fx.jobs[0].kind, BatchKind::Fresh);
+}
+
+#[test]
+fn a_sandbox_gets_one_batch_at_a_time_in_plan_order() {
+    let t = table(&["pass_a", "pass_b", "pass_c"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[2], &[0], &[1]]));
+    s.sandbox_ready(0, "local-0", Duration::ZERO, &mut fx);
+    let mut order = Vec::new();
+    loop {
+        s.dispatch(&mut fx);
+        let jobs = fx.take_jobs();
+        if jobs.is_empty() {
+            break;
+        }
+        assert_eq!(jobs.len(), 1, "one sandbox, one batch at a time");
+        let job = jobs.into_iter().next().unwrap();
+        order.push(job.tests.clone());
+        s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
+    }
+    assert_eq!(order, vec![vec![2], vec![0], vec![1]]);
+    assert!(s.is_finished());
+}
+
+#[test]
+fn every_test_passing_is_every_record_passed() {
+    let t = table(&["pass_a", "pass_b", "pass_c", "pass_d"]);
+    let (f, fx, ran) = run_to_end(&t, settings(2), planned(&[&[0, 1], &[2, 3]]));
+    assert_eq!(ran, 2);
+    assert!(f.records.iter().all(|r| r.status == FinalStatus::Passed));
+    assert!(f.stopped.is_none() && f.fatal.is_none());
+    assert_eq!(
+        fx.events
+            .iter()
+            .filter(|e| e.starts_with("decided"))
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn a_failure_without_retries_is_final() {
+    let t = table(&["pass_a", "fail_b"]);
+    let (f, fx, ran) = run_to_end(&t, settings(1), planned(&[&[0, 1]]));
+    assert_eq!(ran, 1);
+    assert_eq!(status(&f, "fail_b"), FinalStatus::Failed);
+    assert!(!fx.has("retry"));
+}
+
+#[test]
+fn a_failure_is_retried_up_to_retry_count_then_final() {
+    let t = table_with_retries(&["fail_a"], 2);
+    let (f, fx, ran) = run_to_end(&t, settings(1), planned(&[&[0]]));
+    assert_eq!(ran, 3, "one run and two retries");
+    let r = record(&f, "fail_a");
+    assert_eq!(r.status, FinalStatus::Failed);
+    assert_eq!(r.attempts.len(), 3);
+    assert!(fx.has("retry fail_a 2") && fx.has("retry fail_a 3"));
+}
+
+#[test]
+fn passing_on_a_retry_is_flaky() {
+    let t = table_with_retries(&["pass_a", "flaky_b"], 1);
+    let (f, _, _) = run_to_end(&t, settings(1), planned(&[&[0, 1]]));
+    assert_eq!(status(&f, "flaky_b"), FinalStatus::Flaky);
+    assert_eq!(record(&f, "flaky_b").attempts.len(), 2);
+    assert_eq!(
+        record(&f, "pass_a").attempts.len(),
+        1,
+        "passing tests are not re-run"
+    );
+}
+
+#[test]
+fn retries_go_ahead_of_fresh_work_with_the_next_attempt_number() {
+    let t = table_with_retries(&["fail_a", "pass_b"], 1);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0], &[1]]));
+    s.sandbox_ready(0, "local-0", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let next = fx.take_jobs().remove(0);
+    assert_eq!(next.kind, BatchKind::Retry);
+    assert_eq!(next.tests, vec![0]);
+    assert_eq!(next.attempt, 2);
+}
+
+#[test]
+fn failed_tests_are_retried_apart_over_the_idle_sandboxes() {
+    let t = table_with_retries(&["fail_a", "fail_b", "fail_c"], 1);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(3));
+    s.enqueue(planned(&[&[0, 1, 2]]));
+    for w in 0..3 {
+        s.sandbox_ready(w, "x", Duration::ZERO, &mut fx);
+    }
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let retries = fx.take_jobs();
+    assert_eq!(
+        retries.len(),
+        3,
+        "three idle sandboxes, three retry batches"
+    );
+    assert!(retries.iter().all(|j| j.tests.len() == 1));
+}
+
+#[test]
+fn a_crash_keeps_the_results_that_were_written() {
+    let t = table(&["pass_a", "fail_b", "crash_c", "pass_d"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1, 2, 3]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    // The runner wrote two results, then died of a signal.
+    let end = BatchEnd::Ran {
+        runner: RunnerEnd::Signalled(9),
+        results: junit(&[(0, Outcome::Passed), (1, Outcome::Failed)]),
+    };
+    s.batch_done(done(0, job, end), Duration::ZERO, &mut fx);
+    assert!(fx.has("decided pass_a Passed"));
+    assert!(fx.has("decided fail_b Failed"));
+    assert!(fx.has("finished 1 Error"), "{:?}", fx.events);
+    // The two tests without a result go again, apart.
+    s.dispatch(&mut fx);
+    let again = fx.take_jobs();
+    assert_eq!(again.len(), 1, "one sandbox");
+    assert_eq!(again[0].kind, BatchKind::Isolation);
+    assert_eq!(again[0].tests.len(), 1);
+}
+
+#[test]
+fn a_test_that_crashes_its_runner_alone_is_named_as_the_crasher() {
+    let t = table(&["crash_a"]);
+    let (f, _, ran) = run_to_end(&t, settings(1), planned(&[&[0]]));
+    assert_eq!(ran, 1);
+    let r = record(&f, "crash_a");
+    assert_eq!(r.status, FinalStatus::Error);
+    let message = r.attempts[0].message.as_deref().unwrap();
+    assert_eq!(message, "crashed the runner: exit code 1 without a result");
+}
+
+#[test]
+fn a_crasher_is_isolated_and_no_innocent_test_is_lost() {
+    // 61 tests on 2 sandboxes, one of them kills its runner: every other
+    // test gets its real result.
+    let mut names = ids(60, "pass");
+    names.insert(37, "crash_x".into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let first: Vec<usize> = (0..31).collect();
+    let second: Vec<usize> = (31..61).collect();
+    let (f, _, ran) = run_to_end(&t, settings(2), planned(&[&first, &second]));
+    let not_passed: Vec<&str> = f
+        .records
+        .iter()
+        .filter(|r| r.status != FinalStatus::Passed)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(not_passed, ["crash_x"]);
+    assert_eq!(status(&f, "crash_x"), FinalStatus::Error);
+    // Bounded: a few splits, not a batch per test.
+    assert!(ran <= 2 + 4 + 8, "{ran} batches");
+}
+
+#[test]
+fn a_runner_that_crashes_whatever_it_runs_costs_a_bounded_number_of_batches() {
+    let names = ids(200, "crash");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let plan: Vec<Vec<usize>> = (0..4).map(|b| (b * 50..(b + 1) * 50).collect()).collect();
+    let plan_refs: Vec<&[usize]> = plan.iter().map(Vec::as_slice).collect();
+    let (f, _, ran) = run_to_end(&t, settings(2), planned(&plan_refs));
+    // 4 planned batches, then the isolation budget: 4 × (2 workers + 8 bits).
+    assert!(ran <= 4 + 40, "{ran} batches");
+    let not_isolated = f
+        .records
+        .iter()
+        .filter(|r| {
+            r.not_run_reason
+                .as_deref()
+                .is_some_and(|why| why.contains("not isolated further"))
+        })
+        .count();
+    assert!(not_isolated > 100, "{not_isolated}");
+    assert!(f.records.iter().all(|r| r.status.is_failure()));
+}
+
+#[test]
+fn a_runner_that_exits_0_without_results_is_rerun_once_not_bisected() {
+    let t = table(&["pass_a", "pass_b", "pass_c"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1, 2]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let mut batches = 0;
+    loop {
+        s.dispatch(&mut fx);
+        let jobs = fx.take_jobs();
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            batches += 1;
+            let end = ran(
+                0,
+                BatchResults::Missing("wrote no JUnit result file".into()),
+            );
+            s.batch_done(done(0, job, end), Duration::ZERO, &mut fx);
+        }
+    }
+    let f = s.finish(&mut fx);
+    assert_eq!(batches, 4, "the batch, then each test once more");
+    for r in &f.records {
+        assert_eq!(r.status, FinalStatus::NotRun);
+        assert_eq!(
+            r.not_run_reason.as_deref(),
+            Some("no result: the runner exited with code 0 and wrote no JUnit result file")
+        );
+    }
+}
+
+#[test]
+fn junit_names_that_match_nothing_are_named_in_the_not_run_reason() {
+    let t = table(&["a"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    for _ in 0..2 {
+        s.dispatch(&mut fx);
+        let job = fx.take_jobs().remove(0);
+        let results = BatchResults::Junit(MatchedResults {
+            matched: vec![],
+            unmatched: vec![crate::junit::read::JunitCase {
+                classname: Some("suite".into()),
+                ..crate::junit::read::JunitCase::named("other")
+            }],
+        });
+        s.batch_done(done(0, job, ran(1, results)), Duration::ZERO, &mut fx);
+    }
+    let f = s.finish(&mut fx);
+    let why = f.records[0].not_run_reason.as_deref().unwrap();
+    assert!(
+        why.contains("1 testcase(s) matched no expected ID, e.g. `suite other`"),
+        "{why}"
+    );
+}
+
+#[test]
+fn without_a_result_file_the_exit_code_decides_for_every_test() {
+    let t = table(&["a", "b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0], &[1]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    for code in [0, 3] {
+        s.dispatch(&mut fx);
+        let job = fx.take_jobs().remove(0);
+        s.batch_done(
+            done(0, job, ran(code, BatchResults::ExitCodeOnly)),
+            Duration::ZERO,
+            &mut fx,
+        );
+    }
+    let f = s.finish(&mut fx);
+    assert_eq!(status(&f, "a"), FinalStatus::Passed);
+    assert_eq!(status(&f, "b"), FinalStatus::Failed);
+    let message = record(&f, "b").attempts[0].message.clone().unwrap();
+    assert!(message.contains("batch 2 exited with code 3"), "{message}");
+}
+
+#[test]
+fn a_timed_out_batch_with_one_unfinished_test_names_the_hang() {
+    let t = table(&["pass_a", "hang_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    let partial = MatchedResults {
+        matched: vec![(0, attempt(Outcome::Passed))],
+        unmatched: vec![],
+    };
+    s.batch_done(
+        done(0, job, BatchEnd::TimedOut(Some(partial))),
+        Duration::ZERO,
+        &mut fx,
+    );
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert_eq!(
+        status(&f, "pass_a"),
+        FinalStatus::Passed,
+        "partial results are kept"
+    );
+    let hang = record(&f, "hang_b");
+    assert_eq!(hang.status, FinalStatus::Failed);
+    assert_eq!(
+        hang.attempts[0].message.as_deref(),
+        Some("timed out after 5 s")
+    );
+}
+
+#[test]
+fn a_timed_out_batch_is_split_until_the_hang_is_alone() {
+    let mut names = ids(30, "pass");
+    names.insert(11, "hang_x".into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let all: Vec<usize> = (0..names.len()).collect();
+    let (f, fx, ran) = run_to_end(&t, settings(2), planned(&[&all]));
+    assert!(fx.has(
+        "notice batch 1 timed out after 5 s with 31 tests unfinished; re-running them in 4 parts"
+    ));
+    assert_eq!(status(&f, "hang_x"), FinalStatus::Failed);
+    assert!(f
+        .records
+        .iter()
+        .filter(|r| r.id != "hang_x")
+        .all(|r| r.status == FinalStatus::Passed));
+    assert!(ran <= 1 + 4 + 8, "{ran}");
+}
+
+#[test]
+fn hang_splits_go_first_in_the_queue() {
+    let t = table(&["hang_a", "pass_b", "pass_c"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1], &[2]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(
+        done(0, job, BatchEnd::TimedOut(None)),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    let next = fx.take_jobs().remove(0);
+    assert_eq!(next.kind, BatchKind::HangSplit);
+}
+
+#[test]
+fn a_sandbox_lost_mid_batch_gives_its_tests_to_the_others() {
+    let t = table(&["pass_a", "pass_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(2));
+    s.enqueue(planned(&[&[0], &[1]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.sandbox_ready(1, "y", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let jobs = fx.take_jobs();
+    s.batch_started(0, jobs[0].batch, Duration::ZERO, &mut fx);
+    s.batch_started(1, jobs[1].batch, Duration::ZERO, &mut fx);
+    // Worker 0 dies of a bug with its batch running.
+    s.worker_exited(0, true, Duration::ZERO, &mut fx);
+    assert!(fx.has("notice batch 1: no result: the worker thread crashed"));
+    let j1 = jobs[1].clone();
+    s.batch_done(fake_run(1, j1.clone(), &j1.ids), Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let again = fx.take_jobs();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].tests, vec![0]);
+    s.batch_done(
+        fake_run(1, again[0].clone(), &again[0].ids),
+        Duration::ZERO,
+        &mut fx,
+    );
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert!(f.records.iter().all(|r| r.status == FinalStatus::Passed));
+}
+
+#[test]
+fn a_batch_the_sandbox_could_not_run_is_tried_once_more_then_not_run() {
+    let t = table(&["pass_a"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    for _ in 0..2 {
+        s.dispatch(&mut fx);
+        let job = fx.take_jobs().remove(0);
+        let end = BatchEnd::NotRun("sandbox exec failed: connection reset".into());
+        s.batch_done(done(0, job, end), Duration::ZERO, &mut fx);
+    }
+    s.dispatch(&mut fx);
+    assert!(fx.jobs.is_empty());
+    let f = s.finish(&mut fx);
+    assert_eq!(
+        f.records[0].not_run_reason.as_deref(),
+        Some("no result: sandbox exec failed: connection reset")
+    );
+}
+
+#[test]
+fn fail_fast_stops_dispatching_and_names_the_rest() {
+    let t = table(&["fail_a", "pass_b", "pass_c"]);
+    let settings = Settings {
+        fail_fast: true,
+        ..settings(1)
+    };
+    let (f, fx, ran) = run_to_end(&t, settings, planned(&[&[0], &[1], &[2]]));
+    assert_eq!(ran, 1);
+    assert!(fx.has("stopping FailFast"));
+    assert_eq!(f.stopped, Some(StopReason::FailFast));
+    for id in ["pass_b", "pass_c"] {
+        assert_eq!(
+            record(&f, id).not_run_reason.as_deref(),
+            Some("cancelled (--fail-fast)")
+        );
+    }
+}
+
+#[test]
+fn fail_fast_waits_for_the_retries() {
+    let t = table_with_retries(&["flaky_a", "pass_b"], 1);
+    let settings = Settings {
+        fail_fast: true,
+        ..settings(1)
+    };
+    let (f, fx, _) = run_to_end(&t, settings, planned(&[&[0], &[1]]));
+    assert!(
+        !fx.has("stopping"),
+        "a failure that will be retried is not final"
+    );
+    assert_eq!(status(&f, "flaky_a"), FinalStatus::Flaky);
+    assert_eq!(status(&f, "pass_b"), FinalStatus::Passed);
+}
+
+#[test]
+fn cancelling_with_work_queued_marks_it_not_run() {
+    let t = table(&["pass_a", "pass_b", "pass_c"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0], &[1], &[2]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let running = fx.take_jobs().remove(0);
+    s.stop(StopReason::Interrupted, &mut fx);
+    assert!(fx.has("stopping Interrupted"));
+    assert!(!s.is_finished(), "the running batch still has to report");
+    s.batch_done(
+        done(0, running, BatchEnd::Cancelled),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    assert!(fx.jobs.is_empty(), "nothing new starts");
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert_eq!(f.stopped, Some(StopReason::Interrupted));
+    assert!(f
+        .records
+        .iter()
+        .all(|r| r.not_run_reason.as_deref() == Some("cancelled (Ctrl-C)")));
+}
+
+#[test]
+fn a_job_no_worker_picked_up_is_taken_back_as_not_run() {
+    let t = table(&["pass_a"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.stop(StopReason::Interrupted, &mut fx);
+    s.take_back(job, &mut fx);
+    assert!(s.is_finished());
+    assert!(fx.has("decided pass_a NotRun"));
+}
+
+#[test]
+fn when_no_sandbox_can_be_created_the_run_is_fatal() {
+    let t = table(&["pass_a", "pass_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(2));
+    s.enqueue(planned(&[&[0], &[1]]));
+    let error = ProviderError::new(crate::provider::ErrorStage::Create, "quota exceeded");
+    s.sandbox_failed(0, &error, Duration::ZERO, &mut fx);
+    assert!(!s.is_finished());
+    s.sandbox_failed(1, &error, Duration::ZERO, &mut fx);
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert_eq!(
+        f.fatal.as_deref(),
+        Some("no sandbox could be created: quota exceeded")
+    );
+    assert!(f
+        .records
+        .iter()
+        .all(|r| r.not_run_reason.as_deref() == Some("no sandbox available: quota exceeded")));
+}
+
+#[test]
+fn one_failed_sandbox_among_working_ones_is_not_fatal() {
+    let t = table(&["pass_a", "pass_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(2));
+    s.enqueue(planned(&[&[0], &[1]]));
+    let error = ProviderError::new(crate::provider::ErrorStage::Create, "no room");
+    s.sandbox_failed(1, &error, Duration::ZERO, &mut fx);
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    for _ in 0..2 {
+        s.dispatch(&mut fx);
+        let job = fx.take_jobs().remove(0);
+        s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
+    }
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert!(f.fatal.is_none());
+    assert!(f.records.iter().all(|r| r.status == FinalStatus::Passed));
+}
+
+#[test]
+fn a_retiring_sandbox_takes_no_more_work() {
+    let t = table(&["pass_a", "pass_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0], &[1]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    let mut result = fake_run(0, job.clone(), &job.ids);
+    result.retiring = true;
+    s.batch_done(result, Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    assert!(fx.jobs.is_empty(), "the retiring sandbox is not idle");
+    let error = ProviderError::new(crate::provider::ErrorStage::Create, "gone");
+    s.sandbox_failed(0, &error, Duration::ZERO, &mut fx);
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert_eq!(status(&f, "pass_a"), FinalStatus::Passed);
+    assert_eq!(
+        record(&f, "pass_b").not_run_reason.as_deref(),
+        Some("no sandbox available: gone")
+    );
+    assert!(f.fatal.is_none(), "a sandbox did exist");
+}
+
+#[test]
+fn only_batches_that_ran_to_their_end_teach_the_timing_history() {
+    let t = table(&["pass_a", "pass_b", "hang_c"]);
+    let (_, fx, _) = run_to_end(&t, settings(1), planned(&[&[0, 1], &[2]]));
+    assert_eq!(fx.timings.len(), 2);
+    let first = fx.timings[0].expect("a normal batch has a timing");
+    assert_eq!(first.tests, 2);
+    assert_eq!(first.group, Some(0));
+    assert_eq!(first.reported, Duration::from_millis(20));
+    assert_eq!(first.wall, Duration::from_millis(500));
+    assert_eq!(fx.timings[1], None, "a timed-out batch teaches nothing");
+}
+
+#[test]
+fn a_batch_without_every_result_is_an_error_batch() {
+    let t = table(&["pass_a", "pass_b"]);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(
+        done(0, job, ran(0, junit(&[(0, Outcome::Passed)]))),
+        Duration::ZERO,
+        &mut fx,
+    );
+    assert!(fx.has("finished 1 Error"));
+    // The decision about the test comes before the batch's end.
+    let decided = fx.events.iter().position(|e| e == "decided pass_a Passed");
+    let finished = fx.events.iter().position(|e| e == "finished 1 Error");
+    assert!(decided < finished);
+}
+
+#[test]
+fn the_attempt_number_is_one_more_than_the_attempts_so_far() {
+    let t = table_with_retries(&["fail_a"], 3);
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let mut attempts = Vec::new();
+    loop {
+        s.dispatch(&mut fx);
+        let Some(job) = fx.take_jobs().pop() else {
+            break;
+        };
+        attempts.push(job.attempt);
+        s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
+    }
+    assert_eq!(attempts, [1, 2, 3, 4]);
+}
+
+#[test]
+fn runner_ids_travel_with_the_job_when_they_differ() {
+    let mut t = table(&["tests/t.py::a", "tests/t.py::b"]);
+    t.tests[1].runner_id = Some("t.py::b".into());
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(&t, settings(1));
+    s.enqueue(planned(&[&[0, 1], &[0]]));
+    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    assert_eq!(job.expected_names(), ["tests/t.py::a", "t.py::b"]);
+    assert_eq!(&*job.ids, ["tests/t.py::a", "tests/t.py::b"]);
+}
+
+#[test]
+fn small_sets_split_into_single_tests_large_ones_over_every_sandbox() {
+    assert_eq!(split_parts(13, 4), 13);
+    assert_eq!(split_parts(2, 1), 2);
+    assert_eq!(split_parts(500, 8), 16);
+    assert_eq!(split_parts(9, 0), 2);
+}
