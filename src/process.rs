@@ -151,6 +151,8 @@ pub struct CommandSpec<'a> {
     pub script: &'a str,
     pub cwd: Option<&'a Path>,
     pub env: &'a [(String, String)],
+    /// How the command is stopped when it runs out of time.
+    pub on_timeout: OnTimeout,
 }
 
 impl<'a> CommandSpec<'a> {
@@ -160,8 +162,21 @@ impl<'a> CommandSpec<'a> {
             script,
             cwd: None,
             env: &[],
+            on_timeout: OnTimeout::Kill,
         }
     }
+}
+
+/// How a command that exceeds its timeout is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// SIGKILL to the group at once: a hung test already had its whole
+    /// timeout, and nothing of it needs cleaning up.
+    Kill,
+    /// SIGTERM, the [`grace_period`], then SIGKILL, as a Ctrl-C does: a
+    /// sandbox lifecycle command may be half-way through making something
+    /// that only its own clean-up trap knows how to remove.
+    Terminate,
 }
 
 /// Run `spec` to completion, a timeout, or cancellation. `Err` only when the
@@ -218,7 +233,7 @@ pub fn run(
     }
     drop(done_tx);
 
-    let ending = wait(&mut child, pgid, timeout, cancel);
+    let ending = wait(&mut child, pgid, timeout, spec.on_timeout, cancel);
     // Whatever the shell left behind in its group goes too.
     kill_group(pgid, libc::SIGKILL);
 
@@ -318,7 +333,13 @@ fn read_lines(
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// Wait for the child, enforcing the timeout and the cancellation level.
-fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel) -> Ending {
+fn wait(
+    child: &mut Child,
+    pgid: i32,
+    timeout: Option<Duration>,
+    on_timeout: OnTimeout,
+    cancel: &Cancel,
+) -> Ending {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         // The child's exit wakes this at once (SIGCHLD); the slice only bounds
@@ -337,9 +358,13 @@ fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            // A hung test gets no grace: it already had the whole timeout.
-            kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait();
+            match on_timeout {
+                OnTimeout::Kill => {
+                    kill_group(pgid, libc::SIGKILL);
+                    let _ = child.wait();
+                }
+                OnTimeout::Terminate => terminate_gracefully(child, pgid, cancel),
+            }
             return Ending::TimedOut;
         }
         match cancel.level() {
@@ -617,6 +642,40 @@ mod tests {
             "the trap was killed before it could clean up"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_terminated_timeout_lets_the_group_clean_up_and_a_killed_one_does_not() {
+        let dir = std::env::temp_dir().join(format!("offload-proc-term-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for on_timeout in [OnTimeout::Terminate, OnTimeout::Kill] {
+            let mark = dir.join(format!("{on_timeout:?}"));
+            // As in a create script: the trap removes what it made.
+            let script = format!(
+                "sh -c 'trap \"sleep 0.2; touch {}; exit 0\" TERM; sleep 30 & wait'; true",
+                mark.display()
+            );
+            let spec = CommandSpec {
+                on_timeout,
+                ..CommandSpec::sh(&script)
+            };
+            let started = Instant::now();
+            let out = run(
+                &spec,
+                Some(Duration::from_millis(300)),
+                &Cancel::new(),
+                None,
+            )
+            .unwrap();
+            assert_eq!(out.ending, Ending::TimedOut);
+            assert_eq!(
+                mark.exists(),
+                on_timeout == OnTimeout::Terminate,
+                "{on_timeout:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

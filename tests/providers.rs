@@ -417,6 +417,83 @@ fn a_timed_out_batch_gets_its_sandbox_destroyed_and_replaced() {
 }
 
 #[test]
+fn a_timed_out_batch_is_downloaded_once_without_retries() {
+    let mut s = Setup::new("dirsb-timeout-download", &["sleep_forever"]);
+    s.batch_timeout = 2;
+    let d = example("dir-sandbox");
+    let downloads = s.root.join("downloads.log").display().to_string();
+    let config = s.config(
+        1,
+        &format!(
+            r#"create_command = "{d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+download_command = "echo x >> {downloads}; {d}/download.sh {{sandbox_id}} {{paths}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
+        ),
+    );
+    let out = run_within(
+        s.offload(&config, &[("SUITE_SLEEP", "600")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(case(&s.junit(), "sleep_forever").status, "failure");
+    let err = stderr(&out);
+    assert!(!err.contains("retrying download_command"), "{err}");
+    let tries = std::fs::read_to_string(&downloads).unwrap_or_default();
+    assert_eq!(
+        tries.lines().count(),
+        1,
+        "one try for the result file a killed batch never wrote\n{err}"
+    );
+    assert!(s.leftover_boxes().is_empty(), "{:?}", s.leftover_boxes());
+}
+
+#[test]
+fn a_create_that_times_out_cleans_up_and_is_not_retried() {
+    let s = Setup::new("dirsb-create-timeout", &["test_1", "test_2"]);
+    let d = example("dir-sandbox");
+    let attempts = s.root.join("attempts.log").display().to_string();
+    // create.sh copies the project, then hangs past timeout_secs; its trap
+    // removes the copy when it gets SIGTERM.
+    let config = s
+        .config(
+            2,
+            &format!(
+                r#"create_command = "echo x >> {attempts}; {d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
+            ),
+        )
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("timeout_secs = 60", "timeout_secs = 2");
+    std::fs::write(&config, text).unwrap();
+    let out = run_within(
+        s.offload(
+            Path::new(&config),
+            &[
+                ("DIR_SANDBOX_CREATE_DELAY", "60"),
+                ("OFFLOAD_GRACE_PERIOD_SECS", "10"),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.contains("timed out after 2 s"), "{err}");
+    assert!(!err.contains("retrying create_command"), "{err}");
+    let tries = std::fs::read_to_string(&attempts).unwrap_or_default();
+    assert_eq!(tries.lines().count(), 2, "one attempt per sandbox\n{err}");
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "the creates' traps did not run: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
 fn copy_dir_no_cache_and_the_image_id_reach_the_lifecycle_commands() {
     let s = Setup::new("dirsb-prepare", &["test_1", "test_2"]);
     let prepare = s.root.write(

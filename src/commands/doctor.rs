@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::framework::{format_test_id, Framework, ResultLocation};
 use crate::junit::read::JunitCase;
 use crate::process::{self, CommandSpec, Ending, ProcessOutput};
-use crate::provider::{ExecRequest, ProviderOptions, SandboxGuard};
+use crate::provider::{ExecRequest, FetchMode, ProviderOptions, SandboxGuard};
 use crate::Verdict;
 
 /// Tests per group in the trial batch: enough to see the mapping work,
@@ -660,7 +660,7 @@ fn check_batches(
             ResultLocation::Fixed(p) => p.clone(),
         };
         let local = scratch.path.join(format!("batch-{batch}-1.xml"));
-        if let Err(e) = sandbox.fetch(&remote, &local, cancel) {
+        if let Err(e) = sandbox.fetch(&remote, &local, FetchMode::Expected, cancel) {
             report.add(Check::fail(
                 format!("{label}: no JUnit results ({})", out.describe_ending(None)),
                 format!(

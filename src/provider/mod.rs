@@ -43,7 +43,13 @@ pub trait Sandbox: Send {
     /// Copy the file at `remote` (a [`Sandbox::result_path`], or a path
     /// relative to the project root) to `local`. A missing remote file is an
     /// error of kind [`ErrorStage::Download`].
-    fn fetch(&mut self, remote: &str, local: &Path, cancel: &Cancel) -> Result<(), ProviderError>;
+    fn fetch(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        mode: FetchMode,
+        cancel: &Cancel,
+    ) -> Result<(), ProviderError>;
 
     /// Whether killing a timed-out command also stops everything it started.
     /// True for local process groups; false for remote sandboxes, which are
@@ -64,6 +70,17 @@ pub struct ExecRequest<'a> {
     pub timeout: Duration,
     /// Receives each output line as it arrives (`-v`).
     pub sink: Option<LineSink>,
+}
+
+/// How hard [`Sandbox::fetch`] tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchMode {
+    /// The batch ended on its own: its result file should be there, and a
+    /// failing transfer is retried.
+    Expected,
+    /// The batch timed out and most likely wrote nothing: one try, no
+    /// retries (partial results are kept when there are some).
+    IfWritten,
 }
 
 /// Which lifecycle step failed.

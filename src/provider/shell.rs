@@ -10,18 +10,23 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{ErrorStage, ExecRequest, Provider, ProviderError, ProviderOptions, Sandbox};
+use super::{
+    ErrorStage, ExecRequest, FetchMode, Provider, ProviderError, ProviderOptions, Sandbox,
+};
 use crate::cancel::Cancel;
 use crate::config::{Config, ShellProviderConfig};
 use crate::error::{io_message, Error, Result};
-use crate::process::{self, shell_quote, CommandSpec, Ending, ProcessOutput, Stream};
+use crate::process::{self, shell_quote, CommandSpec, Ending, OnTimeout, ProcessOutput, Stream};
 
 /// Attempts for a create, download or destroy before giving up.
 const ATTEMPTS: u32 = 3;
 /// Wait before the first retry; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The least time an attempt is given, even when the shared deadline is
+/// (nearly) up: a destroy must at least be tried.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(1);
 /// Where batches write their results, relative to the sandbox's project root.
 const RESULTS_DIR: &str = ".offload/results";
 /// Exit code of `{command}` when the project root does not exist in the sandbox.
@@ -206,14 +211,18 @@ impl Provider for ShellProvider {
         let script = fill(&self.shared.create, &[("image_id", &image_id)]);
         let env = vec![("OFFLOAD_SANDBOX".to_string(), index.to_string())];
         let label = format!("sandbox {index}");
-        let id = retrying(&label, "create_command", cancel, || {
+        // All attempts share one `timeout_secs`: a create that hangs gives up
+        // after it, not after three times it.
+        let deadline = Instant::now() + self.shared.lifecycle_timeout;
+        let id = retrying(&label, "create_command", cancel, deadline, |left| {
             let out = self
                 .shared
-                .run(&script, &env, self.shared.lifecycle_timeout, cancel, None)
+                .run(&script, &env, left, cancel, None)
                 .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Create)))?;
             let id = out.stdout().trim().to_string();
             if !out.success() {
-                if matches!(out.ending, Ending::Cancelled) && !id.is_empty() && !id.contains('\n') {
+                let stopped = matches!(out.ending, Ending::Cancelled | Ending::TimedOut);
+                if stopped && !id.is_empty() && !id.contains('\n') {
                     // It got as far as printing an ID: do not leak the sandbox.
                     let _ = self.shared.destroy_id(&id);
                 }
@@ -221,7 +230,7 @@ impl Provider for ShellProvider {
                     ErrorStage::Create,
                     self.shared.failure("create_command", &script, &out),
                 );
-                return Err(if out.ending == Ending::Cancelled {
+                return Err(if stopped {
                     Attempt::Final(error)
                 } else {
                     Attempt::Retry(error)
@@ -282,6 +291,7 @@ impl ShellSandbox {
         &self,
         remote: &str,
         local: &Path,
+        timeout: Duration,
         cancel: &Cancel,
     ) -> std::result::Result<(), Attempt> {
         let quoted = shell_quote(remote);
@@ -293,7 +303,7 @@ impl ShellSandbox {
         let line = self.exec_line(&script, &[]);
         let out = self
             .shared
-            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .run(&line, &[], timeout, cancel, None)
             .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
         if !out.success() || out.truncated {
             let error = ProviderError::new(
@@ -321,6 +331,7 @@ impl ShellSandbox {
         template: &str,
         remote: &str,
         local: &Path,
+        timeout: Duration,
         cancel: &Cancel,
     ) -> std::result::Result<(), Attempt> {
         let pair = format!(
@@ -334,7 +345,7 @@ impl ShellSandbox {
         );
         let out = self
             .shared
-            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .run(&line, &[], timeout, cancel, None)
             .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
         if !out.success() {
             let error = ProviderError::new(
@@ -389,8 +400,17 @@ impl Sandbox for ShellSandbox {
             })
             .collect();
         let line = self.exec_line(request.script, &env);
+        // A hung batch had its whole timeout: no grace (unlike the lifecycle
+        // commands, which may need their clean-up trap).
         self.shared
-            .run(&line, &[], request.timeout, cancel, request.sink.clone())
+            .spawn(
+                &line,
+                &[],
+                request.timeout,
+                OnTimeout::Kill,
+                cancel,
+                request.sink.clone(),
+            )
             .map_err(|e| e.into_error(ErrorStage::Exec))
     }
 
@@ -398,6 +418,7 @@ impl Sandbox for ShellSandbox {
         &mut self,
         remote: &str,
         local: &Path,
+        mode: FetchMode,
         cancel: &Cancel,
     ) -> std::result::Result<(), ProviderError> {
         let local = absolute(local);
@@ -418,16 +439,22 @@ impl Sandbox for ShellSandbox {
         };
         let remote = remote.as_str();
         let label = format!("sandbox {}", self.id);
-        match self.shared.download.clone() {
-            Some(template) => retrying(&label, "download_command", cancel, || {
-                self.fetch_with_command(&template, remote, &local, cancel)
-            }),
-            None => retrying(
-                &label,
-                "exec_command (cat of the result file)",
-                cancel,
-                || self.fetch_through_exec(remote, &local, cancel),
-            ),
+        let deadline = Instant::now() + self.shared.lifecycle_timeout;
+        let template = self.shared.download.clone();
+        let what = match &template {
+            Some(_) => "download_command",
+            None => "exec_command (cat of the result file)",
+        };
+        let once = |left: Duration| match &template {
+            Some(t) => self.fetch_with_command(t, remote, &local, left, cancel),
+            None => self.fetch_through_exec(remote, &local, left, cancel),
+        };
+        match mode {
+            FetchMode::Expected => retrying(&label, what, cancel, deadline, once),
+            // The batch timed out: it most likely wrote nothing, so one
+            // quiet try, no retries.
+            FetchMode::IfWritten => once(self.shared.lifecycle_timeout)
+                .map_err(|(Attempt::Retry(e) | Attempt::Final(e))| e),
         }
     }
 
@@ -442,6 +469,8 @@ impl Sandbox for ShellSandbox {
 }
 
 impl Shared {
+    /// Run a lifecycle command: stopped on its timeout with SIGTERM and a
+    /// grace period, so that its clean-up trap can remove what it made.
     fn run(
         &self,
         script: &str,
@@ -450,9 +479,22 @@ impl Shared {
         cancel: &Cancel,
         sink: Option<process::LineSink>,
     ) -> std::result::Result<ProcessOutput, StartError> {
+        self.spawn(script, env, timeout, OnTimeout::Terminate, cancel, sink)
+    }
+
+    fn spawn(
+        &self,
+        script: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+        on_timeout: OnTimeout,
+        cancel: &Cancel,
+        sink: Option<process::LineSink>,
+    ) -> std::result::Result<ProcessOutput, StartError> {
         let spec = CommandSpec {
             cwd: Some(&self.working_dir),
             env,
+            on_timeout,
             ..CommandSpec::sh(script)
         };
         process::run(&spec, Some(timeout), cancel, sink).map_err(|e| StartError {
@@ -469,27 +511,32 @@ impl Shared {
     fn destroy_id(&self, id: &str) -> std::result::Result<(), ProviderError> {
         let line = fill(&self.destroy, &[("sandbox_id", &shell_quote(id))]);
         let cancel = Cancel::new();
-        let deadline = std::time::Instant::now() + self.lifecycle_timeout;
-        retrying(&format!("sandbox {id}"), "destroy_command", &cancel, || {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let out = self
-                .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
-                .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
-            if out.success() {
-                return Ok(());
-            }
-            let message = on_first_line(
-                &self.failure("destroy_command", &line, &out),
-                &format!("; sandbox {id} may still exist: remove it by hand"),
-            );
-            let error = ProviderError::new(ErrorStage::Destroy, message);
-            // Out of time: a retry would break the bound.
-            if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
-                Err(Attempt::Final(error))
-            } else {
-                Err(Attempt::Retry(error))
-            }
-        })
+        let deadline = Instant::now() + self.lifecycle_timeout;
+        retrying(
+            &format!("sandbox {id}"),
+            "destroy_command",
+            &cancel,
+            deadline,
+            |left| {
+                let out = self
+                    .run(&line, &[], left, &cancel, None)
+                    .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
+                if out.success() {
+                    return Ok(());
+                }
+                let message = on_first_line(
+                    &self.failure("destroy_command", &line, &out),
+                    &format!("; sandbox {id} may still exist: remove it by hand"),
+                );
+                let error = ProviderError::new(ErrorStage::Destroy, message);
+                // Out of time: a retry would break the bound.
+                if out.ending == Ending::TimedOut {
+                    Err(Attempt::Final(error))
+                } else {
+                    Err(Attempt::Retry(error))
+                }
+            },
+        )
     }
 
     /// `create_command failed (exit code 1): <stderr>` with the command and
@@ -557,23 +604,28 @@ fn retry_unless_cancelled(out: &ProcessOutput, error: ProviderError) -> Attempt 
 }
 
 /// Run `attempt` up to [`ATTEMPTS`] times with exponential backoff, saying on
-/// stderr what is retried and why.
+/// stderr what is retried and why. All attempts and the waits between them
+/// share the time until `deadline`: each attempt is given what is left (at
+/// least [`MIN_ATTEMPT_TIME`]), and no retry starts past it.
 fn retrying<T>(
     who: &str,
     what: &str,
     cancel: &Cancel,
-    mut attempt: impl FnMut() -> std::result::Result<T, Attempt>,
+    deadline: Instant,
+    mut attempt: impl FnMut(Duration) -> std::result::Result<T, Attempt>,
 ) -> std::result::Result<T, ProviderError> {
     let mut backoff = FIRST_BACKOFF;
     let mut n = 1;
     loop {
-        let e = match attempt() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = match attempt(left.max(MIN_ATTEMPT_TIME)) {
             Ok(v) => return Ok(v),
             Err(Attempt::Final(e)) => return Err(e),
             Err(Attempt::Retry(e)) => e,
         };
-        if n >= ATTEMPTS || cancel.is_cancelled() {
-            let message = on_first_line(&e.message, &format!(" (gave up after {n} attempts)"));
+        let out_of_time = Instant::now() + backoff >= deadline;
+        if n >= ATTEMPTS || cancel.is_cancelled() || out_of_time {
+            let message = on_first_line(&e.message, &format!(" (gave up after {})", attempts(n)));
             return Err(ProviderError::new(e.stage, message));
         }
         let first_line = e.message.lines().next().unwrap_or_default();
@@ -587,6 +639,14 @@ fn retrying<T>(
         }
         backoff *= 2;
         n += 1;
+    }
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
     }
 }
 

@@ -13,7 +13,7 @@ use crate::framework::{Framework, ResultLocation};
 use crate::junit;
 use crate::model::TestAttempt;
 use crate::process::{CapturedOutput, Ending, LineSink, Stream};
-use crate::provider::{ExecRequest, Provider, ProviderError, SandboxGuard};
+use crate::provider::{ExecRequest, FetchMode, Provider, ProviderError, SandboxGuard};
 
 /// A batch handed to a worker.
 #[derive(Clone, Debug)]
@@ -262,7 +262,12 @@ fn run_batch(
             "batch-{}-{}.xml",
             report.job.batch, report.job.attempt
         ));
-        match sandbox.fetch(&remote, &local, &ctx.cancel) {
+        let mode = if output.ending == Ending::TimedOut {
+            FetchMode::IfWritten
+        } else {
+            FetchMode::Expected
+        };
+        match sandbox.fetch(&remote, &local, mode, &ctx.cancel) {
             Ok(()) => read_results(ctx, &local, &mut report),
             // A timed-out batch usually wrote nothing: not worth an error.
             Err(_) if output.ending == Ending::TimedOut => {}
