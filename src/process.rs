@@ -484,15 +484,47 @@ pub fn kill_orphans() -> usize {
     killed
 }
 
-/// Quote `s` for a POSIX shell: `'...'` with embedded quotes as `'\''`.
-/// Strings made only of safe characters are left bare for readability.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
+/// The longest single argument Linux passes to a program (`MAX_ARG_STRLEN`,
+/// its terminating NUL included). A `sh -c SCRIPT` script is one argument.
+pub const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// Bytes `s` takes as one word of a script ([`shell_quote`]), after the
+/// script is itself quoted `requotes` more times as one word (a remote
+/// provider's `{command}`). Inside a quoted word each `'` becomes `'\''`: three
+/// more bytes, and three quotes for the next layer. The enclosing quotes of
+/// the outer words are not counted (they are paid once per script).
+pub fn quoted_bytes(s: &str, requotes: u32) -> usize {
+    let q = s.bytes().filter(|&b| b == b'\'').count();
+    if is_shell_safe(s) {
+        s.len()
+    } else {
+        requoted_bytes(s.len() + 2 + 3 * q, 2 + 3 * q, requotes)
+    }
+}
+
+/// Bytes of text of `len` bytes holding `quotes` single quotes, once it is
+/// part of a quoted word `layers` times (see [`quoted_bytes`]).
+pub fn requoted_bytes(len: usize, quotes: usize, layers: u32) -> usize {
+    let (mut len, mut quotes) = (len, quotes);
+    for _ in 0..layers {
+        len += 3 * quotes;
+        quotes *= 3;
+    }
+    len
+}
+
+fn is_shell_safe(s: &str) -> bool {
+    !s.is_empty()
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
                 || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+')
-        });
-    if safe {
+        })
+}
+
+/// Quote `s` for a POSIX shell: `'...'` with embedded quotes as `'\''`.
+/// Strings made only of safe characters are left bare for readability.
+pub fn shell_quote(s: &str) -> String {
+    if is_shell_safe(s) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 2);
@@ -676,6 +708,23 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10));
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn quoted_bytes_are_the_bytes_quoting_makes() {
+        for s in ["plain", "t 1", "t'2", "it's 'quoted'", "", "a\"b"] {
+            let once = shell_quote(s);
+            assert_eq!(quoted_bytes(s, 0), once.len(), "{s:?}");
+            // Quoted again as part of a larger word: `'x WORD y'`.
+            let twice = shell_quote(&format!("x {once} y"));
+            assert_eq!(
+                quoted_bytes(s, 1),
+                twice.len() - shell_quote("x  y").len(),
+                "{s:?}"
+            );
+            let q = once.matches('\'').count();
+            assert_eq!(requoted_bytes(once.len(), q, 1), quoted_bytes(s, 1));
+        }
     }
 
     #[test]

@@ -494,6 +494,35 @@ destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
 }
 
 #[test]
+fn batches_of_many_quoted_ids_stay_under_the_argument_limit() {
+    // Each ID needs quoting (`t 1`, `t'2`), and exec_command quotes the whole
+    // batch command once more: the batch size limit must count those bytes,
+    // or the batch fails to start with "Argument list too long".
+    let s = Setup::with_fixture(
+        "argmax",
+        "many-ids",
+        r#"type = "default"
+discover_command = "./many.sh list {filters}"
+run_command = "./many.sh run {result_file} {tests}"
+test_id_format = "{name}""#,
+    );
+    let config = s.dir_sandbox_config(2);
+    let n = 60_000;
+    let out = run_within(
+        s.offload(&config, &[("MANY_IDS", &n.to_string())]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("Argument list too long"), "{err}");
+    assert!(!err.contains("retry"), "{err}");
+    let cases = s.junit();
+    assert_eq!(cases.len(), n);
+    assert!(cases.iter().all(|c| c.status == "passed"));
+    assert!(s.leftover_boxes().is_empty(), "{:?}", s.leftover_boxes());
+}
+
+#[test]
 fn copy_dir_no_cache_and_the_image_id_reach_the_lifecycle_commands() {
     let s = Setup::new("dirsb-prepare", &["test_1", "test_2"]);
     let prepare = s.root.write(

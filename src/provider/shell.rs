@@ -400,6 +400,17 @@ impl Sandbox for ShellSandbox {
             })
             .collect();
         let line = self.exec_line(request.script, &env);
+        if line.len() >= process::MAX_ARG_BYTES {
+            return Err(ProviderError::new(
+                ErrorStage::Exec,
+                format!(
+                    "the batch's exec_command line is {} bytes once {{command}} is quoted, over the {} KiB \
+                     Linux passes in one argument; shorten [provider] env values or exec_command",
+                    line.len(),
+                    process::MAX_ARG_BYTES / 1024
+                ),
+            ));
+        }
         // A hung batch had its whole timeout: no grace (unlike the lifecycle
         // commands, which may need their clean-up trap).
         self.shared

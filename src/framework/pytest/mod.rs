@@ -313,11 +313,13 @@ impl Framework for PytestFramework {
         40
     }
 
-    /// Each ID costs 3 bytes of quoting, more when a provider quotes the
-    /// script again: 64 KiB of IDs keeps the script well under Linux's
-    /// 128 KiB limit for one argument.
-    fn max_batch_id_bytes(&self) -> usize {
-        64 * 1024
+    fn batch_id_bytes(&self, id: &str) -> usize {
+        let prefix = if id.starts_with('@') || id.starts_with('-') {
+            "./".len()
+        } else {
+            0
+        };
+        crate::process::quoted_bytes(id, 1) + prefix + 1
     }
 }
 

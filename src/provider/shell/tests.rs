@@ -141,6 +141,64 @@ fn command_round_trips_awkward_ids_and_env() {
 }
 
 #[test]
+fn the_frameworks_count_every_byte_an_id_adds_to_the_exec_line() {
+    use crate::framework::Framework;
+    let sandbox = ShellSandbox {
+        id: "sb-1".into(),
+        project_root: "/app".into(),
+        shared: Arc::clone(
+            &provider(
+                Path::new("/tmp"),
+                "/app",
+                dir_sandbox_config(&Scratch::new("bytes")),
+            )
+            .shared,
+        ),
+    };
+    let ids: Vec<String> = [
+        "t 1",
+        "t'2",
+        "plain",
+        "it's 'two'",
+        "tests/t.py::test[a b]",
+        "-x",
+        "@f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let default = crate::framework::default::DefaultFramework::new(
+        crate::config::DefaultFrameworkConfig {
+            discover_command: "echo {filters}".into(),
+            run_command: "run {result_file} {tests}".into(),
+            result_file: None,
+            working_dir: None,
+            test_id_format: "{name}".into(),
+        },
+        PathBuf::from("."),
+    );
+    let pytest = crate::framework::pytest::PytestFramework::new(
+        crate::config::PytestConfig {
+            paths: vec![],
+            command: Some("pytest".into()),
+            run_args: None,
+            extra_args: vec![],
+            python: "python3".into(),
+            markers: None,
+        },
+        PathBuf::from("."),
+    );
+    let frameworks: [&dyn Framework; 2] = [&default, &pytest];
+    for f in frameworks {
+        let line = |ids: &[String]| sandbox.exec_line(&f.batch_command(ids, "/r.xml").script, &[]);
+        // The first ID pays for the separator the template already has.
+        let base = line(&ids[..1]).len() - f.batch_id_bytes(&ids[0]);
+        let counted: usize = ids.iter().map(|id| f.batch_id_bytes(id)).sum();
+        assert_eq!(line(&ids).len(), base + counted);
+    }
+}
+
+#[test]
 fn exec_reports_the_remote_exit_code_and_a_missing_root() {
     let scratch = Scratch::new("exit");
     let p = provider(
