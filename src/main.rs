@@ -11,6 +11,7 @@ mod error;
 mod framework;
 mod history;
 mod junit;
+mod leftovers;
 mod model;
 mod process;
 mod provider;
@@ -45,6 +46,14 @@ impl Verdict {
 }
 
 fn main() -> ExitCode {
+    // `offload run` starts a copy of itself that stops its process groups
+    // should it be killed (see process/supervisor.rs).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == process::supervisor::ARG)
+    {
+        return process::supervisor::main();
+    }
     limit_malloc_arenas();
     let cli: cli::Cli = argh::from_env();
     match commands::dispatch(cli) {

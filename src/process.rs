@@ -14,6 +14,8 @@ use wait_timeout::ChildExt;
 
 use crate::cancel::{grace_period, Cancel, CancelLevel, POLL_INTERVAL};
 
+pub mod supervisor;
+
 /// Which pipe a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -206,6 +208,8 @@ pub fn run(
     }
     let mut child = cmd.spawn()?;
     let pgid = child.id() as i32;
+    // Should Offload be killed, the watchdog stops the group.
+    supervisor::register(pgid, spec.on_timeout);
 
     let captured = Arc::new(Mutex::new(Captured::default()));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
@@ -236,6 +240,7 @@ pub fn run(
     let ending = wait(&mut child, pgid, timeout, spec.on_timeout, cancel);
     // Whatever the shell left behind in its group goes too.
     kill_group(pgid, libc::SIGKILL);
+    supervisor::unregister(pgid);
 
     // The pipes close once every process holding them is gone. A descendant
     // that escaped the group (setsid) may keep them open: do not wait forever.
@@ -451,6 +456,7 @@ pub fn become_subreaper() {
 /// end of a run, when no child of ours has any business being alive.
 pub fn kill_orphans() -> usize {
     let me = std::process::id() as i32;
+    let watchdog = supervisor::pid().map(|p| p as i32);
     let mut killed = 0;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -472,7 +478,7 @@ pub fn kill_orphans() -> usize {
         };
         let mut fields = rest.split_whitespace();
         let _state = fields.next();
-        if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) {
+        if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) && Some(pid) != watchdog {
             // SAFETY: plain syscalls on a pid that is our child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);

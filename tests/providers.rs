@@ -650,6 +650,77 @@ fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
     );
 }
 
+#[test]
+fn sigkill_mid_run_stops_every_batch_and_the_next_run_destroys_the_sandboxes() {
+    let tests: Vec<String> = (1..=6).map(|i| format!("sleep_{i}")).collect();
+    let s = Setup::new("dirsb-sigkill", &as_strs(&tests));
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(&config, &[("SUITE_SLEEP", "60")]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
+        if dirs.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sandboxes did not start: {dirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let descendants = live_descendants(pid);
+    assert!(descendants.len() >= 3, "{descendants:?}");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let killed = Instant::now();
+    let out = wait_within(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    loop {
+        let alive: Vec<i32> = descendants
+            .iter()
+            .copied()
+            .filter(|&p| pid_alive(p))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "batch processes outlived the killed run by 5 s: {alive:?}\n{}",
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It had no chance to destroy its sandboxes or remove its scratch files.
+    assert_eq!(s.leftover_boxes().len(), 3, "{:?}", s.leftover_boxes());
+    let scratch = s.root.join(&format!("test-results/.scratch-{pid}"));
+    assert!(scratch.is_dir());
+
+    let out = run_within(
+        s.offload(&config, &[("SUITE_SLEEP", "0")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("an earlier run (PID {pid}) was killed"))
+            && err.contains("destroyed the 3 sandboxes it left")
+            && err.contains(&format!("removed {}", scratch.display())),
+        "{err}"
+    );
+    assert!(!scratch.exists());
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
 // ---------------------------------------------------------------- ssh
 
 /// A real OpenSSH server on a loopback port, with a throwaway host key, a

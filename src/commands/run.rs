@@ -1,6 +1,6 @@
 //! `offload run`: discover, schedule, execute, report.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use crate::cli::RunArgs;
 use crate::config::{Config, ProviderConfig};
 use crate::error::{io_error, Error, Result};
 use crate::history::{self, History};
+use crate::leftovers::ScratchDir;
 use crate::run::{self, ExecuteOptions};
 use crate::Verdict;
 
@@ -17,8 +18,10 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     apply_overrides(&mut config, args)?;
     let cancel = install_interrupt_handler();
     // Grandchildren that daemonize out of their batch's process group come
-    // back to us, so that nothing the run started outlives it.
+    // back to us, so that nothing the run started outlives it; and should
+    // Offload be killed, a watchdog stops every process group it started.
     crate::process::become_subreaper();
+    crate::process::supervisor::start();
     let framework: Arc<dyn crate::framework::Framework> =
         Arc::from(crate::framework::from_config(&config)?);
 
@@ -39,6 +42,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             scratch_dir: scratch.path.clone(),
         },
     )?;
+    crate::leftovers::clean_after_killed_runs(&output_dir, provider.as_ref());
     let preparing = Preparing::start(provider, &cancel, !args.collect_only);
 
     let table = match run::discover_all(framework.as_ref(), &config.groups, &cancel, |w| {
@@ -258,26 +262,6 @@ impl Drop for Preparing {
             self.cancel.raise(CancelLevel::Immediate);
             let _ = handle.join();
         }
-    }
-}
-
-/// The run's scratch directory (batch result files); removed on drop.
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(output_dir: &Path) -> Result<Self> {
-        let path = output_dir.join(format!(".scratch-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
-            .map_err(|e| io_error(format!("cannot create {}", path.display()), &e))?;
-        Ok(ScratchDir { path })
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 

@@ -22,6 +22,17 @@ pub trait Provider: Send + Sync {
     /// Create sandbox number `index` (0-based). Called on the worker thread
     /// that will own it, so creations run in parallel.
     fn create(&self, index: usize, cancel: &Cancel) -> Result<Box<dyn Sandbox>, ProviderError>;
+
+    /// Destroy sandbox `id`, which an earlier run created and was killed
+    /// before it could destroy (its record is in that run's scratch
+    /// directory: see [`crate::leftovers`]). Providers that record nothing
+    /// are never asked.
+    fn destroy_leftover(&self, id: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::new(
+            ErrorStage::Destroy,
+            format!("this provider cannot destroy sandbox {id}; remove it by hand"),
+        ))
+    }
 }
 
 pub trait Sandbox: Send {

@@ -18,6 +18,7 @@ use super::{
 use crate::cancel::Cancel;
 use crate::config::{Config, ShellProviderConfig};
 use crate::error::{io_message, Error, Result};
+use crate::leftovers::SandboxRecord;
 use crate::process::{self, shell_quote, CommandSpec, Ending, OnTimeout, ProcessOutput, Stream};
 
 /// Attempts for a create, download or destroy before giving up.
@@ -51,6 +52,8 @@ struct Shared {
     project_root: String,
     working_dir: PathBuf,
     lifecycle_timeout: Duration,
+    /// The sandboxes alive, on disk, for the next run should this one be killed.
+    record: Option<SandboxRecord>,
 }
 
 impl ShellProvider {
@@ -144,6 +147,8 @@ impl ShellProvider {
                 project_root,
                 working_dir,
                 lifecycle_timeout: Duration::from_secs(config.timeout_secs.max(1)),
+                record: (!options.scratch_dir.as_os_str().is_empty())
+                    .then(|| SandboxRecord::in_scratch_dir(&options.scratch_dir)),
             }),
             prepare,
             no_cache: options.no_cache,
@@ -153,6 +158,10 @@ impl ShellProvider {
 }
 
 impl Provider for ShellProvider {
+    fn destroy_leftover(&self, id: &str) -> std::result::Result<(), ProviderError> {
+        self.shared.destroy_id(id)
+    }
+
     fn prepare(&mut self, cancel: &Cancel) -> std::result::Result<(), ProviderError> {
         let Some(script) = &self.prepare else {
             return Ok(());
@@ -252,6 +261,9 @@ impl Provider for ShellProvider {
             }
             Ok(id)
         })?;
+        if let Some(record) = &self.shared.record {
+            record.created(&id);
+        }
         let project_root = fill(&self.shared.project_root, &[("sandbox_id", &id)]);
         Ok(Box::new(ShellSandbox {
             id,
@@ -475,7 +487,11 @@ impl Sandbox for ShellSandbox {
     }
 
     fn destroy(&mut self) -> std::result::Result<(), ProviderError> {
-        self.shared.destroy_id(&self.id)
+        self.shared.destroy_id(&self.id)?;
+        if let Some(record) = &self.shared.record {
+            record.destroyed(&self.id);
+        }
+        Ok(())
     }
 }
 
