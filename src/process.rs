@@ -192,11 +192,13 @@ pub fn run(
     use std::os::unix::process::CommandExt;
 
     let mut cmd = Command::new(spec.shell);
+    let (out_read, out_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
     cmd.arg("-c")
         .arg(spec.script)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out_write)
+        .stderr(err_write)
         // Own process group: one kill reaches every descendant that did not
         // deliberately leave it.
         .process_group(0);
@@ -206,26 +208,25 @@ pub fn run(
     for (k, v) in spec.env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn()?;
+    if spec.on_timeout == OnTimeout::Terminate {
+        keep_output_writable(&mut cmd, [&out_read, &err_read]);
+    }
+    let spawned = cmd.spawn();
+    // The write ends are the child's now: ours must close for EOF to come.
+    drop(cmd);
+    let mut child = spawned?;
     let pgid = child.id() as i32;
     // Should Offload be killed, the watchdog stops the group.
     supervisor::register(pgid, spec.on_timeout);
 
     let captured = Arc::new(Mutex::new(Captured::default()));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ];
     let mut n_readers = 0;
-    for (pipe, stream) in readers.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
-        let Some(pipe) = pipe else { continue };
+    for (pipe, stream) in [out_read, err_read]
+        .into_iter()
+        .zip([Stream::Stdout, Stream::Stderr])
+    {
+        let pipe = Box::new(pipe) as Box<dyn Read + Send>;
         n_readers += 1;
         let captured = Arc::clone(&captured);
         let sink = sink.clone();
@@ -257,6 +258,50 @@ pub fn run(
         output: captured.output,
         truncated: captured.truncated,
     })
+}
+
+/// Give the child a copy of the read ends of its own output pipes, so that
+/// the pipes outlive Offload. Should Offload be killed, the watchdog sends a
+/// lifecycle command SIGTERM so that its clean-up trap removes what it made
+/// half-way; with the pipes' only reader gone, the first write of that
+/// clean-up (`sh` reports "Terminated" for the child the signal killed)
+/// would kill it with SIGPIPE before the trap runs. A copy kept in the child
+/// keeps the pipe whole: the writes land in its buffer, and the grace period
+/// bounds a command that fills it.
+fn keep_output_writable(cmd: &mut Command, pipes: [&std::fs::File; 2]) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fds = pipes.map(|p| p.as_raw_fd());
+    // SAFETY: `dup` is async-signal-safe, and the descriptors are open in
+    // the forked child (ours, inherited; they close on exec, their copies
+    // do not).
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in fds {
+                if libc::dup(fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A pipe: its read end, and its write end for a child's stdout or stderr.
+/// Both close on exec (the child gets the write end as fd 1 or 2).
+fn pipe() -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills `fds` with two new descriptors, owned from here on.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[0])),
+            OwnedFd::from_raw_fd(fds[1]),
+        ))
+    }
 }
 
 #[derive(Default)]

@@ -721,6 +721,51 @@ fn sigkill_mid_run_stops_every_batch_and_the_next_run_destroys_the_sandboxes() {
     );
 }
 
+#[test]
+fn sigkill_while_sandboxes_are_being_created_lets_the_creates_clean_up() {
+    let s = Setup::new("dirsb-sigkill-create", &["test_1", "test_2", "test_3"]);
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(
+        &config,
+        &[
+            ("DIR_SANDBOX_CREATE_DELAY", "60"),
+            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let copying = |s: &Setup| {
+        let boxes = s.leftover_boxes();
+        boxes.len() == 3
+            && boxes
+                .iter()
+                .all(|b| s.boxes().join(b).join("suite.sh").exists())
+    };
+    while !copying(&s) {
+        assert!(Instant::now() < deadline, "creates did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // The watchdog gives each create SIGTERM: its trap removes its copy.
+    let out = wait_within(child, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !s.leftover_boxes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}\n{}",
+            s.leftover_boxes(),
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.seen().is_empty(), "no test ran");
+}
+
 // ---------------------------------------------------------------- ssh
 
 /// A real OpenSSH server on a loopback port, with a throwaway host key, a
