@@ -21,7 +21,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     // back to us, so that nothing the run started outlives it; and should
     // Offload be killed, a watchdog stops every process group it started.
     crate::process::become_subreaper();
-    crate::process::supervisor::start();
+    let _watchdog = crate::process::supervisor::start();
     let framework: Arc<dyn crate::framework::Framework> =
         Arc::from(crate::framework::from_config(&config)?);
 

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::process::{ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -34,18 +34,35 @@ pub const ARG: &str = "__supervise";
 
 struct Watchdog {
     pipe: ChildStdin,
-    pid: u32,
+    child: Child,
 }
 
 static WATCHDOG: Mutex<Option<Watchdog>> = Mutex::new(None);
 
+/// Ends the watchdog when dropped: closes its pipe and waits for it, so that
+/// it does not outlive a run that ended normally (it exits at once then:
+/// nothing is registered). A run that ends without dropping it (killed, or
+/// `exit` on a third Ctrl-C) leaves it to do its job.
+pub struct WatchdogGuard(());
+
+impl Drop for WatchdogGuard {
+    fn drop(&mut self) {
+        let watchdog = WATCHDOG.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(Watchdog { pipe, mut child }) = watchdog {
+            drop(pipe);
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Start the watchdog for this process, once. Without one (it could not be
 /// started: a warning says so), children die with Offload only when Offload
 /// gets to stop them itself.
-pub fn start() {
+#[must_use = "the watchdog ends when the guard is dropped"]
+pub fn start() -> WatchdogGuard {
     let mut slot = WATCHDOG.lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_some() {
-        return;
+        return WatchdogGuard(());
     }
     use std::os::unix::process::CommandExt;
     let spawned = Command::new("/proc/self/exe")
@@ -60,16 +77,14 @@ pub fn start() {
     match spawned {
         Ok(mut child) => {
             let pipe = child.stdin.take().expect("stdin is piped");
-            *slot = Some(Watchdog {
-                pipe,
-                pid: child.id(),
-            });
+            *slot = Some(Watchdog { pipe, child });
         }
         Err(e) => eprintln!(
             "warning: cannot start the process watchdog ({}): if Offload is killed, its batches may outlive it",
             crate::error::io_message(&e)
         ),
     }
+    WatchdogGuard(())
 }
 
 /// The watchdog's PID, when there is one (it is no orphan to be killed).
@@ -78,7 +93,7 @@ pub fn pid() -> Option<u32> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .map(|w| w.pid)
+        .map(|w| w.child.id())
 }
 
 /// Tell the watchdog that process group `pgid` started.
