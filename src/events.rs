@@ -226,23 +226,37 @@ pub enum Event<'a> {
 
 /// Where code off the driver thread sends notes for the user (a retried
 /// create, a sandbox replaced, a destroy that failed): in a run the driver
-/// turns them into [`Event::Notice`]s, so that only reporters write to the
-/// console; outside a run (`doctor`, `collect`) they go to stderr.
+/// turns them into [`Event::Notice`]s and [`Event::Warning`]s, so that only
+/// reporters write to the console; outside a run (`doctor`, `collect`) they
+/// go to stderr.
 #[derive(Clone)]
-pub struct Notices(Arc<dyn Fn(&str) + Send + Sync>);
+pub struct Notices(Arc<NoticeFn>);
+
+/// `(warning, message)`.
+type NoticeFn = dyn Fn(bool, &str) + Send + Sync;
 
 impl Notices {
-    pub fn new(send: impl Fn(&str) + Send + Sync + 'static) -> Notices {
+    /// `send(warning, message)` for each note.
+    pub fn new(send: impl Fn(bool, &str) + Send + Sync + 'static) -> Notices {
         Notices(Arc::new(send))
     }
 
-    /// `offload: <message>` on stderr.
+    /// `offload: <message>` (or `warning: <message>`) on stderr.
     pub fn stderr() -> Notices {
-        Notices::new(|message| eprintln!("offload: {message}"))
+        Notices::new(|warning, message| {
+            let prefix = if warning { "warning" } else { "offload" };
+            eprintln!("{prefix}: {message}")
+        })
     }
 
+    /// Something worth knowing (a retry, a replaced sandbox).
     pub fn send(&self, message: &str) {
-        (self.0)(message)
+        (self.0)(false, message)
+    }
+
+    /// Something the user should act on (a sandbox that may still exist).
+    pub fn warn(&self, message: &str) {
+        (self.0)(true, message)
     }
 }
 

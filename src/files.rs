@@ -1,10 +1,9 @@
 //! The files Offload writes: every report and cache file is written
 //! atomically ([`write_atomically`]: a temporary file in the same directory,
-//! renamed into place, so no reader ever sees half of one), and a run's
-//! scratch files live in a [`ScratchDir`] that is removed when it ends.
+//! renamed into place, so no reader ever sees half of one).
 
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How a file written by [`write_atomically`] is made.
@@ -70,33 +69,6 @@ pub fn write_text_atomically(path: &Path, text: &str) -> io::Result<()> {
     })
 }
 
-/// A run's (or doctor's) scratch directory, `{output_dir}/.{prefix}-{pid}`:
-/// where batch result files are brought back to. Removed on drop.
-#[derive(Debug)]
-pub struct ScratchDir {
-    pub path: PathBuf,
-}
-
-impl ScratchDir {
-    pub fn create(output_dir: &Path, prefix: &str) -> Result<Self, String> {
-        let path = output_dir.join(format!(".{prefix}-{}", std::process::id()));
-        std::fs::create_dir_all(&path).map_err(|e| {
-            format!(
-                "cannot create {}: {}",
-                path.display(),
-                crate::error::io_message(&e)
-            )
-        })?;
-        Ok(ScratchDir { path })
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,11 +88,6 @@ mod tests {
         // The old contents stay, and no temporary file is left.
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one");
         assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
-        let scratch = ScratchDir::create(&dir, "scratch").unwrap();
-        let kept = scratch.path.clone();
-        assert!(kept.is_dir());
-        drop(scratch);
-        assert!(!kept.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

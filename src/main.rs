@@ -14,6 +14,7 @@ mod files;
 mod framework;
 mod history;
 mod junit;
+mod leftovers;
 mod model;
 mod process;
 mod provider;
@@ -48,6 +49,14 @@ impl Verdict {
 }
 
 fn main() -> ExitCode {
+    // `offload run` starts a copy of itself that stops its process groups
+    // should it be killed (see process/supervisor.rs).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == process::supervisor::ARG)
+    {
+        return process::supervisor::main();
+    }
     limit_malloc_arenas();
     let cli: cli::Cli = argh::from_env();
     match commands::dispatch(cli) {

@@ -14,6 +14,8 @@ use wait_timeout::ChildExt;
 
 use crate::cancel::{grace_period, Cancel, CancelLevel, POLL_INTERVAL};
 
+pub mod supervisor;
+
 /// Which pipe a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -151,6 +153,8 @@ pub struct CommandSpec<'a> {
     pub script: &'a str,
     pub cwd: Option<&'a Path>,
     pub env: &'a [(String, String)],
+    /// How the command is stopped when it runs out of time.
+    pub on_timeout: OnTimeout,
 }
 
 impl<'a> CommandSpec<'a> {
@@ -160,8 +164,21 @@ impl<'a> CommandSpec<'a> {
             script,
             cwd: None,
             env: &[],
+            on_timeout: OnTimeout::Kill,
         }
     }
+}
+
+/// How a command that exceeds its timeout is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnTimeout {
+    /// SIGKILL to the group at once: a hung test already had its whole
+    /// timeout, and nothing of it needs cleaning up.
+    Kill,
+    /// SIGTERM, the [`grace_period`], then SIGKILL, as a Ctrl-C does: a
+    /// sandbox lifecycle command may be half-way through making something
+    /// that only its own clean-up trap knows how to remove.
+    Terminate,
 }
 
 /// Run `spec` to completion, a timeout, or cancellation. `Err` only when the
@@ -175,11 +192,13 @@ pub fn run(
     use std::os::unix::process::CommandExt;
 
     let mut cmd = Command::new(spec.shell);
+    let (out_read, out_write) = pipe()?;
+    let (err_read, err_write) = pipe()?;
     cmd.arg("-c")
         .arg(spec.script)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(out_write)
+        .stderr(err_write)
         // Own process group: one kill reaches every descendant that did not
         // deliberately leave it.
         .process_group(0);
@@ -189,24 +208,25 @@ pub fn run(
     for (k, v) in spec.env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn()?;
+    if spec.on_timeout == OnTimeout::Terminate {
+        keep_output_writable(&mut cmd, [&out_read, &err_read]);
+    }
+    let spawned = cmd.spawn();
+    // The write ends are the child's now: ours must close for EOF to come.
+    drop(cmd);
+    let mut child = spawned?;
     let pgid = child.id() as i32;
+    // Should Offload be killed, the watchdog stops the group.
+    supervisor::register(pgid, spec.on_timeout);
 
     let captured = Arc::new(Mutex::new(Captured::default()));
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ];
     let mut n_readers = 0;
-    for (pipe, stream) in readers.into_iter().zip([Stream::Stdout, Stream::Stderr]) {
-        let Some(pipe) = pipe else { continue };
+    for (pipe, stream) in [out_read, err_read]
+        .into_iter()
+        .zip([Stream::Stdout, Stream::Stderr])
+    {
+        let pipe = Box::new(pipe) as Box<dyn Read + Send>;
         n_readers += 1;
         let captured = Arc::clone(&captured);
         let sink = sink.clone();
@@ -218,9 +238,10 @@ pub fn run(
     }
     drop(done_tx);
 
-    let ending = wait(&mut child, pgid, timeout, cancel);
+    let ending = wait(&mut child, pgid, timeout, spec.on_timeout, cancel);
     // Whatever the shell left behind in its group goes too.
     kill_group(pgid, libc::SIGKILL);
+    supervisor::unregister(pgid);
 
     // The pipes close once every process holding them is gone. A descendant
     // that escaped the group (setsid) may keep them open: do not wait forever.
@@ -237,6 +258,50 @@ pub fn run(
         output: captured.output,
         truncated: captured.truncated,
     })
+}
+
+/// Give the child a copy of the read ends of its own output pipes, so that
+/// the pipes outlive Offload. Should Offload be killed, the watchdog sends a
+/// lifecycle command SIGTERM so that its clean-up trap removes what it made
+/// half-way; with the pipes' only reader gone, the first write of that
+/// clean-up (`sh` reports "Terminated" for the child the signal killed)
+/// would kill it with SIGPIPE before the trap runs. A copy kept in the child
+/// keeps the pipe whole: the writes land in its buffer, and the grace period
+/// bounds a command that fills it.
+fn keep_output_writable(cmd: &mut Command, pipes: [&std::fs::File; 2]) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fds = pipes.map(|p| p.as_raw_fd());
+    // SAFETY: `dup` is async-signal-safe, and the descriptors are open in
+    // the forked child (ours, inherited; they close on exec, their copies
+    // do not).
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in fds {
+                if libc::dup(fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A pipe: its read end, and its write end for a child's stdout or stderr.
+/// Both close on exec (the child gets the write end as fd 1 or 2).
+fn pipe() -> std::io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills `fds` with two new descriptors, owned from here on.
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok((
+            std::fs::File::from(OwnedFd::from_raw_fd(fds[0])),
+            OwnedFd::from_raw_fd(fds[1]),
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -318,7 +383,13 @@ fn read_lines(
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// Wait for the child, enforcing the timeout and the cancellation level.
-fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel) -> Ending {
+fn wait(
+    child: &mut Child,
+    pgid: i32,
+    timeout: Option<Duration>,
+    on_timeout: OnTimeout,
+    cancel: &Cancel,
+) -> Ending {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         // The child's exit wakes this at once (SIGCHLD); the slice only bounds
@@ -337,9 +408,13 @@ fn wait(child: &mut Child, pgid: i32, timeout: Option<Duration>, cancel: &Cancel
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            // A hung test gets no grace: it already had the whole timeout.
-            kill_group(pgid, libc::SIGKILL);
-            let _ = child.wait();
+            match on_timeout {
+                OnTimeout::Kill => {
+                    kill_group(pgid, libc::SIGKILL);
+                    let _ = child.wait();
+                }
+                OnTimeout::Terminate => terminate_gracefully(child, pgid, cancel),
+            }
             return Ending::TimedOut;
         }
         match cancel.level() {
@@ -426,6 +501,7 @@ pub fn become_subreaper() {
 /// end of a run, when no child of ours has any business being alive.
 pub fn kill_orphans() -> usize {
     let me = std::process::id() as i32;
+    let watchdog = supervisor::pid().map(|p| p as i32);
     let mut killed = 0;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -447,7 +523,7 @@ pub fn kill_orphans() -> usize {
         };
         let mut fields = rest.split_whitespace();
         let _state = fields.next();
-        if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) {
+        if fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(me) && Some(pid) != watchdog {
             // SAFETY: plain syscalls on a pid that is our child.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
@@ -459,15 +535,47 @@ pub fn kill_orphans() -> usize {
     killed
 }
 
-/// Quote `s` for a POSIX shell: `'...'` with embedded quotes as `'\''`.
-/// Strings made only of safe characters are left bare for readability.
-pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
+/// The longest single argument Linux passes to a program (`MAX_ARG_STRLEN`,
+/// its terminating NUL included). A `sh -c SCRIPT` script is one argument.
+pub const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// Bytes `s` takes as one word of a script ([`shell_quote`]), after the
+/// script is itself quoted `requotes` more times as one word (a remote
+/// provider's `{command}`). Inside a quoted word each `'` becomes `'\''`: three
+/// more bytes, and three quotes for the next layer. The enclosing quotes of
+/// the outer words are not counted (they are paid once per script).
+pub fn quoted_bytes(s: &str, requotes: u32) -> usize {
+    let q = s.bytes().filter(|&b| b == b'\'').count();
+    if is_shell_safe(s) {
+        s.len()
+    } else {
+        requoted_bytes(s.len() + 2 + 3 * q, 2 + 3 * q, requotes)
+    }
+}
+
+/// Bytes of text of `len` bytes holding `quotes` single quotes, once it is
+/// part of a quoted word `layers` times (see [`quoted_bytes`]).
+pub fn requoted_bytes(len: usize, quotes: usize, layers: u32) -> usize {
+    let (mut len, mut quotes) = (len, quotes);
+    for _ in 0..layers {
+        len += 3 * quotes;
+        quotes *= 3;
+    }
+    len
+}
+
+fn is_shell_safe(s: &str) -> bool {
+    !s.is_empty()
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
                 || matches!(b, b'-' | b'_' | b'.' | b'/' | b',' | b':' | b'=' | b'+')
-        });
-    if safe {
+        })
+}
+
+/// Quote `s` for a POSIX shell: `'...'` with embedded quotes as `'\''`.
+/// Strings made only of safe characters are left bare for readability.
+pub fn shell_quote(s: &str) -> String {
+    if is_shell_safe(s) {
         return s.to_string();
     }
     let mut out = String::with_capacity(s.len() + 2);
@@ -617,6 +725,57 @@ mod tests {
             "the trap was killed before it could clean up"
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_terminated_timeout_lets_the_group_clean_up_and_a_killed_one_does_not() {
+        let dir = std::env::temp_dir().join(format!("offload-proc-term-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for on_timeout in [OnTimeout::Terminate, OnTimeout::Kill] {
+            let mark = dir.join(format!("{on_timeout:?}"));
+            // As in a create script: the trap removes what it made.
+            let script = format!(
+                "sh -c 'trap \"sleep 0.2; touch {}; exit 0\" TERM; sleep 30 & wait'; true",
+                mark.display()
+            );
+            let spec = CommandSpec {
+                on_timeout,
+                ..CommandSpec::sh(&script)
+            };
+            let started = Instant::now();
+            let out = run(
+                &spec,
+                Some(Duration::from_millis(300)),
+                &Cancel::new(),
+                None,
+            )
+            .unwrap();
+            assert_eq!(out.ending, Ending::TimedOut);
+            assert_eq!(
+                mark.exists(),
+                on_timeout == OnTimeout::Terminate,
+                "{on_timeout:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(10));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn quoted_bytes_are_the_bytes_quoting_makes() {
+        for s in ["plain", "t 1", "t'2", "it's 'quoted'", "", "a\"b"] {
+            let once = shell_quote(s);
+            assert_eq!(quoted_bytes(s, 0), once.len(), "{s:?}");
+            // Quoted again as part of a larger word: `'x WORD y'`.
+            let twice = shell_quote(&format!("x {once} y"));
+            assert_eq!(
+                quoted_bytes(s, 1),
+                twice.len() - shell_quote("x  y").len(),
+                "{s:?}"
+            );
+            let q = once.matches('\'').count();
+            assert_eq!(requoted_bytes(once.len(), q, 1), quoted_bytes(s, 1));
+        }
     }
 
     #[test]

@@ -233,6 +233,73 @@ fn sigint_exits_130_kills_children_and_writes_the_report() {
 }
 
 #[test]
+fn sigkill_mid_run_kills_the_batches_and_the_next_run_removes_the_scratch_dir() {
+    let dir = project(&["pass_a", "hang_b", "pass_c", "hang_d"], 0, 2, 120);
+    let state = dir.join("state");
+    let mut cmd = offload(
+        &dir.path,
+        &["run"],
+        &[("FIXTURE_STATE", state.to_str().unwrap())],
+    );
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // A hanging test's grandchild (`sleep 300` started by the runner).
+    let grandchild: i32 = loop {
+        if let Some(p) = std::fs::read_to_string(state.join("hang.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the hanging test never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let descendants = live_descendants(pid);
+    assert!(descendants.contains(&grandchild), "{descendants:?}");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let killed = Instant::now();
+    let out = wait_within(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    loop {
+        let alive: Vec<i32> = descendants
+            .iter()
+            .copied()
+            .filter(|&p| pid_alive(p))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "processes outlived the killed run by 5 s: {alive:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let scratch = dir.join(&format!("test-results/.scratch-{pid}"));
+    assert!(
+        scratch.is_dir(),
+        "the killed run could not remove its scratch dir"
+    );
+
+    dir.write("tests.txt", "pass_a\npass_c\n");
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("an earlier run (PID {pid}) was killed"))
+            && err.contains(&format!("removed {}", scratch.display())),
+        "{err}"
+    );
+    assert!(!scratch.exists());
+}
+
+#[test]
 fn same_id_in_two_groups_runs_once() {
     let dir = project(&["pass_a", "pass_b"], 0, 2, 60);
     let toml = dir.read("offload.toml") + "\n[groups.again]\nretry_count = 0\n";

@@ -417,6 +417,112 @@ fn a_timed_out_batch_gets_its_sandbox_destroyed_and_replaced() {
 }
 
 #[test]
+fn a_timed_out_batch_is_downloaded_once_without_retries() {
+    let mut s = Setup::new("dirsb-timeout-download", &["sleep_forever"]);
+    s.batch_timeout = 2;
+    let d = example("dir-sandbox");
+    let downloads = s.root.join("downloads.log").display().to_string();
+    let config = s.config(
+        1,
+        &format!(
+            r#"create_command = "{d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+download_command = "echo x >> {downloads}; {d}/download.sh {{sandbox_id}} {{paths}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
+        ),
+    );
+    let out = run_within(
+        s.offload(&config, &[("SUITE_SLEEP", "600")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(case(&s.junit(), "sleep_forever").status, "failure");
+    let err = stderr(&out);
+    assert!(!err.contains("retrying download_command"), "{err}");
+    let tries = std::fs::read_to_string(&downloads).unwrap_or_default();
+    assert_eq!(
+        tries.lines().count(),
+        1,
+        "one try for the result file a killed batch never wrote\n{err}"
+    );
+    assert!(s.leftover_boxes().is_empty(), "{:?}", s.leftover_boxes());
+}
+
+#[test]
+fn a_create_that_times_out_cleans_up_and_is_not_retried() {
+    let s = Setup::new("dirsb-create-timeout", &["test_1", "test_2"]);
+    let d = example("dir-sandbox");
+    let attempts = s.root.join("attempts.log").display().to_string();
+    // create.sh copies the project, then hangs past timeout_secs; its trap
+    // removes the copy when it gets SIGTERM.
+    let config = s
+        .config(
+            2,
+            &format!(
+                r#"create_command = "echo x >> {attempts}; {d}/create.sh"
+exec_command = "{d}/exec.sh {{sandbox_id}} {{command}}"
+destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
+            ),
+        )
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("timeout_secs = 60", "timeout_secs = 2");
+    std::fs::write(&config, text).unwrap();
+    let out = run_within(
+        s.offload(
+            Path::new(&config),
+            &[
+                ("DIR_SANDBOX_CREATE_DELAY", "60"),
+                ("OFFLOAD_GRACE_PERIOD_SECS", "10"),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(err.contains("timed out after 2 s"), "{err}");
+    assert!(!err.contains("retrying create_command"), "{err}");
+    let tries = std::fs::read_to_string(&attempts).unwrap_or_default();
+    assert_eq!(tries.lines().count(), 2, "one attempt per sandbox\n{err}");
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "the creates' traps did not run: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn batches_of_many_quoted_ids_stay_under_the_argument_limit() {
+    // Each ID needs quoting (`t 1`, `t'2`), and exec_command quotes the whole
+    // batch command once more: the batch size limit must count those bytes,
+    // or the batch fails to start with "Argument list too long".
+    let s = Setup::with_fixture(
+        "argmax",
+        "many-ids",
+        r#"type = "default"
+discover_command = "./many.sh list {filters}"
+run_command = "./many.sh run {result_file} {tests}"
+test_id_format = "{name}""#,
+    );
+    let config = s.dir_sandbox_config(2);
+    let n = 60_000;
+    let out = run_within(
+        s.offload(&config, &[("MANY_IDS", &n.to_string())]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("Argument list too long"), "{err}");
+    assert!(!err.contains("retry"), "{err}");
+    let cases = s.junit();
+    assert_eq!(cases.len(), n);
+    assert!(cases.iter().all(|c| c.status == "passed"));
+    assert!(s.leftover_boxes().is_empty(), "{:?}", s.leftover_boxes());
+}
+
+#[test]
 fn copy_dir_no_cache_and_the_image_id_reach_the_lifecycle_commands() {
     let s = Setup::new("dirsb-prepare", &["test_1", "test_2"]);
     let prepare = s.root.write(
@@ -542,6 +648,122 @@ fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
         "left behind: {:?}",
         s.leftover_boxes()
     );
+}
+
+#[test]
+fn sigkill_mid_run_stops_every_batch_and_the_next_run_destroys_the_sandboxes() {
+    let tests: Vec<String> = (1..=6).map(|i| format!("sleep_{i}")).collect();
+    let s = Setup::new("dirsb-sigkill", &as_strs(&tests));
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(&config, &[("SUITE_SLEEP", "60")]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dirs: BTreeSet<String> = s.seen().into_iter().map(|(d, _)| d).collect();
+        if dirs.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sandboxes did not start: {dirs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let descendants = live_descendants(pid);
+    assert!(descendants.len() >= 3, "{descendants:?}");
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let killed = Instant::now();
+    let out = wait_within(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    loop {
+        let alive: Vec<i32> = descendants
+            .iter()
+            .copied()
+            .filter(|&p| pid_alive(p))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "batch processes outlived the killed run by 5 s: {alive:?}\n{}",
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It had no chance to destroy its sandboxes or remove its scratch files.
+    assert_eq!(s.leftover_boxes().len(), 3, "{:?}", s.leftover_boxes());
+    let scratch = s.root.join(&format!("test-results/.scratch-{pid}"));
+    assert!(scratch.is_dir());
+
+    let out = run_within(
+        s.offload(&config, &[("SUITE_SLEEP", "0")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("an earlier run (PID {pid}) was killed"))
+            && err.contains("destroyed the 3 sandboxes it left")
+            && err.contains(&format!("removed {}", scratch.display())),
+        "{err}"
+    );
+    assert!(!scratch.exists());
+    assert!(
+        s.leftover_boxes().is_empty(),
+        "left behind: {:?}",
+        s.leftover_boxes()
+    );
+}
+
+#[test]
+fn sigkill_while_sandboxes_are_being_created_lets_the_creates_clean_up() {
+    let s = Setup::new("dirsb-sigkill-create", &["test_1", "test_2", "test_3"]);
+    let config = s.dir_sandbox_config(3);
+    let mut cmd = s.offload(
+        &config,
+        &[
+            ("DIR_SANDBOX_CREATE_DELAY", "60"),
+            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let copying = |s: &Setup| {
+        let boxes = s.leftover_boxes();
+        boxes.len() == 3
+            && boxes
+                .iter()
+                .all(|b| s.boxes().join(b).join("suite.sh").exists())
+    };
+    while !copying(&s) {
+        assert!(Instant::now() < deadline, "creates did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    // The watchdog gives each create SIGTERM: its trap removes its copy.
+    let out = wait_within(child, Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !s.leftover_boxes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}\n{}",
+            s.leftover_boxes(),
+            describe(&out)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.seen().is_empty(), "no test ran");
 }
 
 // ---------------------------------------------------------------- ssh

@@ -352,3 +352,34 @@ fn a_conftest_that_writes_node_ids_into_name_keeps_working() {
     assert_eq!(cases.len(), 8, "{cases:#?}");
     assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
 }
+
+#[test]
+fn node_ids_with_a_raw_newline_run_whole() {
+    // pytest.ini disables ID escaping: pytest would print `test_param[a`,
+    // `b]` on two lines, and fragments must never be run.
+    let dir = project(
+        "pytest-raw-ids",
+        "paths = [\"tests\"]\ncommand = \"pytest\"",
+        "[groups.all]\n",
+    );
+    let expected = [
+        "tests/test_raw.py::test_param[a\\nb]",
+        "tests/test_raw.py::test_param[caf\\xe9]",
+        "tests/test_raw.py::test_param[tab\\there]",
+        "tests/test_raw.py::test_param[plain]",
+        "tests/test_raw.py::test_explicit_ids[two\\nlines]",
+        "tests/test_raw.py::test_explicit_ids[one line]",
+        "tests/test_raw.py::test_plain",
+    ];
+    let groups = collect(&dir);
+    assert_eq!(groups[0].1, expected, "each ID whole, as pytest escapes it");
+    let out = run_offload(&dir, &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want, "{}", describe(&out));
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+}

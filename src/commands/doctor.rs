@@ -17,9 +17,9 @@ use crate::config::{Config, ProviderConfig};
 use crate::discover::{Progress, TestTable};
 use crate::error::Result;
 use crate::events::{BatchKind, Notices};
-use crate::files::ScratchDir;
 use crate::framework::{format_test_id, Framework, Hints};
 use crate::junit::read::JunitCase;
+use crate::leftovers::ScratchDir;
 use crate::model::Outcome;
 use crate::process::{self, CapturedOutput, CommandSpec};
 use crate::provider::{ProviderOptions, SandboxGuard};
@@ -538,7 +538,7 @@ fn check_batches(
         Err(e) => {
             report.add(Check::fail(
                 "sandbox: cannot prepare a scratch directory",
-                e,
+                e.to_string(),
                 "check that [report] output_dir is writable",
             ));
             return;

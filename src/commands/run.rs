@@ -19,8 +19,10 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     apply_overrides(&mut config, args)?;
     let cancel = install_interrupt_handler();
     // Grandchildren that daemonize out of their batch's process group come
-    // back to us, so that nothing the run started outlives it.
+    // back to us, so that nothing the run started outlives it; and should
+    // Offload be killed, a watchdog stops every process group it started.
     crate::process::become_subreaper();
+    let _watchdog = crate::process::supervisor::start();
     let framework: Arc<dyn crate::framework::Framework> =
         Arc::from(crate::framework::from_config(&config)?);
 
@@ -44,7 +46,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
 
     // The provider is built (and its config checked) before discovery, and
     // prepared (an image built) while discovery runs.
-    let scratch = crate::files::ScratchDir::create(&output_dir, "scratch").map_err(Error::new)?;
+    let scratch = crate::leftovers::ScratchDir::create(&output_dir, "scratch")?;
     let provider = crate::provider::from_config(
         &config,
         &crate::provider::ProviderOptions {
@@ -53,6 +55,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             notices: session.notices(),
         },
     )?;
+    crate::leftovers::clean_after_killed_runs(&output_dir, provider.as_ref(), &session.notices());
     let preparing = session.start_preparing(provider, !args.collect_only);
 
     let mut table = match session.discover(&framework, &config.groups) {

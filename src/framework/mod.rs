@@ -30,11 +30,23 @@ pub trait Framework: Send + Sync {
     /// What `offload doctor` needs to know about this framework.
     fn hints(&self) -> Hints;
 
-    /// A length limit for one batch's ID list, in bytes of IDs, so that the
-    /// command stays under the OS argument limit (a `sh -c` script is one
-    /// argument: at most 128 KiB on Linux).
+    /// A length limit for one batch's ID list, in [`Framework::batch_id_bytes`],
+    /// so that the command stays under the OS argument limit (a `sh -c`
+    /// script is one argument: at most [`process::MAX_ARG_BYTES`]); what is
+    /// left is for the rest of the command, `[provider] env` and the
+    /// provider's `exec_command`.
     fn max_batch_id_bytes(&self) -> usize {
         96 * 1024
+    }
+
+    /// The bytes `id` adds to the command line that starts its batch: after
+    /// the framework quotes it, and after a remote provider quotes the whole
+    /// batch command once more to pass it as one word (`{command}`), where
+    /// each `'` grows again. Local batches are counted the same: on the safe
+    /// side.
+    fn batch_id_bytes(&self, id: &str) -> usize {
+        // The separating space.
+        process::quoted_bytes(id, 1) + 1
     }
 
     /// Until history has measured a batch's start-up cost, no batch is

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ErrorStage, ExecRequest, Provider, ProviderError, Sandbox};
+use super::{ErrorStage, ExecRequest, FetchMode, Provider, ProviderError, Sandbox};
 use crate::cancel::Cancel;
 use crate::error::io_message;
 use crate::process::{self, CommandSpec, ProcessOutput};
@@ -74,6 +74,7 @@ impl Sandbox for LocalSandbox {
             script: request.script,
             cwd: Some(&self.working_dir),
             env: request.env,
+            on_timeout: process::OnTimeout::Kill,
         };
         process::run(&spec, Some(request.timeout), cancel, request.sink.clone()).map_err(|e| {
             ProviderError::new(
@@ -87,7 +88,13 @@ impl Sandbox for LocalSandbox {
         })
     }
 
-    fn fetch(&mut self, remote: &str, local: &Path, _cancel: &Cancel) -> Result<(), ProviderError> {
+    fn fetch(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        _mode: FetchMode,
+        _cancel: &Cancel,
+    ) -> Result<(), ProviderError> {
         let source = self.working_dir.join(remote);
         if source == local {
             return if local.exists() {

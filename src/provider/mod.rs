@@ -23,6 +23,17 @@ pub trait Provider: Send + Sync {
     /// Create sandbox number `index` (0-based). Called on the worker thread
     /// that will own it, so creations run in parallel.
     fn create(&self, index: usize, cancel: &Cancel) -> Result<Box<dyn Sandbox>, ProviderError>;
+
+    /// Destroy sandbox `id`, which an earlier run created and was killed
+    /// before it could destroy (its record is in that run's scratch
+    /// directory: see [`crate::leftovers`]). Providers that record nothing
+    /// are never asked.
+    fn destroy_leftover(&self, id: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::new(
+            ErrorStage::Destroy,
+            format!("this provider cannot destroy sandbox {id}; remove it by hand"),
+        ))
+    }
 }
 
 pub trait Sandbox: Send {
@@ -44,7 +55,13 @@ pub trait Sandbox: Send {
     /// Copy the file at `remote` (a [`Sandbox::result_path`], or a path
     /// relative to the project root) to `local`. A missing remote file is an
     /// error of kind [`ErrorStage::Download`].
-    fn fetch(&mut self, remote: &str, local: &Path, cancel: &Cancel) -> Result<(), ProviderError>;
+    fn fetch(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        mode: FetchMode,
+        cancel: &Cancel,
+    ) -> Result<(), ProviderError>;
 
     /// Whether killing a timed-out command also stops everything it started.
     /// True for local process groups; false for remote sandboxes, which are
@@ -73,6 +90,17 @@ pub struct ExecRequest<'a> {
     pub timeout: Duration,
     /// Receives each output line as it arrives (`-v`).
     pub sink: Option<LineSink>,
+}
+
+/// How hard [`Sandbox::fetch`] tries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchMode {
+    /// The batch ended on its own: its result file should be there, and a
+    /// failing transfer is retried.
+    Expected,
+    /// The batch timed out and most likely wrote nothing: one try, no
+    /// retries (partial results are kept when there are some).
+    IfWritten,
 }
 
 /// Which lifecycle step failed.
@@ -160,7 +188,7 @@ impl Drop for SandboxGuard {
     fn drop(&mut self) {
         if let Some(mut s) = self.sandbox.take() {
             if let Err(e) = s.destroy() {
-                self.notices.send(&e.to_string());
+                self.notices.warn(&e.to_string());
             }
         }
     }

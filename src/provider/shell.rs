@@ -10,19 +10,25 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{ErrorStage, ExecRequest, Provider, ProviderError, ProviderOptions, Sandbox};
+use super::{
+    ErrorStage, ExecRequest, FetchMode, Provider, ProviderError, ProviderOptions, Sandbox,
+};
 use crate::cancel::Cancel;
 use crate::config::{Config, ShellProviderConfig};
 use crate::error::{io_message, Error, Result};
 use crate::events::Notices;
-use crate::process::{self, shell_quote, CommandSpec, Ending, ProcessOutput, Stream};
+use crate::leftovers::SandboxRecord;
+use crate::process::{self, shell_quote, CommandSpec, Ending, OnTimeout, ProcessOutput, Stream};
 
 /// Attempts for a create, download or destroy before giving up.
 const ATTEMPTS: u32 = 3;
 /// Wait before the first retry; doubled for each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The least time an attempt is given, even when the shared deadline is
+/// (nearly) up: a destroy must at least be tried.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(1);
 /// Where batches write their results, relative to the sandbox's project root.
 const RESULTS_DIR: &str = ".offload/results";
 /// Exit code of `{command}` when the project root does not exist in the sandbox.
@@ -49,6 +55,8 @@ struct Shared {
     lifecycle_timeout: Duration,
     /// Where retries and progress are reported.
     notices: Notices,
+    /// The sandboxes alive, on disk, for the next run should this one be killed.
+    record: Option<SandboxRecord>,
 }
 
 impl ShellProvider {
@@ -143,6 +151,9 @@ impl ShellProvider {
                 working_dir,
                 lifecycle_timeout: Duration::from_secs(config.timeout_secs.max(1)),
                 notices: options.notices.clone(),
+                record: (!options.scratch_dir.as_os_str().is_empty()).then(|| {
+                    SandboxRecord::in_scratch_dir(&options.scratch_dir, options.notices.clone())
+                }),
             }),
             prepare,
             no_cache: options.no_cache,
@@ -152,6 +163,10 @@ impl ShellProvider {
 }
 
 impl Provider for ShellProvider {
+    fn destroy_leftover(&self, id: &str) -> std::result::Result<(), ProviderError> {
+        self.shared.destroy_id(id)
+    }
+
     fn prepare(&mut self, cancel: &Cancel) -> std::result::Result<(), ProviderError> {
         let Some(script) = &self.prepare else {
             return Ok(());
@@ -213,22 +228,24 @@ impl Provider for ShellProvider {
         let script = fill(&self.shared.create, &[("image_id", &image_id)]);
         let env = vec![("OFFLOAD_SANDBOX".to_string(), index.to_string())];
         let label = format!("sandbox {index}");
+        // All attempts share one `timeout_secs`: a create that hangs gives up
+        // after it, not after three times it.
+        let deadline = Instant::now() + self.shared.lifecycle_timeout;
         let id = retrying(
             &self.shared.notices,
             &label,
             "create_command",
             cancel,
-            || {
+            deadline,
+            |left| {
                 let out = self
                     .shared
-                    .run(&script, &env, self.shared.lifecycle_timeout, cancel, None)
+                    .run(&script, &env, left, cancel, None)
                     .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Create)))?;
                 let id = out.stdout().trim().to_string();
                 if !out.success() {
-                    if matches!(out.ending, Ending::Cancelled)
-                        && !id.is_empty()
-                        && !id.contains('\n')
-                    {
+                    let stopped = matches!(out.ending, Ending::Cancelled | Ending::TimedOut);
+                    if stopped && !id.is_empty() && !id.contains('\n') {
                         // It got as far as printing an ID: do not leak the sandbox.
                         let _ = self.shared.destroy_id(&id);
                     }
@@ -236,7 +253,7 @@ impl Provider for ShellProvider {
                         ErrorStage::Create,
                         self.shared.failure("create_command", &script, &out),
                     );
-                    return Err(if out.ending == Ending::Cancelled {
+                    return Err(if stopped {
                         Attempt::Final(error)
                     } else {
                         Attempt::Retry(error)
@@ -259,6 +276,9 @@ impl Provider for ShellProvider {
                 Ok(id)
             },
         )?;
+        if let Some(record) = &self.shared.record {
+            record.created(&id);
+        }
         let project_root = fill(&self.shared.project_root, &[("sandbox_id", &id)]);
         Ok(Box::new(ShellSandbox {
             id,
@@ -298,6 +318,7 @@ impl ShellSandbox {
         &self,
         remote: &str,
         local: &Path,
+        timeout: Duration,
         cancel: &Cancel,
     ) -> std::result::Result<(), Attempt> {
         let quoted = shell_quote(remote);
@@ -309,7 +330,7 @@ impl ShellSandbox {
         let line = self.exec_line(&script, &[]);
         let out = self
             .shared
-            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .run(&line, &[], timeout, cancel, None)
             .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
         if !out.success() || out.truncated {
             let error = ProviderError::new(
@@ -337,6 +358,7 @@ impl ShellSandbox {
         template: &str,
         remote: &str,
         local: &Path,
+        timeout: Duration,
         cancel: &Cancel,
     ) -> std::result::Result<(), Attempt> {
         let pair = format!(
@@ -350,7 +372,7 @@ impl ShellSandbox {
         );
         let out = self
             .shared
-            .run(&line, &[], self.shared.lifecycle_timeout, cancel, None)
+            .run(&line, &[], timeout, cancel, None)
             .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Download)))?;
         if !out.success() {
             let error = ProviderError::new(
@@ -378,7 +400,7 @@ impl Sandbox for ShellSandbox {
     }
 
     fn result_path(&self, batch: usize, attempt: u32) -> String {
-        let file = format!("{RESULTS_DIR}/{}", super::result_file_name(batch, attempt));
+        let file = format!("{RESULTS_DIR}/batch-{batch}-{attempt}.xml");
         match self.project_root.trim_end_matches('/') {
             "" if self.project_root.starts_with('/') => format!("/{file}"),
             "" | "." => file,
@@ -405,8 +427,28 @@ impl Sandbox for ShellSandbox {
             })
             .collect();
         let line = self.exec_line(request.script, &env);
+        if line.len() >= process::MAX_ARG_BYTES {
+            return Err(ProviderError::new(
+                ErrorStage::Exec,
+                format!(
+                    "the batch's exec_command line is {} bytes once {{command}} is quoted, over the {} KiB \
+                     Linux passes in one argument; shorten [provider] env values or exec_command",
+                    line.len(),
+                    process::MAX_ARG_BYTES / 1024
+                ),
+            ));
+        }
+        // A hung batch had its whole timeout: no grace (unlike the lifecycle
+        // commands, which may need their clean-up trap).
         self.shared
-            .run(&line, &[], request.timeout, cancel, request.sink.clone())
+            .spawn(
+                &line,
+                &[],
+                request.timeout,
+                OnTimeout::Kill,
+                cancel,
+                request.sink.clone(),
+            )
             .map_err(|e| e.into_error(ErrorStage::Exec))
     }
 
@@ -414,6 +456,7 @@ impl Sandbox for ShellSandbox {
         &mut self,
         remote: &str,
         local: &Path,
+        mode: FetchMode,
         cancel: &Cancel,
     ) -> std::result::Result<(), ProviderError> {
         let local = absolute(local);
@@ -434,21 +477,24 @@ impl Sandbox for ShellSandbox {
         };
         let remote = remote.as_str();
         let label = format!("sandbox {}", self.id);
-        match self.shared.download.clone() {
-            Some(template) => retrying(
-                &self.shared.notices,
-                &label,
-                "download_command",
-                cancel,
-                || self.fetch_with_command(&template, remote, &local, cancel),
-            ),
-            None => retrying(
-                &self.shared.notices,
-                &label,
-                "exec_command (cat of the result file)",
-                cancel,
-                || self.fetch_through_exec(remote, &local, cancel),
-            ),
+        let deadline = Instant::now() + self.shared.lifecycle_timeout;
+        let template = self.shared.download.clone();
+        let what = match &template {
+            Some(_) => "download_command",
+            None => "exec_command (cat of the result file)",
+        };
+        let once = |left: Duration| match &template {
+            Some(t) => self.fetch_with_command(t, remote, &local, left, cancel),
+            None => self.fetch_through_exec(remote, &local, left, cancel),
+        };
+        match mode {
+            FetchMode::Expected => {
+                retrying(&self.shared.notices, &label, what, cancel, deadline, once)
+            }
+            // The batch timed out: it most likely wrote nothing, so one
+            // quiet try, no retries.
+            FetchMode::IfWritten => once(self.shared.lifecycle_timeout)
+                .map_err(|(Attempt::Retry(e) | Attempt::Final(e))| e),
         }
     }
 
@@ -458,11 +504,17 @@ impl Sandbox for ShellSandbox {
     }
 
     fn destroy(&mut self) -> std::result::Result<(), ProviderError> {
-        self.shared.destroy_id(&self.id)
+        self.shared.destroy_id(&self.id)?;
+        if let Some(record) = &self.shared.record {
+            record.destroyed(&self.id);
+        }
+        Ok(())
     }
 }
 
 impl Shared {
+    /// Run a lifecycle command: stopped on its timeout with SIGTERM and a
+    /// grace period, so that its clean-up trap can remove what it made.
     fn run(
         &self,
         script: &str,
@@ -471,9 +523,22 @@ impl Shared {
         cancel: &Cancel,
         sink: Option<process::LineSink>,
     ) -> std::result::Result<ProcessOutput, StartError> {
+        self.spawn(script, env, timeout, OnTimeout::Terminate, cancel, sink)
+    }
+
+    fn spawn(
+        &self,
+        script: &str,
+        env: &[(String, String)],
+        timeout: Duration,
+        on_timeout: OnTimeout,
+        cancel: &Cancel,
+        sink: Option<process::LineSink>,
+    ) -> std::result::Result<ProcessOutput, StartError> {
         let spec = CommandSpec {
             cwd: Some(&self.working_dir),
             env,
+            on_timeout,
             ..CommandSpec::sh(script)
         };
         process::run(&spec, Some(timeout), cancel, sink).map_err(|e| StartError {
@@ -490,16 +555,16 @@ impl Shared {
     fn destroy_id(&self, id: &str) -> std::result::Result<(), ProviderError> {
         let line = fill(&self.destroy, &[("sandbox_id", &shell_quote(id))]);
         let cancel = Cancel::new();
-        let deadline = std::time::Instant::now() + self.lifecycle_timeout;
+        let deadline = Instant::now() + self.lifecycle_timeout;
         retrying(
             &self.notices,
             &format!("sandbox {id}"),
             "destroy_command",
             &cancel,
-            || {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
+            deadline,
+            |left| {
                 let out = self
-                    .run(&line, &[], left.max(Duration::from_secs(1)), &cancel, None)
+                    .run(&line, &[], left, &cancel, None)
                     .map_err(|e| Attempt::Final(e.into_error(ErrorStage::Destroy)))?;
                 if out.success() {
                     return Ok(());
@@ -510,7 +575,7 @@ impl Shared {
                 );
                 let error = ProviderError::new(ErrorStage::Destroy, message);
                 // Out of time: a retry would break the bound.
-                if out.ending == Ending::TimedOut || std::time::Instant::now() >= deadline {
+                if out.ending == Ending::TimedOut {
                     Err(Attempt::Final(error))
                 } else {
                     Err(Attempt::Retry(error))
@@ -584,24 +649,29 @@ fn retry_unless_cancelled(out: &ProcessOutput, error: ProviderError) -> Attempt 
 }
 
 /// Run `attempt` up to [`ATTEMPTS`] times with exponential backoff, saying
-/// what is retried and why.
+/// what is retried and why. All attempts and the waits between them
+/// share the time until `deadline`: each attempt is given what is left (at
+/// least [`MIN_ATTEMPT_TIME`]), and no retry starts past it.
 fn retrying<T>(
     notices: &Notices,
     who: &str,
     what: &str,
     cancel: &Cancel,
-    mut attempt: impl FnMut() -> std::result::Result<T, Attempt>,
+    deadline: Instant,
+    mut attempt: impl FnMut(Duration) -> std::result::Result<T, Attempt>,
 ) -> std::result::Result<T, ProviderError> {
     let mut backoff = FIRST_BACKOFF;
     let mut n = 1;
     loop {
-        let e = match attempt() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = match attempt(left.max(MIN_ATTEMPT_TIME)) {
             Ok(v) => return Ok(v),
             Err(Attempt::Final(e)) => return Err(e),
             Err(Attempt::Retry(e)) => e,
         };
-        if n >= ATTEMPTS || cancel.is_cancelled() {
-            let message = on_first_line(&e.message, &format!(" (gave up after {n} attempts)"));
+        let out_of_time = Instant::now() + backoff >= deadline;
+        if n >= ATTEMPTS || cancel.is_cancelled() || out_of_time {
+            let message = on_first_line(&e.message, &format!(" (gave up after {})", attempts(n)));
             return Err(ProviderError::new(e.stage, message));
         }
         let first_line = e.message.lines().next().unwrap_or_default();
@@ -615,6 +685,14 @@ fn retrying<T>(
         }
         backoff *= 2;
         n += 1;
+    }
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
     }
 }
 

@@ -12,7 +12,7 @@ use crate::cancel::Cancel;
 use crate::events::BatchKind;
 use crate::framework::{Framework, MatchedResults, ResultLocation};
 use crate::process::{CapturedOutput, Ending, LineSink, Stream};
-use crate::provider::{ExecRequest, Sandbox};
+use crate::provider::{ExecRequest, FetchMode, Sandbox};
 
 /// A batch handed to a worker.
 #[derive(Clone, Debug)]
@@ -181,7 +181,12 @@ pub fn run_batch(
             let local = ctx
                 .scratch_dir
                 .join(crate::provider::result_file_name(job.batch, job.attempt));
-            let results = match sandbox.fetch(&remote, &local, &ctx.cancel) {
+            // A timed-out batch most likely wrote nothing: one quiet try.
+            let mode = match runner {
+                Some(_) => FetchMode::Expected,
+                None => FetchMode::IfWritten,
+            };
+            let results = match sandbox.fetch(&remote, &local, mode, &ctx.cancel) {
                 Ok(()) => read_results(ctx.framework.as_ref(), &local, job.expected_names()),
                 Err(e) => BatchResults::Missing(e.message),
             };

@@ -45,8 +45,8 @@ use worker::WorkerMsg;
 /// What reaches the driver thread, from whichever thread.
 pub enum Msg {
     Worker(WorkerMsg),
-    /// A note for the user from another thread.
-    Notice(String),
+    /// A note for the user from another thread (`true`: a warning).
+    Notice(bool, String),
     /// The discovery thread is at this point.
     Discovery(OwnedProgress),
     /// Discovery is over.
@@ -113,8 +113,8 @@ impl<'r> Session<'r> {
     /// Where other threads send notes for the user during this run.
     pub fn notices(&self) -> Notices {
         let tx = self.tx.clone();
-        Notices::new(move |message| {
-            let _ = tx.send(Msg::Notice(message.to_string()));
+        Notices::new(move |warning, message| {
+            let _ = tx.send(Msg::Notice(warning, message.to_string()));
         })
     }
 
@@ -125,6 +125,15 @@ impl<'r> Session<'r> {
     /// Give an event to the reporters.
     pub fn emit(&mut self, event: &Event<'_>) {
         self.reporters.emit(event);
+    }
+
+    /// A note from another thread, as a notice or a warning.
+    fn tell(&mut self, warning: bool, message: &str) {
+        if warning {
+            self.emit(&Event::Warning { message });
+        } else {
+            self.emit(&Event::Notice { message });
+        }
     }
 
     /// Tell the user about a Ctrl-C once per level.
@@ -144,8 +153,8 @@ impl<'r> Session<'r> {
     fn next(&mut self, wait: Duration) -> Option<Msg> {
         self.check_interrupt();
         match self.rx.recv_timeout(wait) {
-            Ok(Msg::Notice(message)) => {
-                self.emit(&Event::Notice { message: &message });
+            Ok(Msg::Notice(warning, message)) => {
+                self.tell(warning, &message);
                 None
             }
             Ok(msg) => Some(msg),
@@ -212,7 +221,7 @@ impl<'r> Session<'r> {
                 Some(Msg::Discovered(result)) => break result,
                 // Preparing may finish first (nothing to build): keep it.
                 Some(Msg::Prepared(result)) => self.prepared = Some(result),
-                Some(Msg::Worker(_) | Msg::Notice(_)) | None => {}
+                Some(Msg::Worker(_) | Msg::Notice(..)) | None => {}
             }
         };
         let _ = thread.join();
@@ -389,7 +398,7 @@ impl<'r> Session<'r> {
                         at,
                     });
                 }
-                Ok(Msg::Notice(message)) => self.emit(&Event::Notice { message: &message }),
+                Ok(Msg::Notice(warning, message)) => self.tell(warning, &message),
                 Ok(_) => {}
                 // A worker thread that died without a word (it cannot, but
                 // waiting for it must not hang the run).
@@ -423,8 +432,8 @@ impl<'r> Session<'r> {
         // that failed).
         self.check_interrupt();
         while let Ok(msg) = self.rx.try_recv() {
-            if let Msg::Notice(message) = msg {
-                self.emit(&Event::Notice { message: &message });
+            if let Msg::Notice(warning, message) = msg {
+                self.tell(warning, &message);
             }
         }
         let event_stats = stats.clone();

@@ -53,8 +53,7 @@ pub fn plan(
             expected: t.expected,
             known: estimates.known[i],
             may_retry: table.groups[t.group].retry_count > 0,
-            // The quotes and the separating space around each ID.
-            id_bytes: t.id.len() + 3,
+            id_bytes: framework.batch_id_bytes(&t.id),
         })
         .collect();
     let batches = schedule::plan(

@@ -204,11 +204,22 @@ impl Framework for CargoFramework {
         40
     }
 
-    /// The filterset costs about `test(=…) | ` per test plus escapes, and the
-    /// whole script is one argument (128 KiB on Linux), possibly quoted again
-    /// by a remote provider.
+    /// The filterset's `test(=…) | ` per test, with its escapes; the whole
+    /// script is one argument (128 KiB on Linux). Large suites are few
+    /// thousand tests: 32 KiB is plenty for a batch.
     fn max_batch_id_bytes(&self) -> usize {
         32 * 1024
+    }
+
+    /// `test(=NAME) | `, and the binary's `binary_id(=…)` counted for every
+    /// test (on the safe side), in a filterset quoted as one word of the
+    /// script, which a remote provider quotes once more.
+    fn batch_id_bytes(&self, id: &str) -> usize {
+        let (binary, test) = filterset::split_id(id);
+        let text =
+            filterset::escape(binary).len() + filterset::escape(test).len() + "test(=) | ".len();
+        let quotes = id.bytes().filter(|&b| b == b'\'').count();
+        crate::process::requoted_bytes(text, quotes, 2)
     }
 }
 

@@ -20,6 +20,9 @@ pub struct CollectOutput {
     pub reported: Option<usize>,
     /// Lines of the ID block that are not node IDs (output of the project itself).
     pub stray_lines: Vec<String>,
+    /// Lines without `::` between node IDs: the rest of an ID that a raw
+    /// newline split (pytest's ID escaping turned off), never a test.
+    pub split_lines: Vec<String>,
     /// Modules (or other files) pytest could not collect, as it names them.
     pub collection_errors: Vec<String>,
     /// The text of the `ERRORS` section, for error messages.
@@ -84,11 +87,16 @@ pub fn parse(stdout: &str) -> CollectOutput {
         out.ids = run.iter().map(|l| l.to_string()).collect();
     } else {
         out.ids = with_sep.iter().map(|l| l.to_string()).collect();
-        out.stray_lines.extend(
-            run.iter()
-                .filter(|l| !l.contains("::"))
-                .map(|l| l.to_string()),
-        );
+        // The project's own output comes before the list, pytest's after it.
+        let first_id = run.iter().position(|l| l.contains("::")).unwrap_or(0);
+        for (i, line) in run.iter().enumerate().filter(|(_, l)| !l.contains("::")) {
+            let list = if i > first_id {
+                &mut out.split_lines
+            } else {
+                &mut out.stray_lines
+            };
+            list.push(line.to_string());
+        }
     }
 
     // Collection errors: the ERRORS section's headers name each module; the
@@ -195,6 +203,21 @@ mod tests {
         let out = parse("stray\ntests/t.py::test_a\n\n1 test collected in 0.1s\n");
         assert_eq!(out.ids, vec!["tests/t.py::test_a"]);
         assert_eq!(out.stray_lines, vec!["stray"]);
+    }
+
+    #[test]
+    fn lines_between_ids_are_split_ids_not_stray_output() {
+        let out = parse(
+            "conftest says hi\n\
+             tests/t.py::test_p[a\n\
+             b]\n\
+             tests/t.py::test_q\n\
+             \n\
+             2 tests collected in 0.1s\n",
+        );
+        assert_eq!(out.ids, vec!["tests/t.py::test_p[a", "tests/t.py::test_q"]);
+        assert_eq!(out.split_lines, vec!["b]"]);
+        assert_eq!(out.stray_lines, vec!["conftest says hi"]);
     }
 
     #[test]

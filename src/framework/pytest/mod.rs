@@ -25,8 +25,17 @@ use crate::process::{shell_quote, Ending};
 /// one wins. `--verbosity=-1` sets the level outright (a user `-v` plus our
 /// `-q` would otherwise cancel out into a tree listing, and a user `-q` would
 /// turn the IDs into per-file counts); `-rfE` and `--tb=short` make sure
-/// collection errors are named; `--color=no` keeps escape codes out.
+/// collection errors are named; `--color=no` keeps escape codes out; and
+/// [`ESCAPE_IDS`].
 const DISCOVERY_OPTIONS: &str = "--verbosity=-1 --color=no --tb=short -rfE";
+
+/// pytest escapes non-ASCII and control characters in node IDs (`\n`,
+/// `\xe9`) unless a project sets this ini option; unescaped, a raw newline
+/// splits an ID over two lines of discovery output. Discovery and every
+/// batch override it, so that IDs are printed whole, one a line, and the
+/// batch's pytest knows them by the same escaped form.
+const ESCAPE_IDS: &str =
+    "-o disable_test_id_escaping_and_forfeit_all_rights_to_community_support=false";
 
 /// Lines of pytest output quoted in an error message.
 const QUOTED_LINES: usize = 40;
@@ -77,6 +86,8 @@ impl PytestFramework {
         }
         s.push(' ');
         s.push_str(DISCOVERY_OPTIONS);
+        s.push(' ');
+        s.push_str(ESCAPE_IDS);
         for p in &self.config.paths {
             s.push(' ');
             s.push_str(&shell_quote(p));
@@ -209,6 +220,18 @@ impl Framework for PytestFramework {
                 )));
             }
         }
+        if !parsed.split_lines.is_empty() {
+            return Err(Error::new(format!(
+                "group `{}`: pytest printed node IDs over several lines ({} such as {:?} between the IDs); \
+                 a raw newline in a test ID does that when ID escaping is turned off, and the pieces are not tests\n  \
+                 Offload passes `{ESCAPE_IDS}` to undo the ini option; check that the pytest command passes it on, \
+                 or give the parameters ids without newlines\n  command: {script}\n  output:\n{}",
+                group.name,
+                plural(parsed.split_lines.len(), "line"),
+                parsed.split_lines[0],
+                indent(&out.tail(QUOTED_LINES)),
+            )));
+        }
         if !parsed.stray_lines.is_empty() {
             warnings.push(format!(
                 "group `{}`: ignored {} of pytest discovery output that are not test IDs (first: {:?})",
@@ -247,7 +270,7 @@ impl Framework for PytestFramework {
         // xunit1 adds the `file` attribute; an empty prefix undoes a user's
         // `--junit-prefix`, which would otherwise change every classname.
         script.push_str(&format!(
-            " --junitxml={} -o junit_family=xunit1 --junit-prefix=",
+            " --junitxml={} -o junit_family=xunit1 --junit-prefix= {ESCAPE_IDS}",
             shell_quote(result_file)
         ));
         for id in tests {
@@ -314,11 +337,13 @@ impl Framework for PytestFramework {
         40
     }
 
-    /// Each ID costs 3 bytes of quoting, more when a provider quotes the
-    /// script again: 64 KiB of IDs keeps the script well under Linux's
-    /// 128 KiB limit for one argument.
-    fn max_batch_id_bytes(&self) -> usize {
-        64 * 1024
+    fn batch_id_bytes(&self, id: &str) -> usize {
+        let prefix = if id.starts_with('@') || id.starts_with('-') {
+            "./".len()
+        } else {
+            0
+        };
+        crate::process::quoted_bytes(id, 1) + prefix + 1
     }
 }
 
@@ -358,13 +383,13 @@ mod tests {
         let f = PytestFramework::new(config(Some("uv run pytest")), PathBuf::from("."));
         assert_eq!(
             f.discovery_script(&group("-m 'slow' -k x")),
-            format!("uv run pytest --collect-only -q -m 'slow' -k x {DISCOVERY_OPTIONS} tests 'my tests'")
+            format!("uv run pytest --collect-only -q -m 'slow' -k x {DISCOVERY_OPTIONS} {ESCAPE_IDS} tests 'my tests'")
         );
         // Legacy mode: python + extra_args (pytest arguments), markers when no filters.
         let f = PytestFramework::new(config(None), PathBuf::from("."));
         assert_eq!(
             f.discovery_script(&group("")),
-            format!("python3 -m pytest -x '--co'\\''x' --collect-only -q -m 'not slow' {DISCOVERY_OPTIONS} tests 'my tests'")
+            format!("python3 -m pytest -x '--co'\\''x' --collect-only -q -m 'not slow' {DISCOVERY_OPTIONS} {ESCAPE_IDS} tests 'my tests'")
         );
     }
 
@@ -382,8 +407,10 @@ mod tests {
         );
         assert_eq!(
             cmd.script,
-            "uv run pytest -p no:randomly --junitxml='/tmp/out dir/r.xml' -o junit_family=xunit1 --junit-prefix= \
-             'tests/t.py::test_p[a b]' 'tests/t.py::test_p[it'\\''s]' tests/t.py::test_plain './@odd/t.py::test'"
+            format!(
+                "uv run pytest -p no:randomly --junitxml='/tmp/out dir/r.xml' -o junit_family=xunit1 --junit-prefix= {ESCAPE_IDS} \
+                 'tests/t.py::test_p[a b]' 'tests/t.py::test_p[it'\\''s]' tests/t.py::test_plain './@odd/t.py::test'"
+            )
         );
         assert_eq!(cmd.results, ResultLocation::ResultFile);
     }

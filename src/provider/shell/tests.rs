@@ -141,6 +141,64 @@ fn command_round_trips_awkward_ids_and_env() {
 }
 
 #[test]
+fn the_frameworks_count_every_byte_an_id_adds_to_the_exec_line() {
+    use crate::framework::Framework;
+    let sandbox = ShellSandbox {
+        id: "sb-1".into(),
+        project_root: "/app".into(),
+        shared: Arc::clone(
+            &provider(
+                Path::new("/tmp"),
+                "/app",
+                dir_sandbox_config(&Scratch::new("bytes")),
+            )
+            .shared,
+        ),
+    };
+    let ids: Vec<String> = [
+        "t 1",
+        "t'2",
+        "plain",
+        "it's 'two'",
+        "tests/t.py::test[a b]",
+        "-x",
+        "@f",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let default = crate::framework::default::DefaultFramework::new(
+        crate::config::DefaultFrameworkConfig {
+            discover_command: "echo {filters}".into(),
+            run_command: "run {result_file} {tests}".into(),
+            result_file: None,
+            working_dir: None,
+            test_id_format: "{name}".into(),
+        },
+        PathBuf::from("."),
+    );
+    let pytest = crate::framework::pytest::PytestFramework::new(
+        crate::config::PytestConfig {
+            paths: vec![],
+            command: Some("pytest".into()),
+            run_args: None,
+            extra_args: vec![],
+            python: "python3".into(),
+            markers: None,
+        },
+        PathBuf::from("."),
+    );
+    let frameworks: [&dyn Framework; 2] = [&default, &pytest];
+    for f in frameworks {
+        let line = |ids: &[String]| sandbox.exec_line(&f.batch_command(ids, "/r.xml").script, &[]);
+        // The first ID pays for the separator the template already has.
+        let base = line(&ids[..1]).len() - f.batch_id_bytes(&ids[0]);
+        let counted: usize = ids.iter().map(|id| f.batch_id_bytes(id)).sum();
+        assert_eq!(line(&ids).len(), base + counted);
+    }
+}
+
+#[test]
 fn exec_reports_the_remote_exit_code_and_a_missing_root() {
     let scratch = Scratch::new("exit");
     let p = provider(
@@ -312,6 +370,71 @@ fn cancel_stops_a_hanging_create() {
 }
 
 #[test]
+fn a_create_that_times_out_is_terminated_once_and_its_trap_cleans_up() {
+    let scratch = Scratch::new("create-timeout");
+    let counter = scratch.path("count");
+    let made = scratch.path("made");
+    let mut config = dir_sandbox_config(&scratch);
+    // Makes something, then hangs; SIGTERM lets its trap remove it.
+    config.create_command = format!(
+        "sh -c 'echo x >> {c}; mkdir {m}; trap \"rm -rf {m}; exit 1\" TERM; sleep 30 & wait'",
+        c = counter.display(),
+        m = made.display()
+    );
+    config.timeout_secs = 1;
+    let p = provider(&scratch.0, "/app", config);
+    let started = std::time::Instant::now();
+    let err = p.create(0, &Cancel::new()).err().unwrap();
+    assert!(
+        err.message
+            .contains("create_command failed (timed out after 1 s)"),
+        "{err}"
+    );
+    // timeout_secs bounds the whole create: a hung attempt is not retried.
+    assert_eq!(scratch.read("count").lines().count(), 1);
+    assert!(!made.exists(), "the trap did not get to clean up");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn create_retries_stop_at_the_shared_deadline() {
+    let scratch = Scratch::new("create-deadline");
+    let counter = scratch.path("count");
+    let mut config = dir_sandbox_config(&scratch);
+    // Each attempt fails after most of the time is used up.
+    config.create_command = format!(
+        "echo x >> {}; sleep 0.8; echo busy >&2; exit 1",
+        counter.display()
+    );
+    config.timeout_secs = 1;
+    let p = provider(&scratch.0, "/app", config);
+    let err = p.create(0, &Cancel::new()).err().unwrap();
+    assert!(err.message.contains("(gave up after 1 attempt)"), "{err}");
+    assert_eq!(scratch.read("count").lines().count(), 1);
+}
+
+#[test]
+fn fetch_after_a_timeout_tries_once() {
+    let scratch = Scratch::new("download-once");
+    let counter = scratch.path("count");
+    let mut config = dir_sandbox_config(&scratch);
+    config.download_command = Some(format!(
+        "echo x >> {}; echo no such file: {{paths}} >&2; exit 1",
+        counter.display()
+    ));
+    let p = provider(&scratch.0, "{sandbox_id}", config);
+    let mut sandbox = p.create(0, &Cancel::new()).unwrap();
+    let remote = sandbox.result_path(1, 1);
+    let local = scratch.path("local/r.xml");
+    let err = sandbox
+        .fetch(&remote, &local, FetchMode::IfWritten, &Cancel::new())
+        .unwrap_err();
+    assert_eq!(err.stage, ErrorStage::Download);
+    assert_eq!(scratch.read("count").lines().count(), 1);
+    sandbox.destroy().unwrap();
+}
+
+#[test]
 fn fetch_uses_download_command_and_retries_it() {
     let scratch = Scratch::new("download");
     let counter = scratch.path("count");
@@ -334,7 +457,9 @@ fn fetch_uses_download_command_and_retries_it() {
     );
     assert!(out.success(), "{}", out.tail(50));
     let local = scratch.path("local/results/batch 1.xml");
-    sandbox.fetch(&remote, &local, &Cancel::new()).unwrap();
+    sandbox
+        .fetch(&remote, &local, FetchMode::Expected, &Cancel::new())
+        .unwrap();
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "<testsuite/>\n");
     assert_eq!(scratch.read("count").trim(), "2");
     sandbox.destroy().unwrap();
@@ -357,7 +482,7 @@ fn relative_remote_paths_are_under_the_project_root() {
     );
     let local = scratch.path("got.xml");
     sandbox
-        .fetch("out/junit.xml", &local, &Cancel::new())
+        .fetch("out/junit.xml", &local, FetchMode::Expected, &Cancel::new())
         .unwrap();
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "<x/>\n");
     assert!(
@@ -383,11 +508,15 @@ fn fetch_without_download_command_cats_through_exec() {
         &[],
     );
     let local = scratch.path("got.xml");
-    sandbox.fetch(&remote, &local, &Cancel::new()).unwrap();
+    sandbox
+        .fetch(&remote, &local, FetchMode::Expected, &Cancel::new())
+        .unwrap();
     assert_eq!(std::fs::read_to_string(&local).unwrap(), format!("{xml}\n"));
     // A missing file is a download error naming the file, not retried.
     let missing = sandbox.result_path(9, 9);
-    let err = sandbox.fetch(&missing, &local, &Cancel::new()).unwrap_err();
+    let err = sandbox
+        .fetch(&missing, &local, FetchMode::Expected, &Cancel::new())
+        .unwrap_err();
     assert_eq!(err.stage, ErrorStage::Download);
     assert!(
         err.message
