@@ -9,6 +9,8 @@ mod config;
 mod decimal;
 mod error;
 mod framework;
+#[cfg(test)]
+mod fuzz;
 mod history;
 mod junit;
 mod model;

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cancel::Cancel;
 use crate::config::{Config, FrameworkConfig, GroupConfig};
 use crate::error::{Error, Result};
+use crate::junit::id;
 use crate::junit::read::JunitCase;
 use crate::model::TestAttempt;
 use crate::process::{self, CommandSpec, Ending, ProcessOutput};
@@ -145,8 +146,12 @@ pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
     }
 }
 
-/// Match testcases whose ID is computed by `id_of` exactly against the
-/// expected IDs. Used by frameworks whose JUnit carries the canonical ID.
+/// Match testcases whose ID is computed by `id_of` against the expected
+/// IDs: exactly, or else through [`id::normalize`] on both sides (a runner
+/// that writes an ID with `\x1b[31m` or `\x01` as it is cannot get it
+/// through XML unchanged). Among expected IDs with the same normal form, the
+/// first without a result yet is taken. Used by frameworks whose JUnit
+/// carries the canonical ID.
 pub fn match_exact(
     cases: Vec<JunitCase>,
     expected: &[String],
@@ -157,18 +162,45 @@ pub fn match_exact(
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
+    // Built at the first testcase that does not match exactly (rare).
+    let mut normal: Option<rustc_hash::FxHashMap<std::borrow::Cow<'_, str>, Vec<usize>>> = None;
+    let mut taken = vec![false; expected.len()];
     let mut out = MatchedResults::default();
     out.matched.reserve_exact(cases.len());
     for case in cases {
         let found = {
             let id = id_of(&case);
-            match index.get(id.as_ref()).or_else(|| index.get(id.trim())) {
-                Some(&i) => Ok(i),
-                None => Err(id.into_owned()),
+            let exact = index.get(id.as_ref()).copied();
+            match exact {
+                Some(i) if !taken[i] => Ok(i),
+                _ => {
+                    let normal = normal.get_or_insert_with(|| {
+                        let mut map = rustc_hash::FxHashMap::default();
+                        for (i, id) in expected.iter().enumerate() {
+                            map.entry(id::normalize(id))
+                                .or_insert_with(Vec::new)
+                                .push(i);
+                        }
+                        map
+                    });
+                    let candidates = normal
+                        .get(id::normalize(&id).as_ref())
+                        .map_or(&[][..], Vec::as_slice);
+                    candidates
+                        .iter()
+                        .copied()
+                        .find(|&i| !taken[i])
+                        .or(exact)
+                        .or(candidates.first().copied())
+                        .ok_or_else(|| id.into_owned())
+                }
             }
         };
         match found {
-            Ok(i) => out.matched.push((i, attempt_from_case(case))),
+            Ok(i) => {
+                taken[i] = true;
+                out.matched.push((i, attempt_from_case(case)));
+            }
             Err(id) => out.unmatched.push(id),
         }
     }

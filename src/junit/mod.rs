@@ -1,8 +1,9 @@
 //! JUnit XML in (a runner's per-batch results) and out (the merged report).
 pub mod escape;
+pub mod id;
+pub mod prepass;
 pub mod read;
 pub mod write;
-pub mod xml;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -184,3 +185,6 @@ pub(crate) mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;

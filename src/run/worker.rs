@@ -275,8 +275,10 @@ fn run_batch(
 }
 
 fn read_results(ctx: &WorkerContext, local: &std::path::Path, report: &mut BatchReport) {
-    let text = match std::fs::read(local) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    // Streamed, not read whole: what is kept of each testcase is capped, so
+    // a batch that printed gigabytes costs no more memory than a small one.
+    let file = match std::fs::File::open(local) {
+        Ok(file) => file,
         Err(e) => {
             report.infra_error = Some(format!(
                 "cannot read the batch's JUnit file: {}",
@@ -285,7 +287,7 @@ fn read_results(ctx: &WorkerContext, local: &std::path::Path, report: &mut Batch
             return;
         }
     };
-    match junit::read::parse(&text) {
+    match junit::read::parse_reader(file) {
         Ok(cases) => {
             let matched = ctx.framework.match_results(cases, &report.job.ids);
             report.matched = matched.matched;
