@@ -66,10 +66,12 @@ enum State {
     Comment,
     /// Dropped: `<? … ?>`.
     Instruction,
-    /// Dropped: `<!DOCTYPE …>`, with its internal subset and quoted strings.
+    /// Dropped: `<!DOCTYPE …>`, with its internal subset, quoted strings
+    /// and comments (any of which may hold a `>`).
     Doctype {
         subset: bool,
         quote: Option<u8>,
+        comment: bool,
     },
 }
 
@@ -275,10 +277,7 @@ impl<R: Read> Prepass<R> {
             (State::Cdata, b']') => self.terminator(window, hard_end, b"]]>", true),
             (State::Comment, b'-') => self.terminator(window, hard_end, b"-->", false),
             (State::Instruction, b'?') => self.terminator(window, hard_end, b"?>", false),
-            (State::Doctype { subset, quote }, _) => {
-                self.doctype(b, subset, quote);
-                Some(1)
-            }
+            (State::Doctype { .. }, _) => self.doctype(window, hard_end),
             _ => {
                 self.pass(&window[..1]);
                 Some(1)
@@ -315,6 +314,7 @@ impl<R: Read> Prepass<R> {
                     self.state = State::Doctype {
                         subset: false,
                         quote: None,
+                        comment: false,
                     }
                 }
                 _ => self.state = State::Instruction,
@@ -354,21 +354,54 @@ impl<R: Read> Prepass<R> {
         Some(end.len())
     }
 
-    /// One byte of a DOCTYPE, which is dropped whole.
-    fn doctype(&mut self, b: u8, subset: bool, quote: Option<u8>) {
-        let (subset, quote) = match (quote, b) {
-            (Some(q), _) if b == q => (subset, None),
-            (Some(_), _) => (subset, quote),
-            (None, b'"' | b'\'') => (subset, Some(b)),
-            (None, b'[') => (true, None),
-            (None, b']') => (false, None),
-            (None, b'>') if !subset => {
-                self.state = State::Text;
-                return;
-            }
-            _ => (subset, None),
+    /// The start of `window` inside a DOCTYPE, which is dropped whole.
+    fn doctype(&mut self, window: &[u8], hard_end: bool) -> Option<usize> {
+        let State::Doctype {
+            mut subset,
+            mut quote,
+            mut comment,
+        } = self.state
+        else {
+            unreachable!("called in a DOCTYPE");
         };
-        self.state = State::Doctype { subset, quote };
+        let starts = |with: &[u8]| -> Option<bool> {
+            if window.len() < with.len() && with.starts_with(window) && !hard_end {
+                return None;
+            }
+            Some(window.starts_with(with))
+        };
+        let b = window[0];
+        let mut len = 1;
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if comment => {
+                if starts(b"-->")? {
+                    comment = false;
+                    len = 3;
+                }
+            }
+            None => match b {
+                b'"' | b'\'' => quote = Some(b),
+                b'[' => subset = true,
+                b']' => subset = false,
+                b'<' if subset && starts(b"<!--")? => {
+                    comment = true;
+                    len = 4;
+                }
+                b'>' if !subset => {
+                    self.state = State::Text;
+                    return Some(1);
+                }
+                _ => {}
+            },
+        }
+        self.state = State::Doctype {
+            subset,
+            quote,
+            comment,
+        };
+        Some(len)
     }
 
     /// `&` in text or an attribute value.
@@ -582,5 +615,168 @@ fn utf8_len(lead: u8) -> usize {
         0xF0.. => 4,
         0xE0.. => 3,
         _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the parser is handed for `doc`.
+    fn filtered(doc: &[u8]) -> String {
+        let mut out = Vec::new();
+        Prepass::new(doc).read_to_end(&mut out).unwrap();
+        String::from_utf8(out).expect("the filter's output is UTF-8")
+    }
+
+    /// The same, read one byte at a time from a source that hands out one
+    /// byte at a time: no construct may depend on where reads end.
+    fn filtered_bytewise(doc: &[u8]) -> String {
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut prepass = Prepass::new(OneByte(doc));
+        let mut out = Vec::new();
+        let mut byte = [0];
+        while prepass.read(&mut byte).unwrap() == 1 {
+            out.push(byte[0]);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn well_formed_markup_passes_unchanged() {
+        let doc = "<a x=\"1 &amp; 2\" y='&lt;'>t &lt;&gt;&amp;&quot;&apos; &#10;&#x1F600;<b/><![CDATA[<raw> & ]]></a>";
+        assert_eq!(filtered(doc.as_bytes()), doc);
+    }
+
+    #[test]
+    fn what_runners_get_wrong_is_repaired_in_text_and_attributes() {
+        let cases: &[(&str, &str)] = &[
+            ("<a>x & y</a>", "<a>x &amp; y</a>"),
+            (
+                "<a>&bogus; &amp &#; &#12a;</a>",
+                "<a>&amp;bogus; &amp;amp &amp;#; &amp;#12a;</a>",
+            ),
+            (
+                "<a v=\"&nbsp;&copy;&hellip;\">&nbsp;</a>",
+                "<a v=\"\u{a0}©…\">\u{a0}</a>",
+            ),
+            (
+                "<a>&#0;&#xFFFE;&#xD800;&#x110000;</a>",
+                "<a>\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}</a>",
+            ),
+            ("<a>\x00\x07\u{FFFF}</a>", "<a>\u{FFFD}\u{FFFD}\u{FFFD}</a>"),
+            ("<a>x ]]> y</a>", "<a>x ]]&gt; y</a>"),
+            ("<a v=\"1<2\"/>", "<a v=\"1&lt;2\"/>"),
+            // Too long to be a reference: a bare `&`.
+            ("<a>&#000000000000065;</a>", "<a>&amp;#000000000000065;</a>"),
+            // References and `&` inside CDATA are not references.
+            ("<a><![CDATA[&bogus;]]></a>", "<a><![CDATA[&bogus;]]></a>"),
+        ];
+        for (doc, expected) in cases {
+            assert_eq!(filtered(doc.as_bytes()), *expected, "{doc:?}");
+            assert_eq!(filtered_bytewise(doc.as_bytes()), *expected, "{doc:?}");
+        }
+    }
+
+    #[test]
+    fn esc_becomes_a_mark_in_values_and_only_there() {
+        let mark = ESCAPE_MARK.to_string();
+        assert_eq!(
+            filtered(b"<a v=\"got \x1b[\">\x1b[31mred<![CDATA[\x1b]]></a>"),
+            format!("<a v=\"got {mark}[\">{mark}[31mred<![CDATA[{mark}]]></a>")
+        );
+        // A reference to ESC counts as ESC; one in a tag is no value.
+        assert_eq!(filtered(b"<a>&#x1b;[0m</a>"), format!("<a>{mark}[0m</a>"));
+        assert_eq!(filtered(b"<a\x1b/>"), "<a\u{FFFD}/>");
+        // A runner's own marks are not taken for ours.
+        assert_eq!(
+            filtered("<a>\u{10FFFF}\u{10FFFE}</a>".as_bytes()),
+            "<a>\u{FFFD}\u{FFFD}</a>"
+        );
+    }
+
+    #[test]
+    fn comments_instructions_and_doctype_are_dropped() {
+        assert_eq!(
+            filtered(
+                b"\xef\xbb\xbf<?xml version=\"1.0\" encoding=\"latin1\"?>\n<!-- top -- dashes -->\
+                  <!DOCTYPE a [ <!ENTITY x \"a > b ]\"> <!-- ] > --> ]>\
+                  <a>x<!-- <b> & -->y<?pi ?>z&x;</a>"
+            ),
+            "\n<a>xyz&amp;x;</a>"
+        );
+        assert_eq!(filtered(b"<!doctype html><a/>"), "<a/>");
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        assert_eq!(
+            filtered(b"<a v=\"\xff\">\xc3(\xe6\x97</a>"),
+            "<a v=\"\u{FFFD}\">\u{FFFD}(\u{FFFD}</a>"
+        );
+        // Cut inside a character at the very end.
+        assert_eq!(filtered(b"<a>\xe6\x97"), "<a>\u{FFFD}");
+    }
+
+    #[test]
+    fn long_values_keep_their_cap_and_say_how_much_was_cut() {
+        let cut = |n: usize| format!("{CUT_MARK}{n}{CUT_MARK}");
+        let text = "é".repeat(TEXT_CAP); // 2 bytes each: twice the cap
+        let doc = format!("<a>{text}</a><b>{text}<!-- c -->{text}<![CDATA[{text}]]></b>");
+        let out = filtered(doc.as_bytes());
+        let kept = "é".repeat(TEXT_CAP / 2);
+        assert_eq!(
+            out,
+            format!(
+                "<a>{kept}{}</a><b>{kept}{}<![CDATA[{kept}{}]]></b>",
+                cut(TEXT_CAP),
+                cut(3 * TEXT_CAP),
+                cut(TEXT_CAP)
+            )
+        );
+        let value = "v".repeat(ATTRIBUTE_CAP + 10);
+        assert_eq!(
+            filtered(format!("<a x=\"{value}\" y='1'/>").as_bytes()),
+            format!("<a x=\"{}{}\" y='1'/>", &value[..ATTRIBUTE_CAP], cut(10))
+        );
+    }
+
+    #[test]
+    fn huge_input_streams_through_a_bounded_buffer() {
+        // 64 MiB of text never held whole: the filter's buffers stay at
+        // their chunk size.
+        struct Endless {
+            left: usize,
+        }
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.left);
+                buf[..n].fill(b'x');
+                self.left -= n;
+                Ok(n)
+            }
+        }
+        let mut prepass =
+            Prepass::new(b"<a>".chain(Endless { left: 64 << 20 }).chain(&b"</a>"[..]));
+        let mut buf = vec![0; 1 << 16];
+        let mut total = 0;
+        loop {
+            let n = prepass.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+            assert!(prepass.input.capacity() <= 4 * CHUNK && prepass.out.capacity() <= 4 * CHUNK);
+        }
+        let note = format!("{CUT_MARK}{}{CUT_MARK}", (64 << 20) - TEXT_CAP);
+        assert_eq!(total, 3 + TEXT_CAP + note.len() + 4);
     }
 }
