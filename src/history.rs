@@ -38,7 +38,6 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::decimal::Digits;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -482,9 +481,9 @@ fn render(file: &HistoryFile) -> String {
 fn render_to(file: &HistoryFile, out: &mut impl Write) -> std::io::Result<()> {
     out.write_all(HEADER.as_bytes())?;
     let mut line = Vec::with_capacity(256);
-    let mut digits = Digits::new();
+    let mut digits = itoa::Buffer::new();
     let mut push_decimal = |line: &mut Vec<u8>, n: u128| {
-        line.extend_from_slice(digits.of(n).as_bytes());
+        line.extend_from_slice(digits.format(n).as_bytes());
     };
     for kind in KINDS {
         let mut keys: Vec<(&String, &Entry)> = file.map(kind).iter().collect();

@@ -6,7 +6,6 @@ mod cancel;
 mod cli;
 mod commands;
 mod config;
-mod decimal;
 mod error;
 mod framework;
 #[cfg(test)]

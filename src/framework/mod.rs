@@ -233,3 +233,48 @@ pub(crate) fn indent(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<JunitCase> {
+        list.iter().map(|n| JunitCase::named(*n)).collect()
+    }
+
+    fn matched(m: &MatchedResults) -> Vec<usize> {
+        m.matched.iter().map(|(i, _)| *i).collect()
+    }
+
+    #[test]
+    fn ids_match_through_their_normal_form() {
+        let expected: Vec<String> = [
+            "t_\x1b[31mred\x1b[0m",
+            "t_\x01",
+            "t_\u{FFFE}",
+            "t_a\tb",
+            "plain",
+        ]
+        .map(String::from)
+        .to_vec();
+        // What a runner that writes the IDs as they are gets read back as.
+        let cases = names(&["plain", "t_a b", "t_\u{FFFD}", "t_red", " t_\u{FFFD} "]);
+        let m = match_exact(cases, &expected, |c| Cow::Borrowed(&c.name));
+        assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
+        // `t_\x01` and `t_\u{FFFE}` share a normal form: each gets one.
+        assert_eq!(matched(&m), [4, 3, 1, 0, 2]);
+    }
+
+    #[test]
+    fn an_exact_match_wins_over_a_normal_one() {
+        let expected: Vec<String> = ["a\tb", "a b"].map(String::from).to_vec();
+        let m = match_exact(names(&["a b", "a\tb"]), &expected, |c| {
+            Cow::Borrowed(&c.name)
+        });
+        assert_eq!(matched(&m), [1, 0]);
+        let m = match_exact(names(&["nope"]), &expected, |c| Cow::Borrowed(&c.name));
+        assert_eq!(m.unmatched, ["nope"]);
+    }
+}

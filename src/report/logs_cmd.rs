@@ -391,6 +391,30 @@ mod tests {
         .is_empty());
     }
 
+    /// The report stores the name an ID can carry in XML; the real ID
+    /// (with an escape sequence, a control character, a tab) finds it.
+    #[test]
+    fn real_ids_find_the_names_the_report_could_carry() {
+        let cases = vec![
+            JunitCase::named("t_red"),
+            JunitCase::named("t_\u{FFFD}"),
+            JunitCase::named("t_a\tb"),
+        ];
+        let find = |id: &str| -> Vec<String> {
+            select(&cases, &filter(false, false, &[id], None))
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        assert_eq!(find("t_\x1b[31mred\x1b[0m"), ["t_red"]);
+        assert_eq!(find("t_\x01"), ["t_\u{FFFD}"]);
+        assert_eq!(find("t_a\tb"), ["t_a\tb"]);
+        assert_eq!(find("t_a b"), ["t_a\tb"]);
+        let regex = |r: &str| select(&cases, &filter(false, false, &[], Some(r))).len();
+        assert_eq!(regex("^t_a b$"), 1);
+        assert_eq!(regex("^t_a\tb$"), 1);
+    }
+
     #[test]
     fn case_insensitive_regex_works() {
         assert_eq!(

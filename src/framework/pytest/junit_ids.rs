@@ -338,6 +338,21 @@ mod tests {
     }
 
     #[test]
+    fn ids_with_characters_xml_cannot_carry_still_match() {
+        // A conftest that writes the node ID into `name` as it is: the ESC
+        // sequence cannot survive XML, the tab reads back as a space.
+        let expected = ids(&["t.py::test_a[\x1b[31mred]", "t.py::test_b[a\tb]"]);
+        let cases = vec![
+            case("t", "t.py::test_b[a b]", None, Outcome::Passed),
+            case("t", "t.py::test_a[red]", None, Outcome::Failed),
+        ];
+        let m = match_cases(cases, &refs(&expected));
+        assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
+        let got: Vec<usize> = m.matched.iter().map(|(i, _)| *i).collect();
+        assert_eq!(got, [1, 0]);
+    }
+
+    #[test]
     fn colliding_keys_are_settled_by_file_within_the_batch() {
         // Both mangle to classname `a.b.t`.
         let expected = ids(&["a.b/t.py::test_x", "a/b/t.py::test_x"]);
