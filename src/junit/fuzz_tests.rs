@@ -140,7 +140,7 @@ fn random_input_never_panics() {
             if rng.below(4) == 0 {
                 doc.push(rng.next() as u8);
             } else {
-                let piece: &[u8] = *rng.pick(PIECES);
+                let piece: &&[u8] = rng.pick(PIECES);
                 doc.extend_from_slice(piece);
             }
         }
