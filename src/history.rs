@@ -38,7 +38,6 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::decimal::Digits;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -140,7 +139,15 @@ impl History {
     }
 
     pub fn expected(&self, id: &str) -> Option<Duration> {
-        self.durations.get(id).copied()
+        match self.durations.get(id) {
+            Some(d) => Some(*d),
+            // Durations from a JUnit report are keyed by the normal form of
+            // the ID that the report could carry (see `junit::id`).
+            None => match crate::junit::id::normalize(id) {
+                std::borrow::Cow::Owned(normal) => self.durations.get(&normal).copied(),
+                std::borrow::Cow::Borrowed(_) => None,
+            },
+        }
     }
 
     /// Expected durations for a run's tests, given as (ID, group) pairs.
@@ -253,7 +260,9 @@ fn median(v: &mut [Duration]) -> Option<Duration> {
     Some(v[v.len() / 2])
 }
 
-/// Durations from a merged JUnit report (the longest when an ID repeats).
+/// Durations from a merged JUnit report (the longest when an ID repeats),
+/// by the [`crate::junit::id::normalize`]d name: a report cannot carry every
+/// ID as it is, so [`History::expected`] looks an ID up in that form too.
 fn junit_durations(path: &Path) -> FxHashMap<String, Duration> {
     let mut out: FxHashMap<String, Duration> = FxHashMap::default();
     let Ok(bytes) = std::fs::read(path) else {
@@ -261,6 +270,10 @@ fn junit_durations(path: &Path) -> FxHashMap<String, Duration> {
     };
     crate::junit::read::for_each_duration(&String::from_utf8_lossy(&bytes), |id, secs| {
         let d = Duration::from_secs_f64(secs.min(1e9));
+        let id = match crate::junit::id::normalize(&id) {
+            std::borrow::Cow::Owned(normal) => std::borrow::Cow::Owned(normal),
+            std::borrow::Cow::Borrowed(_) => id,
+        };
         match out.get_mut(id.as_ref()) {
             Some(e) => *e = (*e).max(d),
             None => {
@@ -468,9 +481,9 @@ fn render(file: &HistoryFile) -> String {
 fn render_to(file: &HistoryFile, out: &mut impl Write) -> std::io::Result<()> {
     out.write_all(HEADER.as_bytes())?;
     let mut line = Vec::with_capacity(256);
-    let mut digits = Digits::new();
+    let mut digits = itoa::Buffer::new();
     let mut push_decimal = |line: &mut Vec<u8>, n: u128| {
-        line.extend_from_slice(digits.of(n).as_bytes());
+        line.extend_from_slice(digits.format(n).as_bytes());
     };
     for kind in KINDS {
         let mut keys: Vec<(&String, &Entry)> = file.map(kind).iter().collect();

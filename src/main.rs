@@ -6,12 +6,13 @@ mod cancel;
 mod cli;
 mod commands;
 mod config;
-mod decimal;
 mod discover;
 mod error;
 mod events;
 mod files;
 mod framework;
+#[cfg(test)]
+mod fuzz;
 mod history;
 mod junit;
 mod leftovers;

@@ -43,27 +43,46 @@ pub fn print_text(table: &TestTable) {
     );
 }
 
-/// `{"total": N, "groups": [{"name": .., "retry_count": .., "tests": [..]}]}`.
+/// `offload collect -f json`. Fields are written in this order (sorted, as
+/// they always were).
+#[derive(serde::Serialize)]
+struct CollectJson<'a> {
+    groups: Vec<GroupJson<'a>>,
+    total: usize,
+}
+
+#[derive(serde::Serialize)]
+struct GroupJson<'a> {
+    filters: &'a str,
+    name: &'a str,
+    retry_count: u32,
+    tests: Vec<&'a str>,
+}
+
+/// `{"groups": [{"filters": .., "name": .., "retry_count": .., "tests": [..]}], "total": N}`.
+/// A closed pipe (`| head`) ends the output quietly.
 fn print_json(table: &TestTable) {
-    let groups: Vec<serde_json::Value> = table
+    use std::io::Write;
+    let groups = table
         .groups
         .iter()
         .enumerate()
-        .map(|(g, group)| {
-            let tests: Vec<&str> = table
+        .map(|(g, group)| GroupJson {
+            filters: &group.filters,
+            name: &group.name,
+            retry_count: group.retry_count,
+            tests: table
                 .tests
                 .iter()
                 .filter(|t| t.group == g)
                 .map(|t| t.id.as_str())
-                .collect();
-            serde_json::json!({
-                "name": group.name,
-                "retry_count": group.retry_count,
-                "filters": group.filters,
-                "tests": tests,
-            })
+                .collect(),
         })
         .collect();
-    let doc = serde_json::json!({ "total": table.tests.len(), "groups": groups });
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    let doc = CollectJson {
+        groups,
+        total: table.tests.len(),
+    };
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }

@@ -119,3 +119,6 @@ fn parse_with_env(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz_tests;

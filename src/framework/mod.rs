@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cancel::Cancel;
 use crate::config::{Config, FrameworkConfig, GroupConfig};
 use crate::error::{Error, Result};
+use crate::junit::id;
 use crate::junit::read::JunitCase;
 use crate::model::TestAttempt;
 use crate::process::{self, CommandSpec, Ending, ProcessOutput};
@@ -204,8 +205,12 @@ pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
     }
 }
 
-/// Match testcases whose ID is computed by `id_of` exactly against the
-/// expected IDs. Used by frameworks whose JUnit carries the canonical ID.
+/// Match testcases whose ID is computed by `id_of` against the expected
+/// IDs: exactly, or else through [`id::normalize`] on both sides (a runner
+/// that writes an ID with `\x1b[31m` or `\x01` as it is cannot get it
+/// through XML unchanged). Among expected IDs with the same normal form, the
+/// first without a result yet is taken. Used by frameworks whose JUnit
+/// carries the canonical ID.
 pub fn match_exact(
     cases: Vec<JunitCase>,
     expected: &[String],
@@ -216,19 +221,46 @@ pub fn match_exact(
         .enumerate()
         .map(|(i, id)| (id.as_str(), i))
         .collect();
+    // Built at the first testcase that does not match exactly (rare).
+    let mut normal: Option<rustc_hash::FxHashMap<std::borrow::Cow<'_, str>, Vec<usize>>> = None;
+    let mut taken = vec![false; expected.len()];
     let mut out = MatchedResults::default();
     out.matched.reserve_exact(cases.len());
     for case in cases {
         let found = {
             let id = id_of(&case);
-            index
-                .get(id.as_ref())
-                .or_else(|| index.get(id.trim()))
-                .copied()
+            let exact = index.get(id.as_ref()).copied();
+            match exact {
+                Some(i) if !taken[i] => Ok(i),
+                _ => {
+                    let normal = normal.get_or_insert_with(|| {
+                        let mut map = rustc_hash::FxHashMap::default();
+                        for (i, id) in expected.iter().enumerate() {
+                            map.entry(id::normalize(id))
+                                .or_insert_with(Vec::new)
+                                .push(i);
+                        }
+                        map
+                    });
+                    let candidates = normal
+                        .get(id::normalize(&id).as_ref())
+                        .map_or(&[][..], Vec::as_slice);
+                    candidates
+                        .iter()
+                        .copied()
+                        .find(|&i| !taken[i])
+                        .or(exact)
+                        .or(candidates.first().copied())
+                        .ok_or(())
+                }
+            }
         };
         match found {
-            Some(i) => out.matched.push((i, attempt_from_case(case))),
-            None => out.unmatched.push(case),
+            Ok(i) => {
+                taken[i] = true;
+                out.matched.push((i, attempt_from_case(case)));
+            }
+            Err(()) => out.unmatched.push(case),
         }
     }
     out
@@ -259,4 +291,50 @@ pub(crate) fn indent(text: &str) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<JunitCase> {
+        list.iter().map(|n| JunitCase::named(*n)).collect()
+    }
+
+    fn matched(m: &MatchedResults) -> Vec<usize> {
+        m.matched.iter().map(|(i, _)| *i).collect()
+    }
+
+    #[test]
+    fn ids_match_through_their_normal_form() {
+        let expected: Vec<String> = [
+            "t_\x1b[31mred\x1b[0m",
+            "t_\x01",
+            "t_\u{FFFE}",
+            "t_a\tb",
+            "plain",
+        ]
+        .map(String::from)
+        .to_vec();
+        // What a runner that writes the IDs as they are gets read back as.
+        let cases = names(&["plain", "t_a b", "t_\u{FFFD}", "t_red", " t_\u{FFFD} "]);
+        let m = match_exact(cases, &expected, |c| Cow::Borrowed(&c.name));
+        assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
+        // `t_\x01` and `t_\u{FFFE}` share a normal form: each gets one.
+        assert_eq!(matched(&m), [4, 3, 1, 0, 2]);
+    }
+
+    #[test]
+    fn an_exact_match_wins_over_a_normal_one() {
+        let expected: Vec<String> = ["a\tb", "a b"].map(String::from).to_vec();
+        let m = match_exact(names(&["a b", "a\tb"]), &expected, |c| {
+            Cow::Borrowed(&c.name)
+        });
+        assert_eq!(matched(&m), [1, 0]);
+        let m = match_exact(names(&["nope"]), &expected, |c| Cow::Borrowed(&c.name));
+        let unmatched: Vec<String> = m.unmatched.iter().map(case_label).collect();
+        assert_eq!(unmatched, ["nope"]);
+    }
 }

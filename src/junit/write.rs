@@ -32,7 +32,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::escape::{push_attr, push_text};
-use crate::decimal::Digits;
 use crate::model::{FinalStatus, Outcome, TestAttempt, TestRecord};
 
 /// Write the merged report for `records` to `path`, atomically: the file is
@@ -151,9 +150,9 @@ fn case_time(record: &TestRecord) -> Duration {
         .map_or(Duration::ZERO, |a| a.duration)
 }
 
-/// Seconds with 3 decimals, as JUnit readers expect.
-/// Seconds with three decimals, rounded to the nearest millisecond (integer
-/// arithmetic: float formatting was a tenth of the report's cost).
+/// Seconds with three decimals, as JUnit readers expect, rounded to the
+/// nearest millisecond (integer arithmetic: float formatting was a tenth of
+/// the report's cost).
 fn seconds(d: Duration) -> String {
     let mut out = String::new();
     push_seconds(&mut out, d);
@@ -163,10 +162,17 @@ fn seconds(d: Duration) -> String {
 /// [`seconds`], appended to `out`.
 fn push_seconds(out: &mut String, d: Duration) {
     let millis = (d.as_nanos() + 500_000) / 1_000_000;
-    let mut digits = Digits::new();
-    out.push_str(digits.of(millis / 1000));
+    let mut digits = itoa::Buffer::new();
+    // Seconds fit a u64 (itoa formats it faster than a u128).
+    out.push_str(digits.format((millis / 1000) as u64));
     out.push('.');
-    out.push_str(digits.padded(millis % 1000, 3));
+    let fraction = (millis % 1000) as u16;
+    for place in [100, 10] {
+        if fraction < place {
+            out.push('0');
+        }
+    }
+    out.push_str(digits.format(fraction));
 }
 
 fn push_testcase(out: &mut String, record: &TestRecord) {

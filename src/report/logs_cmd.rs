@@ -14,6 +14,7 @@ use std::path::Path;
 use regex::Regex;
 
 use crate::error::{io_error, Error, Result};
+use crate::junit::id;
 use crate::junit::read::{self, JunitCase};
 use crate::model::Outcome;
 
@@ -26,9 +27,11 @@ pub struct LogsFilter {
     /// (the report records them as `<error type="NotRun">`). With
     /// `--failures` too: tests that failed *or* errored.
     pub errors: bool,
-    /// `--test ID`: any of these exact IDs (empty: any ID).
+    /// `--test ID`: any of these IDs (empty: any ID), compared through
+    /// [`id::normalize`] (the report cannot carry every ID as it is).
     pub tests: Vec<String>,
-    /// `--test-regex`: the ID contains a match (unanchored).
+    /// `--test-regex`: the ID contains a match (unanchored), as the report
+    /// has it or in its normal form.
     pub regex: Option<Regex>,
 }
 
@@ -62,9 +65,15 @@ impl LogsFilter {
             (false, true) => matches!(status, Status::Error | Status::NotRun),
             (true, true) => matches!(status, Status::Failed | Status::Error | Status::NotRun),
         };
-        status_ok
-            && (self.tests.is_empty() || self.tests.contains(&case.name))
-            && self.regex.as_ref().map_or(true, |r| r.is_match(&case.name))
+        if !status_ok {
+            return false;
+        }
+        let normal = id::normalize(&case.name);
+        (self.tests.is_empty() || self.tests.iter().any(|t| id::normalize(t) == normal))
+            && self
+                .regex
+                .as_ref()
+                .map_or(true, |r| r.is_match(&case.name) || r.is_match(&normal))
     }
 }
 
@@ -380,6 +389,30 @@ mod tests {
             Some("io")
         ))
         .is_empty());
+    }
+
+    /// The report stores the name an ID can carry in XML; the real ID
+    /// (with an escape sequence, a control character, a tab) finds it.
+    #[test]
+    fn real_ids_find_the_names_the_report_could_carry() {
+        let cases = vec![
+            JunitCase::named("t_red"),
+            JunitCase::named("t_\u{FFFD}"),
+            JunitCase::named("t_a\tb"),
+        ];
+        let find = |id: &str| -> Vec<String> {
+            select(&cases, &filter(false, false, &[id], None))
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        assert_eq!(find("t_\x1b[31mred\x1b[0m"), ["t_red"]);
+        assert_eq!(find("t_\x01"), ["t_\u{FFFD}"]);
+        assert_eq!(find("t_a\tb"), ["t_a\tb"]);
+        assert_eq!(find("t_a b"), ["t_a\tb"]);
+        let regex = |r: &str| select(&cases, &filter(false, false, &[], Some(r))).len();
+        assert_eq!(regex("^t_a b$"), 1);
+        assert_eq!(regex("^t_a\tb$"), 1);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::spans::{RunSpans, SpansFileReporter};
 use crate::model::Outcome;
@@ -20,6 +20,74 @@ pub fn reporter(output_dir: &Path) -> SpansFileReporter {
     SpansFileReporter::new(output_dir.join(TRACE_FILE), |spans| {
         serde_json::to_string_pretty(&render_trace(spans)).unwrap_or_else(|_| "{}".into())
     })
+}
+
+/// The trace document: `{"traceEvents": [...], "displayTimeUnit": "ms"}`.
+#[derive(Debug, Serialize)]
+pub struct Trace<'a> {
+    #[serde(rename = "traceEvents")]
+    pub trace_events: Vec<TraceEvent<'a>>,
+    #[serde(rename = "displayTimeUnit")]
+    pub display_time_unit: &'static str,
+}
+
+/// One trace event: metadata (`ph: "M"`), a complete event (`"X"`, with
+/// `ts` and `dur`) or an instant (`"i"`, with `ts` and scope `s`). Times
+/// are in microseconds.
+#[derive(Debug, Serialize)]
+pub struct TraceEvent<'a> {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cat: Option<&'static str>,
+    pub ph: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s: Option<&'static str>,
+    pub pid: usize,
+    pub tid: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dur: Option<u64>,
+    pub args: Args<'a>,
+}
+
+/// What an event carries in `args`, by kind of event.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Args<'a> {
+    /// `process_name`, `thread_name`.
+    Name { name: String },
+    /// `process_sort_index`.
+    SortIndex { sort_index: usize },
+    /// The whole run.
+    Run {
+        tests: usize,
+        passed: usize,
+        failed: usize,
+        flaky: usize,
+        not_run: usize,
+        skipped: usize,
+        parallelism: usize,
+        cancelled: bool,
+    },
+    /// A sandbox's life.
+    Sandbox { sandbox: usize, id: Option<&'a str> },
+    /// A sandbox that failed.
+    SandboxFailed { error: &'a str },
+    /// A batch, with each of its tests' outcome (`null`: no result).
+    Batch {
+        batch: usize,
+        sandbox: usize,
+        outcome: &'static str,
+        test_count: usize,
+        tests: Vec<TestOutcome<'a>>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestOutcome<'a> {
+    pub id: &'a str,
+    pub outcome: Option<&'static str>,
 }
 
 /// Microseconds, the unit of `ts` and `dur`.
@@ -36,28 +104,76 @@ fn outcome_name(outcome: Outcome) -> &'static str {
     }
 }
 
-/// The trace document: `{"traceEvents": [...], "displayTimeUnit": "ms"}`.
-pub fn render_trace(spans: &RunSpans) -> Value {
-    let mut events = Vec::new();
-    let metadata = |pid: usize, tid: usize, name: &str, value: Value| json!({"name": name, "ph": "M", "pid": pid, "tid": tid, "args": value});
+/// A metadata event.
+fn metadata<'a>(pid: usize, tid: usize, name: &str, args: Args<'a>) -> TraceEvent<'a> {
+    TraceEvent {
+        name: name.to_string(),
+        cat: None,
+        ph: "M",
+        s: None,
+        pid,
+        tid,
+        ts: None,
+        dur: None,
+        args,
+    }
+}
 
-    events.push(metadata(0, 0, "process_name", json!({"name": "Offload"})));
-    events.push(metadata(
-        0,
-        0,
-        "process_sort_index",
-        json!({"sort_index": 0}),
-    ));
+/// A complete event from `start` lasting `length`.
+fn complete<'a>(
+    name: String,
+    cat: &'static str,
+    (pid, tid): (usize, usize),
+    start: Duration,
+    length: Duration,
+    args: Args<'a>,
+) -> TraceEvent<'a> {
+    TraceEvent {
+        name,
+        cat: Some(cat),
+        ph: "X",
+        s: None,
+        pid,
+        tid,
+        ts: Some(micros(start)),
+        dur: Some(micros(length)),
+        args,
+    }
+}
+
+fn named(name: impl Into<String>) -> Args<'static> {
+    Args::Name { name: name.into() }
+}
+
+/// The trace of the run `spans` recorded.
+pub fn render_trace(spans: &RunSpans) -> Trace<'_> {
+    let mut events = vec![
+        metadata(0, 0, "process_name", named("Offload")),
+        metadata(
+            0,
+            0,
+            "process_sort_index",
+            Args::SortIndex { sort_index: 0 },
+        ),
+    ];
     let counts = spans.counts;
-    events.push(json!({
-        "name": "run", "cat": "run", "ph": "X", "pid": 0, "tid": 0,
-        "ts": 0, "dur": micros(spans.wall),
-        "args": {
-            "tests": counts.total, "passed": counts.passed, "failed": counts.failed,
-            "flaky": counts.flaky, "not_run": counts.not_run, "skipped": counts.skipped,
-            "parallelism": spans.parallelism, "cancelled": spans.cancelled,
-        }
-    }));
+    events.push(complete(
+        "run".into(),
+        "run",
+        (0, 0),
+        Duration::ZERO,
+        spans.wall,
+        Args::Run {
+            tests: counts.total,
+            passed: counts.passed,
+            failed: counts.failed,
+            flaky: counts.flaky,
+            not_run: counts.not_run,
+            skipped: counts.skipped,
+            parallelism: spans.parallelism,
+            cancelled: spans.cancelled,
+        },
+    ));
 
     for (index, sandbox) in &spans.sandboxes {
         let pid = index + 1;
@@ -65,60 +181,79 @@ pub fn render_trace(spans: &RunSpans) -> Value {
             Some(id) => format!("Sandbox {index} ({id})"),
             None => format!("Sandbox {index}"),
         };
-        events.push(metadata(pid, 0, "process_name", json!({ "name": name })));
+        events.push(metadata(pid, 0, "process_name", named(name)));
         events.push(metadata(
             pid,
             0,
             "process_sort_index",
-            json!({ "sort_index": pid }),
+            Args::SortIndex { sort_index: pid },
         ));
-        events.push(metadata(pid, 0, "thread_name", json!({"name": "sandbox"})));
-        events.push(metadata(pid, 1, "thread_name", json!({"name": "batches"})));
+        events.push(metadata(pid, 0, "thread_name", named("sandbox")));
+        events.push(metadata(pid, 1, "thread_name", named("batches")));
         if let Some(ready) = sandbox.ready {
             let end = sandbox.end.unwrap_or(spans.horizon()).max(ready);
-            events.push(json!({
-                "name": "sandbox", "cat": "sandbox", "ph": "X", "pid": pid, "tid": 0,
-                "ts": micros(ready), "dur": micros(end - ready),
-                "args": {"sandbox": index, "id": sandbox.id},
-            }));
+            events.push(complete(
+                "sandbox".into(),
+                "sandbox",
+                (pid, 0),
+                ready,
+                end - ready,
+                Args::Sandbox {
+                    sandbox: *index,
+                    id: sandbox.id.as_deref(),
+                },
+            ));
         }
         if let Some(failure) = &sandbox.failure {
-            events.push(json!({
-                "name": "sandbox failed", "cat": "sandbox", "ph": "i", "s": "p",
-                "pid": pid, "tid": 0, "ts": micros(sandbox.end.unwrap_or_default()),
-                "args": {"error": failure},
-            }));
+            events.push(TraceEvent {
+                name: "sandbox failed".into(),
+                cat: Some("sandbox"),
+                ph: "i",
+                s: Some("p"),
+                pid,
+                tid: 0,
+                ts: Some(micros(sandbox.end.unwrap_or_default())),
+                dur: None,
+                args: Args::SandboxFailed { error: failure },
+            });
         }
     }
 
     for b in &spans.batches {
         let end = b.end(spans.wall);
-        let tests: Vec<Value> = b
+        let tests = b
             .results()
-            .map(|(id, outcome)| {
-                json!({
-                    "id": id,
-                    "outcome": outcome.map(outcome_name),
-                })
+            .map(|(id, outcome)| TestOutcome {
+                id,
+                outcome: outcome.map(outcome_name),
             })
             .collect();
-        events.push(json!({
-            "name": format!("batch {}", b.batch), "cat": "batch", "ph": "X",
-            "pid": b.sandbox + 1, "tid": 1,
-            "ts": micros(b.started), "dur": micros(end - b.started),
-            "args": {
-                "batch": b.batch, "sandbox": b.sandbox,
-                "outcome": b.outcome_or_cancelled().as_str(),
-                "test_count": b.tests.len(), "tests": tests,
+        events.push(complete(
+            format!("batch {}", b.batch),
+            "batch",
+            (b.sandbox + 1, 1),
+            b.started,
+            end - b.started,
+            Args::Batch {
+                batch: b.batch,
+                sandbox: b.sandbox,
+                outcome: b.outcome_or_cancelled().as_str(),
+                test_count: b.tests.len(),
+                tests,
             },
-        }));
+        ));
     }
 
-    json!({"traceEvents": events, "displayTimeUnit": "ms"})
+    Trace {
+        trace_events: events,
+        display_time_unit: "ms",
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
     use crate::events::testing::{finished, stats};
     use crate::events::{BatchOutcome, Event};
@@ -159,7 +294,8 @@ mod tests {
         for e in &events {
             spans.record(e);
         }
-        let trace = render_trace(&spans);
+        let trace = serde_json::to_value(render_trace(&spans)).unwrap();
+        assert_eq!(trace["displayTimeUnit"], "ms");
         let all = trace["traceEvents"].as_array().unwrap();
         let names: Vec<&str> = all
             .iter()

@@ -206,14 +206,16 @@ pub fn run_batch(
     finish(job, end, output)
 }
 
-/// Read and match the result file at `local`.
+/// Read and match the result file at `local`. Streamed, not read whole:
+/// what is kept of each testcase is capped, so a batch that printed
+/// gigabytes costs no more memory than a small one.
 fn read_results(
     framework: &dyn Framework,
     local: &std::path::Path,
     expected: &[String],
 ) -> BatchResults {
-    let text = match std::fs::read(local) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let file = match std::fs::File::open(local) {
+        Ok(file) => file,
         Err(e) => {
             return BatchResults::Missing(format!(
                 "cannot read the batch's JUnit file: {}",
@@ -221,7 +223,7 @@ fn read_results(
             ))
         }
     };
-    match crate::junit::read::parse(&text) {
+    match crate::junit::read::parse_reader(file) {
         Ok(cases) => BatchResults::Junit(framework.match_results(cases, expected)),
         Err(e) => BatchResults::Missing(format!("the batch's JUnit file is unreadable: {e}")),
     }

@@ -1,6 +1,38 @@
 //! Reading `cargo nextest list --message-format json`.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// What Offload reads of `cargo nextest list --message-format json`; every
+/// other field is ignored. Maps are ordered as nextest orders them (sorted).
+#[derive(Debug, Deserialize)]
+struct Listing {
+    #[serde(rename = "rust-suites")]
+    rust_suites: Option<BTreeMap<String, Suite>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Suite {
+    #[serde(rename = "binary-id")]
+    binary_id: Option<String>,
+    /// Absent for a binary nextest skipped.
+    #[serde(default)]
+    testcases: BTreeMap<String, Case>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    /// Absent in old nextest versions: then every test is kept.
+    #[serde(rename = "filter-match")]
+    filter_match: Option<FilterMatch>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FilterMatch {
+    /// `matches` or `mismatch`.
+    status: String,
+}
 
 /// The tests nextest would run, as `"{binary_id} {test_name}"`, in nextest's
 /// order (binaries, then tests, sorted). A test is kept when its
@@ -9,32 +41,22 @@ use serde_json::Value;
 pub fn parse(stdout: &str) -> Result<Vec<String>, String> {
     // Cargo writes its build output to stderr; stdout holds one JSON document.
     // Tolerate stray lines around it.
-    let doc: Value = match serde_json::from_str(stdout.trim()) {
-        Ok(v) => v,
+    let listing: Listing = match serde_json::from_str(stdout.trim()) {
+        Ok(listing) => listing,
         Err(first_error) => stdout
             .lines()
             .filter(|l| l.trim_start().starts_with('{'))
             .find_map(|l| serde_json::from_str(l).ok())
             .ok_or_else(|| format!("not the JSON nextest prints: {first_error}"))?,
     };
-    let suites = doc
-        .get("rust-suites")
-        .and_then(Value::as_object)
+    let suites = listing
+        .rust_suites
         .ok_or("the JSON has no `rust-suites` object")?;
     let mut ids = Vec::new();
-    for (key, suite) in suites {
-        let binary_id = suite
-            .get("binary-id")
-            .and_then(Value::as_str)
-            .unwrap_or(key);
-        let Some(cases) = suite.get("testcases").and_then(Value::as_object) else {
-            continue;
-        };
-        for (name, case) in cases {
-            let status = case
-                .get("filter-match")
-                .and_then(|m| m.get("status"))
-                .and_then(Value::as_str);
+    for (key, suite) in &suites {
+        let binary_id = suite.binary_id.as_deref().unwrap_or(key);
+        for (name, case) in &suite.testcases {
+            let status = case.filter_match.as_ref().map(|m| m.status.as_str());
             if matches!(status, None | Some("matches")) {
                 ids.push(format!("{binary_id} {name}"));
             }
