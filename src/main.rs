@@ -22,6 +22,7 @@ mod provider;
 mod report;
 mod run;
 mod schedule;
+mod text;
 
 use std::process::ExitCode;
 

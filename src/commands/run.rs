@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cancel::{Cancel, CancelLevel};
 use crate::cli::RunArgs;
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, CopyDir, ProviderConfig};
 use crate::error::{io_error, Error, Result};
 use crate::events::Reporters;
 use crate::history::{self, History};
@@ -137,15 +137,11 @@ fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
         };
         env.insert(k.to_string(), v.to_string());
     }
-    for dir in &args.copy_dir {
-        if !dir.contains(':') {
-            return Err(Error::new(format!(
-                "--copy-dir {dir:?}: expected LOCAL:REMOTE"
-            )));
-        }
+    for spec in &args.copy_dir {
+        let dir = CopyDir::parse(spec).map_err(|e| Error::new(format!("--copy-dir: {e}")))?;
         match &mut config.provider {
-            ProviderConfig::Shell(c) => c.copy_dirs.push(dir.clone()),
-            ProviderConfig::Modal(c) => c.copy_dirs.push(dir.clone()),
+            ProviderConfig::Shell(c) => c.copy_dirs.push(dir),
+            ProviderConfig::Modal(c) => c.copy_dirs.push(dir),
             ProviderConfig::Local(_) => {
                 return Err(Error::new(
                     "--copy-dir needs a remote provider (type = \"default\" or \"modal\"); the local provider runs in place",

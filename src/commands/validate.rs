@@ -143,8 +143,9 @@ fn summary(config: &Config) -> String {
 }
 
 /// `  Name: a, b` for a non-empty list.
-fn list(out: &mut String, name: &str, items: &[String]) {
+fn list(out: &mut String, name: &str, items: &[impl std::fmt::Display]) {
     if !items.is_empty() {
+        let items: Vec<String> = items.iter().map(ToString::to_string).collect();
         let _ = writeln!(out, "  {name}: {}", items.join(", "));
     }
 }

@@ -279,18 +279,20 @@ fn provider(s: &Section) -> Result<ProviderConfig, ConfigError> {
     })
 }
 
-fn copy_dirs(s: &Section) -> Result<Vec<String>, ConfigError> {
+fn copy_dirs(s: &Section) -> Result<Vec<CopyDir>, ConfigError> {
     let dirs = s.string_list("copy_dirs")?.unwrap_or_default();
-    for (i, dir) in dirs.iter().enumerate() {
-        validate::copy_dir(dir).map_err(|m| {
-            s.error_at(
-                s.span_of_element("copy_dirs", i),
-                &format!("copy_dirs[{i}]"),
-                m,
-            )
-        })?;
-    }
-    Ok(dirs)
+    dirs.iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            CopyDir::parse(dir).map_err(|m| {
+                s.error_at(
+                    s.span_of_element("copy_dirs", i),
+                    &format!("copy_dirs[{i}]"),
+                    m,
+                )
+            })
+        })
+        .collect()
 }
 
 /// Turn a rule's verdict into an error located at `key`'s value.

@@ -62,8 +62,7 @@ pub struct ShellProviderConfig {
     pub working_dir: Option<PathBuf>,
     /// Timeout of each lifecycle command. Default 3600.
     pub timeout_secs: u64,
-    /// `"local:remote"` pairs.
-    pub copy_dirs: Vec<String>,
+    pub copy_dirs: Vec<CopyDir>,
     pub env: BTreeMap<String, String>,
 }
 
@@ -71,8 +70,38 @@ pub struct ShellProviderConfig {
 pub struct ModalProviderConfig {
     pub dockerfile: Option<String>,
     pub include_cwd: bool,
-    pub copy_dirs: Vec<String>,
+    pub copy_dirs: Vec<CopyDir>,
     pub env: BTreeMap<String, String>,
+}
+
+/// A directory copied into each sandbox's image: `copy_dirs` entries and
+/// `run --copy-dir`, written `LOCAL:REMOTE` (split at the first colon).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyDir {
+    pub local: String,
+    pub remote: String,
+}
+
+impl CopyDir {
+    /// `LOCAL:REMOTE`, both sides non-empty: the one rule for the config
+    /// file and the command line alike.
+    pub fn parse(spec: &str) -> Result<CopyDir, String> {
+        match spec.split_once(':') {
+            Some((local, remote)) if !local.is_empty() && !remote.is_empty() => Ok(CopyDir {
+                local: local.to_string(),
+                remote: remote.to_string(),
+            }),
+            _ => Err(format!(
+                "expected \"local:remote\" (e.g. \"./data:/app/data\"), found \"{spec}\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for CopyDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.local, self.remote)
+    }
 }
 
 /// `[framework]`, tagged by `type` (`"nextest"` is an alias of `"cargo"`).

@@ -698,7 +698,8 @@ filters = "${FILTERS:-}"
     };
     assert_eq!(p.create_command, "sb create --token t0k");
     assert_eq!(p.exec_command, "sb exec {sandbox_id} {command} $ $HOME");
-    assert_eq!(p.copy_dirs, ["/home/u/data:/app/data"]);
+    let dirs: Vec<String> = p.copy_dirs.iter().map(ToString::to_string).collect();
+    assert_eq!(dirs, ["/home/u/data:/app/data"]);
     assert_eq!(p.env["KEY"], "t0k");
     assert_eq!(p.env["PLAIN"], "$x");
     assert_eq!(p.env["DEF"], "d");

@@ -61,16 +61,6 @@ pub(super) fn download_command(command: &str) -> Result<(), String> {
     ))
 }
 
-/// A `copy_dirs` entry is `local:remote`, both sides non-empty.
-pub(super) fn copy_dir(entry: &str) -> Result<(), String> {
-    match entry.split_once(':') {
-        Some((local, remote)) if !local.is_empty() && !remote.is_empty() => Ok(()),
-        _ => Err(format!(
-            "expected \"local:remote\" (e.g. \"./data:/app/data\"), found \"{entry}\""
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,18 +100,6 @@ mod tests {
         assert!(exec_command("x exec").unwrap_err().contains("'{command}'"));
         assert!(download_command("x dl {sandbox_id} {paths}").is_ok());
         assert!(download_command("x dl").unwrap_err().contains("'{paths}'"));
-    }
-
-    #[test]
-    fn copy_dir_is_local_colon_remote() {
-        assert!(copy_dir("./data:/app/data").is_ok());
-        assert!(copy_dir("a:b:c").is_ok());
-        for bad in ["data", ":/app", "./data:", ""] {
-            assert!(
-                copy_dir(bad).unwrap_err().contains("\"local:remote\""),
-                "{bad}"
-            );
-        }
     }
 
     #[test]

@@ -30,10 +30,10 @@ impl DefaultFramework {
 impl Framework for DefaultFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
         // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
-        let script = self
-            .config
-            .discover_command
-            .replace("{filters}", &group.filters);
+        let script = crate::text::fill(
+            &self.config.discover_command,
+            &[("filters", &group.filters)],
+        );
         let out = super::run_discovery(
             group,
             "discover_command",
@@ -55,7 +55,7 @@ impl Framework for DefaultFramework {
                 out.describe_ending(None),
                 shown.lines().last().unwrap_or("no output"),
                 script,
-                super::indent(&super::last_lines(&shown, 20)),
+                super::indent(&crate::text::last_lines(&shown, 20)),
                 self.working_dir.display()
             )));
         }
@@ -84,11 +84,15 @@ impl Framework for DefaultFramework {
         } else {
             ResultLocation::ExitCode
         };
-        // Substitute {result_file} first so a test ID containing the text
-        // "{result_file}" is never rewritten.
-        let script = template
-            .replace("{result_file}", &shell_quote(result_file))
-            .replace("{tests}", &quoted.join(" "));
+        // One pass: a test ID containing the text "{result_file}" is never
+        // rewritten.
+        let script = crate::text::fill(
+            template,
+            &[
+                ("result_file", &shell_quote(result_file)),
+                ("tests", &quoted.join(" ")),
+            ],
+        );
         BatchCommand { script, results }
     }
 

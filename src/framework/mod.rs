@@ -272,17 +272,13 @@ pub fn format_test_id<'c>(format: &str, case: &'c JunitCase) -> std::borrow::Cow
     if format == "{name}" {
         return std::borrow::Cow::Borrowed(&case.name);
     }
-    std::borrow::Cow::Owned(
-        format
-            .replace("{classname}", case.classname.as_deref().unwrap_or(""))
-            .replace("{name}", &case.name),
-    )
-}
-
-/// The last `n` lines of `text`, for quoting a command's output in an error.
-pub(crate) fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    std::borrow::Cow::Owned(crate::text::fill(
+        format,
+        &[
+            ("classname", case.classname.as_deref().unwrap_or("")),
+            ("name", &case.name),
+        ],
+    ))
 }
 
 /// `text` indented by four spaces, to set quoted output apart in an error.
@@ -324,6 +320,15 @@ mod tests {
         assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
         // `t_\x01` and `t_\u{FFFE}` share a normal form: each gets one.
         assert_eq!(matched(&m), [4, 3, 1, 0, 2]);
+    }
+
+    #[test]
+    fn a_classname_is_never_rewritten_by_the_name() {
+        let case = JunitCase {
+            classname: Some("k{name}".into()),
+            ..JunitCase::named("t")
+        };
+        assert_eq!(format_test_id("{classname} {name}", &case), "k{name} t");
     }
 
     #[test]

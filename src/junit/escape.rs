@@ -135,14 +135,7 @@ fn illegal_at(bytes: &[u8], i: usize) -> Option<usize> {
 /// Length of the CSI sequence at the start of `seq` (which starts `ESC [`).
 /// An unterminated one runs as far as its parameter and intermediate bytes go.
 fn csi_len(seq: &[u8]) -> usize {
-    let mut n = 2;
-    while n < seq.len() && (0x20..=0x3f).contains(&seq[n]) {
-        n += 1;
-    }
-    if n < seq.len() && (0x40..=0x7e).contains(&seq[n]) {
-        n += 1;
-    }
-    n
+    2 + crate::text::csi_body_len(&seq[2..])
 }
 
 #[cfg(test)]

@@ -218,30 +218,28 @@ fn unmark(value: String, marked: bool) -> (String, u64) {
     }
     let mut out = String::with_capacity(value.len());
     let mut cut = 0u64;
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ESCAPE_MARK if chars.peek() == Some(&'[') => {
-                // A CSI sequence: parameters and intermediates, then one
-                // final byte.
-                chars.next();
-                while chars.next_if(|c| matches!(c, '\x20'..='\x3f')).is_some() {}
-                chars.next_if(|c| matches!(c, '\x40'..='\x7e'));
+    let mut rest = value.as_str();
+    while let Some((at, mark)) = rest
+        .char_indices()
+        .find(|&(_, c)| c == ESCAPE_MARK || c == CUT_MARK)
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + mark.len_utf8()..];
+        if mark == CUT_MARK {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            for d in rest[..digits].bytes() {
+                cut = cut.saturating_mul(10).saturating_add(u64::from(d - b'0'));
             }
-            ESCAPE_MARK => out.push('\u{FFFD}'),
-            CUT_MARK => {
-                let mut n = 0u64;
-                while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                    n = n
-                        .saturating_mul(10)
-                        .saturating_add(u64::from(d as u8 - b'0'));
-                }
-                chars.next_if_eq(&CUT_MARK);
-                cut = cut.saturating_add(n);
-            }
-            c => out.push(c),
+            rest = &rest[digits..];
+            rest = rest.strip_prefix(CUT_MARK).unwrap_or(rest);
+        } else if let Some(body) = rest.strip_prefix('[') {
+            // A CSI sequence, measured as the console measures it.
+            rest = &body[crate::text::csi_body_len(body.as_bytes())..];
+        } else {
+            out.push('\u{FFFD}');
         }
     }
+    out.push_str(rest);
     (out, cut)
 }
 

@@ -88,7 +88,10 @@ mod tests {
         ModalProviderConfig {
             dockerfile: dockerfile.map(str::to_string),
             include_cwd,
-            copy_dirs: copy_dirs.iter().map(|s| s.to_string()).collect(),
+            copy_dirs: copy_dirs
+                .iter()
+                .map(|s| crate::config::CopyDir::parse(s).unwrap())
+                .collect(),
             env: BTreeMap::from([("PYTHONUNBUFFERED".to_string(), "1".to_string())]),
         }
     }
@@ -125,7 +128,7 @@ mod tests {
             c.download_command.as_deref(),
             Some("uv run @modal_sandbox.py download {sandbox_id} {paths}")
         );
-        assert_eq!(c.copy_dirs, vec!["./data:/data".to_string()]);
+        assert_eq!(c.copy_dirs[0].to_string(), "./data:/data");
         assert_eq!(c.env.get("PYTHONUNBUFFERED").map(String::as_str), Some("1"));
         assert_eq!(c.working_dir, Some(PathBuf::from("/work/project")));
     }

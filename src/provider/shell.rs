@@ -16,11 +16,12 @@ use super::{
     ErrorStage, ExecRequest, FetchMode, Provider, ProviderError, ProviderOptions, Sandbox,
 };
 use crate::cancel::Cancel;
-use crate::config::{Config, ShellProviderConfig};
+use crate::config::{Config, CopyDir, ShellProviderConfig};
 use crate::error::{io_message, Error, Result};
 use crate::events::Notices;
 use crate::leftovers::SandboxRecord;
 use crate::process::{self, shell_quote, CommandSpec, Ending, OnTimeout, ProcessOutput, Stream};
+use crate::text::fill;
 
 /// Attempts for a create, download or destroy before giving up.
 const ATTEMPTS: u32 = 3;
@@ -86,28 +87,11 @@ impl ShellProvider {
                 ));
             }
         }
-        if !config.exec_command.contains("{command}") {
-            return Err(field_error(
-                "exec_command",
-                "must contain {command} (the batch command, already shell-quoted as one argument)",
-            ));
-        }
-        if let Some(download) = &config.download_command {
-            if !download.contains("{paths}") {
-                return Err(field_error(
-                    "download_command",
-                    "must contain {paths} (the 'remote':'local' pairs to copy)",
-                ));
-            }
-        }
         if config.prepare_command.is_none() && config.create_command.contains("{image_id}") {
             return Err(field_error(
                 "create_command",
                 "uses {image_id}, but there is no prepare_command to print an image ID",
             ));
-        }
-        for spec in &config.copy_dirs {
-            check_copy_dir(spec).map_err(|e| field_error("copy_dirs", &e))?;
         }
         let init = run.offload.sandbox_init_cmd.as_deref();
         let prepare = match &config.prepare_command {
@@ -591,7 +575,7 @@ impl Shared {
         let shown = if stderr.trim().is_empty() {
             out.tail(20)
         } else {
-            tail_lines(&stderr, 20)
+            crate::text::last_lines(&stderr, 20)
         };
         let timeout = (out.ending == Ending::TimedOut).then_some(self.lifecycle_timeout);
         let mut message = format!("{field} failed ({})", out.describe_ending(timeout));
@@ -704,32 +688,6 @@ fn on_first_line(message: &str, suffix: &str) -> String {
     }
 }
 
-/// Fill `{name}` placeholders in one pass: text that a value brings in is
-/// never scanned again, and `{other}` braces are left alone.
-pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    'scan: while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open..];
-        for (name, value) in values {
-            if let Some(tail) = after
-                .strip_prefix('{')
-                .and_then(|t| t.strip_prefix(*name))
-                .and_then(|t| t.strip_prefix('}'))
-            {
-                out.push_str(value);
-                rest = tail;
-                continue 'scan;
-            }
-        }
-        out.push('{');
-        rest = &after[1..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The script `{command}` stands for: enter the project root, make the
 /// results directory, export the environment, run the batch.
 pub fn inner_command(project_root: &str, script: &str, env: &[(String, String)]) -> String {
@@ -750,7 +708,7 @@ pub fn inner_command(project_root: &str, script: &str, env: &[(String, String)])
 
 /// `prepare_command` plus ` --copy-dir=L:R` per copy dir and
 /// ` --sandbox-init-cmd=C`, each one shell word.
-pub fn prepare_line(template: &str, copy_dirs: &[String], init: Option<&str>) -> String {
+pub fn prepare_line(template: &str, copy_dirs: &[CopyDir], init: Option<&str>) -> String {
     let mut line = template.to_string();
     for spec in copy_dirs {
         line.push(' ');
@@ -763,25 +721,10 @@ pub fn prepare_line(template: &str, copy_dirs: &[String], init: Option<&str>) ->
     line
 }
 
-/// `LOCAL:REMOTE`, split at the first colon, both sides non-empty.
-pub fn check_copy_dir(spec: &str) -> std::result::Result<(), String> {
-    match spec.split_once(':') {
-        Some((local, remote)) if !local.is_empty() && !remote.is_empty() => Ok(()),
-        _ => Err(format!(
-            "invalid copy dir {spec:?}: expected LOCAL:REMOTE, e.g. ./data:/app/data"
-        )),
-    }
-}
-
 fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn absolute(path: &Path) -> PathBuf {

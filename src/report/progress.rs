@@ -200,30 +200,10 @@ fn plain_counts(state: &ProgressState) -> String {
     )
 }
 
-/// Make a line of test output safe to print next to the status line: drop
-/// ANSI escape sequences and control characters (a stray `\r` would
-/// overwrite the status line; CI logs must not get escapes from us).
+/// Make a line of test output safe to print next to the status line (see
+/// [`crate::text::strip_terminal_escapes`]).
 pub fn sanitize(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            // CSI: ESC [ params final-byte; other escapes: ESC + one char.
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&c) {
-                        break;
-                    }
-                }
-            } else {
-                chars.next();
-            }
-        } else if ch == '\t' || !ch.is_control() {
-            out.push(ch);
-        }
-    }
-    out
+    crate::text::strip_terminal_escapes(line)
 }
 
 /// Decides what to write, given messages and the time (`now` is measured

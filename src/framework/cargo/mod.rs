@@ -99,7 +99,7 @@ impl Framework for CargoFramework {
             let shown = if stderr.trim().is_empty() {
                 out.tail(30)
             } else {
-                super::last_lines(&stderr, 30)
+                crate::text::last_lines(&stderr, 30)
             };
             return Err(Error::new(format!(
                 "group `{}`: cargo nextest list failed ({})\n  command: {script}\n  in: {}\n{}\n  {hint}",
@@ -113,7 +113,7 @@ impl Framework for CargoFramework {
             Error::new(format!(
                 "group `{}`: cannot read the output of cargo nextest list: {e}\n  command: {script}\n{}",
                 group.name,
-                super::indent(&super::last_lines(&out.stdout(), 10)),
+                super::indent(&crate::text::last_lines(&out.stdout(), 10)),
             ))
         })?;
         let mut warnings = Vec::new();

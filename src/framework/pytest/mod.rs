@@ -11,9 +11,7 @@ mod rootdir;
 
 use std::path::PathBuf;
 
-use super::{
-    indent, last_lines, BatchCommand, Discovery, Framework, Hints, MatchedResults, ResultLocation,
-};
+use super::{indent, BatchCommand, Discovery, Framework, Hints, MatchedResults, ResultLocation};
 use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
@@ -158,7 +156,7 @@ impl Framework for PytestFramework {
             let shown = if parsed.errors_section.trim().is_empty() {
                 out.tail(QUOTED_LINES)
             } else {
-                last_lines(&parsed.errors_section, QUOTED_LINES)
+                crate::text::last_lines(&parsed.errors_section, QUOTED_LINES)
             };
             return Err(Error::new(format!(
                 "group `{}`: pytest could not collect {}: {}\n  \
