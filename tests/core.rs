@@ -245,18 +245,8 @@ fn sigkill_mid_run_kills_the_batches_and_the_next_run_removes_the_scratch_dir() 
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(30);
     // A hanging test's grandchild (`sleep 300` started by the runner).
-    let grandchild: i32 = loop {
-        if let Some(p) = std::fs::read_to_string(state.join("hang.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "the hanging test never started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let grandchild = wait_for_pid_file(&state.join("hang.pid"), "the hanging test");
     let descendants = live_descendants(pid);
     assert!(descendants.contains(&grandchild), "{descendants:?}");
     // SAFETY: signalling our own child.
@@ -266,21 +256,7 @@ fn sigkill_mid_run_kills_the_batches_and_the_next_run_removes_the_scratch_dir() 
     let killed = Instant::now();
     let out = wait_within(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), None, "killed by a signal");
-    loop {
-        let alive: Vec<i32> = descendants
-            .iter()
-            .copied()
-            .filter(|&p| pid_alive(p))
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "processes outlived the killed run by 5 s: {alive:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_all_gone_within(&descendants, killed, Duration::from_secs(5), "");
     let scratch = dir.join(&format!("test-results/.scratch-{pid}"));
     assert!(
         scratch.is_dir(),
@@ -387,17 +363,7 @@ fn second_sigint_kills_at_once() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let hanging: i32 = loop {
-        if let Some(p) = std::fs::read_to_string(state.join("hang.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "the hanging test never started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let hanging = wait_for_pid_file(&state.join("hang.pid"), "the hanging test");
     unsafe {
         libc::kill(pid, libc::SIGINT);
     }

@@ -37,6 +37,37 @@ run_command = "./suite.sh run {result_file} {tests}"
 test_id_format = "{name}""#;
 
 impl Setup {
+    /// Start a run of three directory sandboxes whose creates are slow, and
+    /// return once all three are copying the project into their
+    /// directories (by then their clean-up traps are set). A generous grace
+    /// period: on a loaded machine the traps may need more than the default
+    /// 2 s to remove their copies.
+    fn spawn_while_three_creates_copy(&self) -> std::process::Child {
+        let config = self.dir_sandbox_config(3);
+        let mut cmd = self.offload(
+            &config,
+            &[
+                ("DIR_SANDBOX_CREATE_DELAY", "60"),
+                ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
+            ],
+        );
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let copying = || {
+            let boxes = self.leftover_boxes();
+            boxes.len() == 3
+                && boxes
+                    .iter()
+                    .all(|b| self.boxes().join(b).join("suite.sh").exists())
+        };
+        while !copying() {
+            assert!(Instant::now() < deadline, "creates did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
     fn new(label: &str, tests: &[&str]) -> Setup {
         let s = Setup::with_fixture(label, "shell-suite", SHELL_SUITE);
         s.root
@@ -609,33 +640,8 @@ fn sigint_mid_run_destroys_every_sandbox() {
 #[test]
 fn sigint_while_sandboxes_are_being_created_leaves_nothing() {
     let s = Setup::new("dirsb-sigint-create", &["test_1", "test_2", "test_3"]);
-    let config = s.dir_sandbox_config(3);
-    // A generous grace period: on a loaded machine the creates' clean-up
-    // traps may need more than the default 2 s to remove their copies.
-    let mut cmd = s.offload(
-        &config,
-        &[
-            ("DIR_SANDBOX_CREATE_DELAY", "60"),
-            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
-        ],
-    );
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = s.spawn_while_three_creates_copy();
     let pid = child.id() as i32;
-    // Wait until all three creates are copying the project into their
-    // directories (by then their clean-up traps are set).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let copying = |s: &Setup| {
-        let boxes = s.leftover_boxes();
-        boxes.len() == 3
-            && boxes
-                .iter()
-                .all(|b| s.boxes().join(b).join("suite.sh").exists())
-    };
-    while !copying(&s) {
-        assert!(Instant::now() < deadline, "creates did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(pid, libc::SIGINT);
@@ -680,22 +686,12 @@ fn sigkill_mid_run_stops_every_batch_and_the_next_run_destroys_the_sandboxes() {
     let killed = Instant::now();
     let out = wait_within(child, Duration::from_secs(20));
     assert_eq!(out.status.code(), None, "killed by a signal");
-    loop {
-        let alive: Vec<i32> = descendants
-            .iter()
-            .copied()
-            .filter(|&p| pid_alive(p))
-            .collect();
-        if alive.is_empty() {
-            break;
-        }
-        assert!(
-            killed.elapsed() < Duration::from_secs(5),
-            "batch processes outlived the killed run by 5 s: {alive:?}\n{}",
-            describe(&out)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert_all_gone_within(
+        &descendants,
+        killed,
+        Duration::from_secs(5),
+        &describe(&out),
+    );
     // It had no chance to destroy its sandboxes or remove its scratch files.
     assert_eq!(s.leftover_boxes().len(), 3, "{:?}", s.leftover_boxes());
     let scratch = s.root.join(&format!("test-results/.scratch-{pid}"));
@@ -724,29 +720,8 @@ fn sigkill_mid_run_stops_every_batch_and_the_next_run_destroys_the_sandboxes() {
 #[test]
 fn sigkill_while_sandboxes_are_being_created_lets_the_creates_clean_up() {
     let s = Setup::new("dirsb-sigkill-create", &["test_1", "test_2", "test_3"]);
-    let config = s.dir_sandbox_config(3);
-    let mut cmd = s.offload(
-        &config,
-        &[
-            ("DIR_SANDBOX_CREATE_DELAY", "60"),
-            ("OFFLOAD_GRACE_PERIOD_SECS", "15"),
-        ],
-    );
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = s.spawn_while_three_creates_copy();
     let pid = child.id() as i32;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let copying = |s: &Setup| {
-        let boxes = s.leftover_boxes();
-        boxes.len() == 3
-            && boxes
-                .iter()
-                .all(|b| s.boxes().join(b).join("suite.sh").exists())
-    };
-    while !copying(&s) {
-        assert!(Instant::now() < deadline, "creates did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(pid, libc::SIGKILL);

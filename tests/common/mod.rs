@@ -293,3 +293,35 @@ pub fn collected_groups(out: &Output) -> Vec<(String, Vec<String>)> {
         })
         .collect()
 }
+
+/// Wait until every process of `pids` is gone, failing if one is still
+/// alive `limit` after `since`.
+pub fn assert_all_gone_within(pids: &[i32], since: Instant, limit: Duration, context: &str) {
+    loop {
+        let alive: Vec<i32> = pids.iter().copied().filter(|&p| pid_alive(p)).collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(
+            since.elapsed() < limit,
+            "processes outlived the run by {limit:?}: {alive:?}\n{context}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The PID a fixture writes to `path` (e.g. a hanging test's `sleep`),
+/// once it is there; fails after 30 s.
+pub fn wait_for_pid_file(path: &Path, what: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(p) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{what} never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

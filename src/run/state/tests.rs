@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::GroupConfig;
-use crate::discover::TestEntry;
 use crate::framework::MatchedResults;
 use crate::model::FinalStatus;
 
@@ -52,24 +50,14 @@ impl Recorder {
     }
 }
 
-/// Tests `ids` in group 0 (`retry_count` as given), in one table.
+/// Tests `ids` in group 0 (`retry_count` as given), 100 ms each.
 fn table_with_retries(ids: &[&str], retry_count: u32) -> TestTable {
-    TestTable {
-        tests: ids
-            .iter()
-            .map(|id| TestEntry {
-                id: id.to_string(),
-                group: 0,
-                expected: Duration::from_millis(100),
-                runner_id: None,
-            })
-            .collect(),
-        groups: vec![GroupConfig {
-            name: "all".into(),
-            retry_count,
-            filters: String::new(),
-        }],
+    let mut t = crate::events::testing::table(ids);
+    for test in &mut t.tests {
+        test.expected = Duration::from_millis(100);
     }
+    t.groups[0].retry_count = retry_count;
+    t
 }
 
 fn table(ids: &[&str]) -> TestTable {
@@ -128,6 +116,22 @@ fn done(sandbox: usize, job: Job, end: BatchEnd) -> BatchResult {
     }
 }
 
+/// A run of `t` with `plan` queued and the first `ready` sandboxes created.
+fn start<'t>(
+    t: &'t TestTable,
+    settings: Settings,
+    plan: &[&[usize]],
+    ready: usize,
+) -> (RunState<'t>, Recorder) {
+    let mut fx = Recorder::default();
+    let mut s = RunState::new(t, settings);
+    s.enqueue(planned(plan));
+    for w in 0..ready {
+        s.sandbox_ready(w, &format!("local-{w}"), Duration::ZERO, &mut fx);
+    }
+    (s, fx)
+}
+
 /// What the fake runner does with each test ID, by its prefix: `pass`,
 /// `fail`, `flaky` (fails on its first attempt), `crash` (the runner dies
 /// with no results), `hang` (the batch times out with no results).
@@ -172,10 +176,11 @@ fn run_to_end(
     settings: Settings,
     plan: Vec<PlannedBatch>,
 ) -> (Finished, Recorder, usize) {
+    let workers = settings.workers;
     let mut fx = Recorder::default();
-    let mut state = RunState::new(table, settings.clone());
+    let mut state = RunState::new(table, settings);
     state.enqueue(plan);
-    for w in 0..settings.workers {
+    for w in 0..workers {
         state.sandbox_ready(w, &format!("local-{w}"), Duration::ZERO, &mut fx);
     }
     let mut ran = 0;
@@ -234,10 +239,7 @@ fn nothing_is_dispatched_before_a_sandbox_is_ready() {
 #[test]
 fn a_sandbox_gets_one_batch_at_a_time_in_plan_order() {
     let t = table(&["pass_a", "pass_b", "pass_c"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[2], &[0], &[1]]));
-    s.sandbox_ready(0, "local-0", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[2], &[0], &[1]], 1);
     let mut order = Vec::new();
     loop {
         s.dispatch(&mut fx);
@@ -306,10 +308,7 @@ fn passing_on_a_retry_is_flaky() {
 #[test]
 fn retries_go_ahead_of_fresh_work_with_the_next_attempt_number() {
     let t = table_with_retries(&["fail_a", "pass_b"], 1);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0], &[1]]));
-    s.sandbox_ready(0, "local-0", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0], &[1]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
@@ -323,12 +322,7 @@ fn retries_go_ahead_of_fresh_work_with_the_next_attempt_number() {
 #[test]
 fn failed_tests_are_retried_apart_over_the_idle_sandboxes() {
     let t = table_with_retries(&["fail_a", "fail_b", "fail_c"], 1);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(3));
-    s.enqueue(planned(&[&[0, 1, 2]]));
-    for w in 0..3 {
-        s.sandbox_ready(w, "x", Duration::ZERO, &mut fx);
-    }
+    let (mut s, mut fx) = start(&t, settings(3), &[&[0, 1, 2]], 3);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     s.batch_done(fake_run(0, job.clone(), &job.ids), Duration::ZERO, &mut fx);
@@ -345,10 +339,7 @@ fn failed_tests_are_retried_apart_over_the_idle_sandboxes() {
 #[test]
 fn a_crash_keeps_the_results_that_were_written() {
     let t = table(&["pass_a", "fail_b", "crash_c", "pass_d"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1, 2, 3]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1, 2, 3]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     // The runner wrote two results, then died of a signal.
@@ -428,10 +419,7 @@ fn a_runner_that_crashes_whatever_it_runs_costs_a_bounded_number_of_batches() {
 #[test]
 fn a_runner_that_exits_0_without_results_is_rerun_once_not_bisected() {
     let t = table(&["pass_a", "pass_b", "pass_c"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1, 2]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1, 2]], 1);
     let mut batches = 0;
     loop {
         s.dispatch(&mut fx);
@@ -462,10 +450,7 @@ fn a_runner_that_exits_0_without_results_is_rerun_once_not_bisected() {
 #[test]
 fn junit_names_that_match_nothing_are_named_in_the_not_run_reason() {
     let t = table(&["a"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0]], 1);
     for _ in 0..2 {
         s.dispatch(&mut fx);
         let job = fx.take_jobs().remove(0);
@@ -489,10 +474,7 @@ fn junit_names_that_match_nothing_are_named_in_the_not_run_reason() {
 #[test]
 fn without_a_result_file_the_exit_code_decides_for_every_test() {
     let t = table(&["a", "b"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0], &[1]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0], &[1]], 1);
     for code in [0, 3] {
         s.dispatch(&mut fx);
         let job = fx.take_jobs().remove(0);
@@ -512,10 +494,7 @@ fn without_a_result_file_the_exit_code_decides_for_every_test() {
 #[test]
 fn a_timed_out_batch_with_one_unfinished_test_names_the_hang() {
     let t = table(&["pass_a", "hang_b"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     let partial = MatchedResults {
@@ -565,10 +544,7 @@ fn a_timed_out_batch_is_split_until_the_hang_is_alone() {
 #[test]
 fn hang_splits_go_first_in_the_queue() {
     let t = table(&["hang_a", "pass_b", "pass_c"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1], &[2]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1], &[2]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     s.batch_done(
@@ -584,11 +560,7 @@ fn hang_splits_go_first_in_the_queue() {
 #[test]
 fn a_sandbox_lost_mid_batch_gives_its_tests_to_the_others() {
     let t = table(&["pass_a", "pass_b"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(2));
-    s.enqueue(planned(&[&[0], &[1]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
-    s.sandbox_ready(1, "y", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(2), &[&[0], &[1]], 2);
     s.dispatch(&mut fx);
     let jobs = fx.take_jobs();
     s.batch_started(0, jobs[0].batch, Duration::ZERO, &mut fx);
@@ -615,10 +587,7 @@ fn a_sandbox_lost_mid_batch_gives_its_tests_to_the_others() {
 #[test]
 fn a_batch_the_sandbox_could_not_run_is_tried_once_more_then_not_run() {
     let t = table(&["pass_a"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0]], 1);
     for _ in 0..2 {
         s.dispatch(&mut fx);
         let job = fx.take_jobs().remove(0);
@@ -672,10 +641,7 @@ fn fail_fast_waits_for_the_retries() {
 #[test]
 fn cancelling_with_work_queued_marks_it_not_run() {
     let t = table(&["pass_a", "pass_b", "pass_c"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0], &[1], &[2]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0], &[1], &[2]], 1);
     s.dispatch(&mut fx);
     let running = fx.take_jobs().remove(0);
     s.stop(StopReason::Interrupted, &mut fx);
@@ -700,10 +666,7 @@ fn cancelling_with_work_queued_marks_it_not_run() {
 #[test]
 fn a_job_no_worker_picked_up_is_taken_back_as_not_run() {
     let t = table(&["pass_a"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     s.stop(StopReason::Interrupted, &mut fx);
@@ -757,10 +720,7 @@ fn one_failed_sandbox_among_working_ones_is_not_fatal() {
 #[test]
 fn a_retiring_sandbox_takes_no_more_work() {
     let t = table(&["pass_a", "pass_b"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0], &[1]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0], &[1]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     let mut result = fake_run(0, job.clone(), &job.ids);
@@ -796,10 +756,7 @@ fn only_batches_that_ran_to_their_end_teach_the_timing_history() {
 #[test]
 fn a_batch_without_every_result_is_an_error_batch() {
     let t = table(&["pass_a", "pass_b"]);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     s.batch_done(
@@ -817,10 +774,7 @@ fn a_batch_without_every_result_is_an_error_batch() {
 #[test]
 fn the_attempt_number_is_one_more_than_the_attempts_so_far() {
     let t = table_with_retries(&["fail_a"], 3);
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0]], 1);
     let mut attempts = Vec::new();
     loop {
         s.dispatch(&mut fx);
@@ -837,10 +791,7 @@ fn the_attempt_number_is_one_more_than_the_attempts_so_far() {
 fn runner_ids_travel_with_the_job_when_they_differ() {
     let mut t = table(&["tests/t.py::a", "tests/t.py::b"]);
     t.tests[1].runner_id = Some("t.py::b".into());
-    let mut fx = Recorder::default();
-    let mut s = RunState::new(&t, settings(1));
-    s.enqueue(planned(&[&[0, 1], &[0]]));
-    s.sandbox_ready(0, "x", Duration::ZERO, &mut fx);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1], &[0]], 1);
     s.dispatch(&mut fx);
     let job = fx.take_jobs().remove(0);
     assert_eq!(job.expected_names(), ["tests/t.py::a", "t.py::b"]);
