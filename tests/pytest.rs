@@ -383,3 +383,35 @@ fn node_ids_with_a_raw_newline_run_whole() {
     assert_eq!(names, want, "{}", describe(&out));
     assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
 }
+
+#[test]
+fn a_test_that_kills_pytest_is_named_and_no_other_test_is_lost() {
+    // 61 tests on 2 sandboxes, one of which ends the pytest process
+    // (os._exit(1)) so that its batch writes no JUnit at all.
+    let dir = project(
+        "pytest-crash",
+        "paths = [\"tests\"]\ncommand = \"python -m pytest\"",
+        "[groups.all]\nretry_count = 0",
+    );
+    let out = run_offload(&dir, &["run", "--parallel", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 61, "{cases:#?}");
+    let crasher = case(&cases, "tests/test_crash.py::test_kills_the_runner");
+    assert_eq!(crasher.status, "error", "{crasher:?}");
+    assert!(
+        crasher.message.contains("crashed the runner: exit code 1"),
+        "{crasher:?}"
+    );
+    let not_passed: Vec<&Case> = cases
+        .iter()
+        .filter(|c| c.status != "passed" && c.name != crasher.name)
+        .collect();
+    assert!(not_passed.is_empty(), "innocent tests lost: {not_passed:#?}");
+    // The summary names the crasher.
+    assert!(
+        stdout(&out).contains("tests/test_crash.py::test_kills_the_runner [error]"),
+        "{}",
+        describe(&out)
+    );
+}
