@@ -69,6 +69,17 @@ pub fn write_text_atomically(path: &Path, text: &str) -> io::Result<()> {
     })
 }
 
+/// Bytes free for an unprivileged writer on the file system that holds
+/// `path`, when the system says.
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the struct we pass and reads a C string.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    (rc == 0).then(|| u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,17 +37,41 @@ impl ScratchDir {
     pub fn create(output_dir: &Path, kind: &str) -> Result<Self> {
         debug_assert!(SCRATCH_KINDS.contains(&kind));
         let pid = std::process::id();
-        let path = output_dir.join(format!(".{kind}-{pid}"));
+        ScratchDir::at(output_dir.join(format!(".{kind}-{pid}")))
+    }
+
+    /// [`ScratchDir::create`], or when the output directory cannot hold it
+    /// (a full disk, no permission), a directory in the system's temporary
+    /// directory: the run goes on, and its results are reported, whatever
+    /// becomes of its reports. The second value says why, for a warning.
+    pub fn create_anywhere(output_dir: &Path, kind: &str) -> Result<(Self, Option<String>)> {
+        match ScratchDir::create(output_dir, kind) {
+            Ok(dir) => Ok((dir, None)),
+            Err(e) => {
+                let pid = std::process::id();
+                let dir =
+                    ScratchDir::at(std::env::temp_dir().join(format!("offload-{kind}-{pid}")))?;
+                let why = format!(
+                    "{e}; keeping this run's scratch files in {} instead (should this run be killed, \
+                     the next one cannot clear what it leaves there)",
+                    dir.path.display()
+                );
+                Ok((dir, Some(why)))
+            }
+        }
+    }
+
+    fn at(path: PathBuf) -> Result<Self> {
+        let pid = std::process::id();
         std::fs::create_dir_all(&path)
             .map_err(|e| io_error(format!("cannot create {}", path.display()), &e))?;
+        // Owned from here: a failure below removes the directory again.
+        let dir = ScratchDir { path };
         let owner = format!("{pid} {}\n", start_time(pid).unwrap_or_default());
-        std::fs::write(path.join(OWNER_FILE), owner).map_err(|e| {
-            io_error(
-                format!("cannot write {}", path.join(OWNER_FILE).display()),
-                &e,
-            )
-        })?;
-        Ok(ScratchDir { path })
+        let owner_path = dir.path.join(OWNER_FILE);
+        std::fs::write(&owner_path, owner)
+            .map_err(|e| io_error(format!("cannot write {}", owner_path.display()), &e))?;
+        Ok(dir)
     }
 }
 

@@ -496,3 +496,73 @@ fn without_a_result_file_the_exit_code_decides_for_the_batch() {
     assert_eq!(cases.len(), 2);
     assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
 }
+
+/// A tiny file system that is already full, mounted for one test (needs
+/// root: CI runs as root; elsewhere the test says it is skipped).
+struct FullDisk(std::path::PathBuf);
+
+impl FullDisk {
+    fn mount(dir: &TempDir) -> Option<FullDisk> {
+        let at = dir.join("full");
+        std::fs::create_dir_all(&at).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(!in_ci, "CI must be able to mount a tmpfs (it runs as root)");
+            eprintln!("skipped: cannot mount a tmpfs here (not root)");
+            return None;
+        }
+        let disk = FullDisk(at);
+        // Fill it: writing stops at the first byte that does not fit.
+        let _ = std::fs::write(disk.0.join("filler"), vec![0u8; 128 * 1024]);
+        Some(disk)
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_output_disk_loses_no_result_and_names_the_reports_it_cannot_write() {
+    let dir = project(&["pass_a", "fail_b", "pass_c"], 0, 2, 60);
+    let Some(disk) = FullDisk::mount(&dir) else {
+        return;
+    };
+    let out_dir = disk.0.join("out");
+    let toml = dir.read("offload.toml")
+        + &format!(
+            "\n[report]\noutput_dir = {:?}\n",
+            out_dir.display().to_string()
+        );
+    dir.write("offload.toml", &toml);
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let text = stdout(&out);
+    // The summary is printed, with every test's real result: none "not run".
+    assert!(
+        text.contains("Passed:   2") && text.contains("Failed:   1"),
+        "{text}"
+    );
+    assert!(text.contains("Not run:  0"), "{text}");
+    let junit_line = text
+        .lines()
+        .find(|l| l.contains("Not written: cannot write") && l.contains("junit.xml"));
+    assert!(
+        junit_line.is_some_and(|l| l.ends_with("junit.xml: No space left on device")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Some reports could not be written."),
+        "{text}"
+    );
+    // The scratch files went elsewhere, and are gone.
+    let err = stderr(&out);
+    assert!(err.contains("keeping this run's scratch files in"), "{err}");
+}

@@ -407,7 +407,10 @@ fn a_test_that_kills_pytest_is_named_and_no_other_test_is_lost() {
         .iter()
         .filter(|c| c.status != "passed" && c.name != crasher.name)
         .collect();
-    assert!(not_passed.is_empty(), "innocent tests lost: {not_passed:#?}");
+    assert!(
+        not_passed.is_empty(),
+        "innocent tests lost: {not_passed:#?}"
+    );
     // The summary names the crasher.
     assert!(
         stdout(&out).contains("tests/test_crash.py::test_kills_the_runner [error]"),

@@ -27,12 +27,9 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         Arc::from(crate::framework::from_config(&config)?);
 
     let output_dir = config.report.output_dir.clone();
-    std::fs::create_dir_all(&output_dir).map_err(|e| {
-        io_error(
-            format!("cannot create output directory {}", output_dir.display()),
-            &e,
-        )
-    })?;
+    // An output directory that cannot be made (a full disk) is not a reason
+    // not to run: each report that cannot be written is named at the end.
+    let output_dir_error = std::fs::create_dir_all(&output_dir).err();
     let junit_path = config.report.junit_path();
     let history_path = history::path_for(&config);
     let reporters = crate::report::for_run(&ReportOptions {
@@ -46,7 +43,23 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
 
     // The provider is built (and its config checked) before discovery, and
     // prepared (an image built) while discovery runs.
-    let scratch = crate::leftovers::ScratchDir::create(&output_dir, "scratch")?;
+    if let Some(e) = output_dir_error {
+        session.emit(&crate::events::Event::Warning {
+            message: &io_error(
+                format!(
+                    "cannot create the output directory {}",
+                    output_dir.display()
+                ),
+                &e,
+            )
+            .to_string(),
+        });
+    }
+    let (scratch, elsewhere) =
+        crate::leftovers::ScratchDir::create_anywhere(&output_dir, "scratch")?;
+    if let Some(why) = elsewhere {
+        session.emit(&crate::events::Event::Warning { message: &why });
+    }
     let provider = crate::provider::from_config(
         &config,
         &crate::provider::ProviderOptions {

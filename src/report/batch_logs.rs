@@ -88,8 +88,14 @@ impl Reporter for BatchLogsReporter {
             }
             Event::BatchFinished(b) => {
                 if let Some(logs) = &self.logs {
-                    logs.write(b.batch, b.outcome, &b.output, &b.notes)
-                        .map_err(|e| cannot(format!("the log of batch {}", b.batch), e))?;
+                    if let Err(e) = logs.write(b.batch, b.outcome, &b.output, &b.notes) {
+                        // Said once: a full disk would fail every later batch too.
+                        self.logs = None;
+                        return Err(cannot(
+                            format!("the log of batch {} (nor of the batches after it)", b.batch),
+                            e,
+                        ));
+                    }
                 }
             }
             _ => {}

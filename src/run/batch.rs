@@ -188,6 +188,15 @@ pub fn run_batch(
             };
             let results = match sandbox.fetch(&remote, &local, mode, &ctx.cancel) {
                 Ok(()) => read_results(ctx.framework.as_ref(), &local, job.expected_names()),
+                // Not the runner's doing, nor the download command's: say so.
+                Err(_) if crate::files::free_bytes(&ctx.scratch_dir) == Some(0) => {
+                    let _ = std::fs::remove_file(&local);
+                    let why = format!(
+                        "the batch's result file cannot be stored in {}: No space left on device",
+                        ctx.scratch_dir.display()
+                    );
+                    return finish(job, BatchEnd::NotRun(why), output);
+                }
                 Err(e) => BatchResults::Missing(e.message),
             };
             let _ = std::fs::remove_file(&local);
