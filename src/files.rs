@@ -77,6 +77,7 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     // SAFETY: statvfs writes into the struct we pass and reads a C string.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    #[allow(clippy::useless_conversion)] // the field types differ between targets
     (rc == 0).then(|| u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
 }
 
