@@ -65,6 +65,10 @@ pub struct RunArgs {
     /// also write a Chrome trace-event file ({output_dir}/trace.json)
     #[argh(switch)]
     pub trace: bool,
+
+    /// discover every group afresh, even when nothing discovery reads has changed
+    #[argh(switch)]
+    pub rediscover: bool,
 }
 
 /// Discover tests without running them.

@@ -194,6 +194,11 @@ pub enum Event<'a> {
     RunStopping {
         reason: StopReason,
     },
+    /// A fresh discovery during the run changed how many tests it has
+    /// (tests gone since a reused discovery left out, new ones added).
+    TestCountChanged {
+        total: usize,
+    },
     /// A note for the user: a retried lifecycle command, a hang split, a
     /// sandbox replaced.
     Notice {
@@ -533,6 +538,7 @@ pub mod testing {
                 retry_count: 0,
                 filters: String::new(),
             }],
+            ..TestTable::default()
         }
     }
 

@@ -449,12 +449,17 @@ fn check_discovery(
     let mut failed = false;
     let mut counts = Vec::new();
     let mut warnings = Vec::new();
-    let result =
-        crate::discover::discover_all(framework, &config.groups, cancel, &mut |p| match p {
+    let result = crate::discover::discover_all(
+        framework,
+        &config.groups,
+        cancel,
+        &mut |p| match p {
             Progress::Finished { group, tests } => counts.push((group, tests)),
             Progress::Warning(w) => warnings.push(w.to_string()),
-            Progress::Started { .. } => {}
-        });
+            Progress::Started { .. } | Progress::Note(_) => {}
+        },
+        None,
+    );
     for (group, tests) in &counts {
         let name = &config.groups[*group].name;
         if *tests == 0 {
@@ -613,6 +618,7 @@ fn check_batches(
                 .then(|| entries().map(|e| e.runner_id().to_string()).collect()),
             tests: sample.clone(),
             attempt: 1,
+            from_discovery: table.for_batches(g).cloned(),
         };
         let label = format!(
             "batch: group `{}` ({} test{})",

@@ -71,7 +71,15 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     crate::leftovers::clean_after_killed_runs(&output_dir, provider.as_ref(), &session.notices());
     let preparing = session.start_preparing(provider, !args.collect_only);
 
-    let mut table = match session.discover(&framework, &config.groups) {
+    // `--collect-only` is discovery itself: always afresh, never stored.
+    let discovery_cache = (config.offload.reuse_discovery && !args.collect_only).then(|| {
+        crate::discover::cache::CacheLocation {
+            path: crate::discover::cache::path_for(&output_dir, &config.path),
+            base: config.local_working_dir(),
+        }
+    });
+    let cache = discovery_cache.as_ref().map(|c| c.open(args.rediscover));
+    let mut table = match session.discover(&framework, &config.groups, cache) {
         Ok(t) => t,
         Err(_) if cancel.was_interrupted() => {
             drop(session);
@@ -124,6 +132,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             expected_wall: plan.expected_wall,
             known_durations: plan.known_durations,
             provider: config.provider.type_name(),
+            discovery_cache,
         },
     )?;
     drop(scratch);

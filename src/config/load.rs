@@ -17,6 +17,7 @@ const OFFLOAD_KEYS: &[&str] = &[
     "sandbox_project_root",
     "sandbox_init_cmd",
     "stream_output",
+    "reuse_discovery",
 ];
 
 const PROVIDER_TYPES: &[&str] = &["local", "default", "modal"];
@@ -61,6 +62,7 @@ const DEFAULT_FRAMEWORK_KEYS: &[&str] = &[
     "result_file",
     "working_dir",
     "test_id_format",
+    "discovery_inputs",
 ];
 
 const GROUP_KEYS: &[&str] = &["retry_count", "filters"];
@@ -156,6 +158,7 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
             working_dir: None,
             sandbox_project_root: None,
             sandbox_init_cmd: None,
+            reuse_discovery: true,
         });
     };
     warn_unknown(s, "[offload]");
@@ -183,6 +186,7 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
         working_dir: s.path("working_dir")?,
         sandbox_project_root,
         sandbox_init_cmd: s.string("sandbox_init_cmd")?,
+        reuse_discovery: s.bool("reuse_discovery")?.unwrap_or(true),
     })
 }
 
@@ -394,6 +398,7 @@ fn framework(s: &Section) -> Result<FrameworkConfig, ConfigError> {
                 result_file: s.string("result_file")?,
                 working_dir: s.path("working_dir")?,
                 test_id_format,
+                discovery_inputs: s.string_list("discovery_inputs")?,
             })
         }
     })

@@ -32,6 +32,9 @@ pub struct OffloadSection {
     pub sandbox_project_root: Option<String>,
     /// Runs once during image build (prepare), after cwd/copy-dirs are applied.
     pub sandbox_init_cmd: Option<String>,
+    /// Reuse a group's last discovery while nothing it reads has changed.
+    /// Default true.
+    pub reuse_discovery: bool,
 }
 
 /// `[provider]`, tagged by `type`.
@@ -152,6 +155,10 @@ pub struct DefaultFrameworkConfig {
     pub working_dir: Option<PathBuf>,
     /// Built from `{name}` and `{classname}`.
     pub test_id_format: String,
+    /// Files and directories `discover_command` reads (relative to the
+    /// working dir): its discovery is reused only when set, while none of
+    /// them changes.
+    pub discovery_inputs: Option<Vec<String>>,
 }
 
 /// `[groups.NAME]`
@@ -280,6 +287,7 @@ impl Config {
                 working_dir: None,
                 sandbox_project_root: root.map(str::to_string),
                 sandbox_init_cmd: None,
+                reuse_discovery: true,
             },
             provider,
             framework: FrameworkConfig::Default(DefaultFrameworkConfig {
@@ -288,6 +296,7 @@ impl Config {
                 result_file: None,
                 working_dir: None,
                 test_id_format: "{name}".into(),
+                discovery_inputs: None,
             }),
             groups: vec![GroupConfig {
                 name: "all".into(),

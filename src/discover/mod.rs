@@ -1,6 +1,11 @@
 //! Discovery: every `[groups.NAME]` through the framework, one group after
-//! another, into the run's [`TestTable`] of canonical test IDs.
+//! another, into the run's [`TestTable`] of canonical test IDs — or, while
+//! nothing a group's discovery reads has changed, its last result
+//! ([`cache`]).
 
+pub mod cache;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
@@ -36,6 +41,24 @@ impl TestEntry {
 pub struct TestTable {
     pub tests: Vec<TestEntry>,
     pub groups: Vec<GroupConfig>,
+    /// Per group: its IDs are the last run's, reused (see [`cache`]): a
+    /// test the runner does not find means discovering again.
+    pub reused: Vec<bool>,
+    /// Per group: what its discovery left for its batches
+    /// ([`crate::framework::Discovery::for_batches`]).
+    pub for_batches: Vec<Option<Arc<str>>>,
+}
+
+impl TestTable {
+    /// Whether group `group`'s IDs come from a reused discovery.
+    pub fn is_reused(&self, group: usize) -> bool {
+        self.reused.get(group).copied().unwrap_or(false)
+    }
+
+    /// What group `group`'s batches get from its discovery.
+    pub fn for_batches(&self, group: usize) -> Option<&Arc<str>> {
+        self.for_batches.get(group).and_then(Option::as_ref)
+    }
 }
 
 /// What discovery tells whoever watches it (the run's reporters, or stderr).
@@ -45,26 +68,63 @@ pub enum Progress<'a> {
     Started { group: usize },
     /// Something the user should know that does not stop the run.
     Warning(&'a str),
+    /// A note on how discovery goes (a group's last discovery reused).
+    Note(&'a str),
     /// Group `group` found `tests` tests (before duplicates are removed).
     Finished { group: usize, tests: usize },
 }
 
 /// Discover every group, one after another. An ID found by several groups
-/// runs once, in the first group that found it.
+/// runs once, in the first group that found it. With a `cache`, a group
+/// whose inputs did not change since its last discovery reuses it, and
+/// every fresh discovery is stored (the caller saves the cache).
 pub fn discover_all(
     framework: &dyn Framework,
     groups: &[GroupConfig],
     cancel: &Cancel,
     progress: &mut dyn FnMut(Progress<'_>),
+    mut cache: Option<&mut cache::DiscoveryCache>,
 ) -> Result<TestTable> {
     // Every group's IDs are kept until all are discovered, so duplicates are
     // found by borrowing them (no copy of each ID).
     let mut found: Vec<crate::framework::Discovery> = Vec::with_capacity(groups.len());
+    let mut reused = Vec::with_capacity(groups.len());
+    if let Some(cache) = cache.as_deref_mut() {
+        cache.keep_only(groups);
+    }
     for (g, group) in groups.iter().enumerate() {
         progress(Progress::Started { group: g });
-        let discovery = framework.discover(group, cancel)?;
+        let lookup = cache.as_deref().and_then(|cache| {
+            let inputs = framework.discovery_inputs(group)?;
+            Some(cache.lookup(group, &inputs))
+        });
+        let (discovery, key, was_reused) = match lookup {
+            Some(cache::Lookup::Reused(discovery)) => {
+                progress(Progress::Note(&format!(
+                    "group `{}`: reusing the last discovery ({} tests): nothing it depends on changed \
+                     (`offload run --rediscover` discovers afresh)",
+                    group.name,
+                    discovery.ids.len()
+                )));
+                (discovery, None, true)
+            }
+            Some(cache::Lookup::Changed { key, why }) => {
+                if why != "no earlier discovery" {
+                    progress(Progress::Note(&format!(
+                        "group `{}`: discovering afresh: {why}",
+                        group.name
+                    )));
+                }
+                (framework.discover(group, cancel)?, Some(key), false)
+            }
+            None => (framework.discover(group, cancel)?, None, false),
+        };
         if cancel.is_cancelled() {
             return Err(Error::new("discovery cancelled"));
+        }
+        reused.push(was_reused);
+        if let (Some(cache), Some(key)) = (cache.as_deref_mut(), key) {
+            cache.store(group, key, &discovery);
         }
         for w in &discovery.warnings {
             progress(Progress::Warning(w));
@@ -87,6 +147,11 @@ pub fn discover_all(
     let mut table = TestTable {
         tests: Vec::with_capacity(keep.iter().flatten().filter(|&&k| k).count()),
         groups: groups.to_vec(),
+        reused,
+        for_batches: found
+            .iter_mut()
+            .map(|d| d.for_batches.take().map(Arc::from))
+            .collect(),
     };
     for (g, (discovery, keep)) in found.into_iter().zip(keep).enumerate() {
         let duplicates = keep.iter().filter(|&&k| !k).count();
@@ -117,17 +182,23 @@ pub fn discover_all(
 }
 
 /// [`discover_all`] for commands that are not a run (`collect`, `doctor`):
-/// warnings go straight to stderr.
+/// always afresh, warnings straight to stderr.
 pub fn discover_all_quietly(
     framework: &dyn Framework,
     groups: &[GroupConfig],
     cancel: &Cancel,
 ) -> Result<TestTable> {
-    discover_all(framework, groups, cancel, &mut |p| {
-        if let Progress::Warning(w) = p {
-            eprintln!("warning: {w}");
-        }
-    })
+    discover_all(
+        framework,
+        groups,
+        cancel,
+        &mut |p| {
+            if let Progress::Warning(w) = p {
+                eprintln!("warning: {w}");
+            }
+        },
+        None,
+    )
 }
 
 #[cfg(test)]
@@ -150,9 +221,10 @@ mod tests {
                 ids,
                 runner_ids,
                 warnings: vec![],
+                ..Default::default()
             })
         }
-        fn batch_command(&self, _: &[String], _: &str) -> BatchCommand {
+        fn batch_command(&self, _: &[String], _: &str, _: Option<&str>) -> BatchCommand {
             unreachable!()
         }
         fn match_results(&self, _: Vec<JunitCase>, _: &[String]) -> MatchedResults {
@@ -175,9 +247,13 @@ mod tests {
     fn duplicates_run_once_in_the_first_group_and_runner_ids_travel_with_the_tests() {
         let groups = [group("a", "x y"), group("rb", "y z")];
         let mut seen = Vec::new();
-        let table = discover_all(&Listed, &groups, &Cancel::new(), &mut |p| {
-            seen.push(format!("{p:?}"))
-        })
+        let table = discover_all(
+            &Listed,
+            &groups,
+            &Cancel::new(),
+            &mut |p| seen.push(format!("{p:?}")),
+            None,
+        )
         .unwrap();
         let ids: Vec<(&str, usize, &str)> = table
             .tests

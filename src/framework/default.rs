@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::{
-    format_test_id, match_exact, BatchCommand, Discovery, Framework, Hints, MatchedResults,
-    ResultLocation,
+    format_test_id, match_exact, BatchCommand, Discovery, DiscoveryInputs, Framework, Hints,
+    MatchedResults, ResultLocation,
 };
 use crate::cancel::Cancel;
 use crate::config::{DefaultFrameworkConfig, GroupConfig};
@@ -27,13 +27,19 @@ impl DefaultFramework {
     }
 }
 
-impl Framework for DefaultFramework {
-    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+impl DefaultFramework {
+    fn discovery_script(&self, group: &GroupConfig) -> String {
         // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
-        let script = crate::text::fill(
+        crate::text::fill(
             &self.config.discover_command,
             &[("filters", &group.filters)],
-        );
+        )
+    }
+}
+
+impl Framework for DefaultFramework {
+    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+        let script = self.discovery_script(group);
         let out = super::run_discovery(
             group,
             "discover_command",
@@ -71,10 +77,16 @@ impl Framework for DefaultFramework {
             ids,
             runner_ids: None,
             warnings,
+            ..Default::default()
         })
     }
 
-    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
+    fn batch_command(
+        &self,
+        tests: &[String],
+        result_file: &str,
+        _from_discovery: Option<&str>,
+    ) -> BatchCommand {
         let quoted: Vec<String> = tests.iter().map(|t| shell_quote(t)).collect();
         let template = &self.config.run_command;
         let results = if template.contains("{result_file}") {
@@ -99,6 +111,22 @@ impl Framework for DefaultFramework {
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         match_exact(cases, expected, |c| {
             format_test_id(&self.config.test_id_format, c)
+        })
+    }
+
+    /// What `discover_command` reads is opaque to Offload: its discovery is
+    /// reused only for a project that names it (`discovery_inputs`), while
+    /// the command, the filters, `PATH` and every file under those paths
+    /// stay the same.
+    fn discovery_inputs(&self, group: &GroupConfig) -> Option<DiscoveryInputs> {
+        let paths = self.config.discovery_inputs.as_ref()?;
+        Some(DiscoveryInputs {
+            text: vec![
+                self.discovery_script(group),
+                format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+            ],
+            trees: paths.iter().map(PathBuf::from).collect(),
+            ..DiscoveryInputs::default()
         })
     }
 
@@ -154,6 +182,7 @@ mod tests {
                 result_file: result_file.map(str::to_string),
                 working_dir: None,
                 test_id_format: "{classname} {name}".into(),
+                discovery_inputs: None,
             },
             PathBuf::from("."),
         )
@@ -171,18 +200,19 @@ mod tests {
         let cmd = f.batch_command(
             &["a b".into(), "it's".into(), "{result_file}".into()],
             "/r.xml",
+            None,
         );
         assert_eq!(cmd.script, "run /r.xml 'a b' 'it'\\''s' '{result_file}'");
         assert_eq!(cmd.results, ResultLocation::ResultFile);
         assert_eq!(
             framework("run {tests}", Some("out.xml"))
-                .batch_command(&[], "/r")
+                .batch_command(&[], "/r", None)
                 .results,
             ResultLocation::Fixed("out.xml".into())
         );
         assert_eq!(
             framework("run {tests}", None)
-                .batch_command(&[], "/r")
+                .batch_command(&[], "/r", None)
                 .results,
             ResultLocation::ExitCode
         );

@@ -2,7 +2,7 @@
 //! a batch of IDs into a shell command (run in a sandbox), and the runner's
 //! JUnit back into per-test results keyed by those IDs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cancel::Cancel;
 use crate::config::{Config, FrameworkConfig, GroupConfig};
@@ -22,7 +22,14 @@ pub trait Framework: Send + Sync {
 
     /// The shell command that runs `tests` in a sandbox's project root and
     /// writes JUnit to `result_file` (a path as the command sees it).
-    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand;
+    /// `from_discovery` is what the tests' group's discovery left for its
+    /// batches ([`Discovery::for_batches`]; cargo: the build to reuse).
+    fn batch_command(
+        &self,
+        tests: &[String],
+        result_file: &str,
+        from_discovery: Option<&str>,
+    ) -> BatchCommand;
 
     /// Map a batch's JUnit testcases to the batch's expected IDs. Only the
     /// batch's own IDs are candidates: never guess across the suite.
@@ -30,6 +37,20 @@ pub trait Framework: Send + Sync {
 
     /// What `offload doctor` needs to know about this framework.
     fn hints(&self) -> Hints;
+
+    /// What one group's discovery reads, for reusing its result while none
+    /// of it changes (see `discover::cache`); `None`: never reused.
+    fn discovery_inputs(&self, _group: &GroupConfig) -> Option<DiscoveryInputs> {
+        None
+    }
+
+    /// The positions (in `batch.ids`) of the tests the runner said it
+    /// does not know: the test is gone since discovery (pytest's `ERROR: not
+    /// found:`, nextest: absent from the JUnit of a run that ended normally).
+    /// Their neighbours are not to blame, and a reused discovery is redone.
+    fn not_found(&self, _batch: &RanBatch<'_>) -> Vec<usize> {
+        Vec::new()
+    }
 
     /// A length limit for one batch's ID list, in [`Framework::batch_id_bytes`],
     /// so that the command stays under the OS argument limit (a `sh -c`
@@ -125,6 +146,57 @@ pub(crate) fn run_discovery(
     Ok(out)
 }
 
+/// What a group's discovery depends on, as a framework sees it: the key of
+/// its reuse. Paths are absolute, or relative to the working directory.
+#[derive(Debug, Default, Clone)]
+pub struct DiscoveryInputs {
+    /// Text discovery depends on: the command with the group's filters, the
+    /// environment variables the runner reads.
+    pub text: Vec<String>,
+    /// Files whose contents discovery reads; one that does not exist counts
+    /// as absent (creating it changes the key).
+    pub files: Vec<PathBuf>,
+    /// Directories whose every file counts (walked; hidden directories and
+    /// those named in `skip_dirs` left out).
+    pub trees: Vec<PathBuf>,
+    /// Directory names a walk of `trees` leaves out (`__pycache__`, `target`).
+    pub skip_dirs: Vec<&'static str>,
+    /// Files or directories that count by size and modification time only
+    /// (an interpreter, its `site-packages`): what is installed.
+    pub stamps: Vec<PathBuf>,
+}
+
+/// A batch whose runner ended on its own, for [`Framework::not_found`].
+pub struct RanBatch<'a> {
+    /// The runner's exit code (`None`: killed by a signal).
+    pub exit_code: Option<i32>,
+    /// The batch's test IDs, as given to [`Framework::batch_command`].
+    pub ids: &'a [String],
+    /// The runner's names of the batch's tests, in the same order.
+    pub expected: &'a [String],
+    /// What the runner printed.
+    pub output: &'a crate::process::CapturedOutput,
+    /// What its JUnit said, when it left one.
+    pub results: Option<&'a MatchedResults>,
+}
+
+/// Where the program a command starts with (`python`, `.venv/bin/pytest`)
+/// is: through `PATH`, or relative to `working_dir`; `None` when the word
+/// is not a program (`VAR=value`, shell syntax) or is not found.
+pub(crate) fn find_program(word: &str, working_dir: &Path) -> Option<PathBuf> {
+    let word = word.trim_matches('\'');
+    if word.is_empty() || word.contains(['=', '$', '`', '(', '"']) {
+        return None;
+    }
+    if word.contains('/') {
+        let path = working_dir.join(word);
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| working_dir.join(dir).join(word))
+        .find(|p| p.is_file())
+}
+
 /// What discovery found for one group.
 #[derive(Debug, Default, Clone)]
 pub struct Discovery {
@@ -137,6 +209,14 @@ pub struct Discovery {
     /// Things the user should know but that do not stop the run
     /// (e.g. "group `slow` selected no tests").
     pub warnings: Vec<String>,
+    /// What the group's batches need from this discovery, given back to
+    /// [`Framework::batch_command`] (cargo: where the build's metadata is);
+    /// opaque to everyone but the framework.
+    pub for_batches: Option<String>,
+    /// Files discovery made or used that must stay as they are for its
+    /// result to hold (cargo: the test binaries): a reused discovery is
+    /// redone when one changes (by size and modification time).
+    pub products: Vec<PathBuf>,
 }
 
 /// A batch's command and where its results will be.

@@ -530,6 +530,11 @@ impl Reporter for ProgressReporter {
                 self.send(DrawMsg::Line("Interrupted again: killing everything now".into()))
             }
             Event::RunFinished { .. } => self.finish(),
+            Event::TestCountChanged { total } => {
+                self.state.total = *total;
+                self.state.counts.total = *total;
+                self.send_state();
+            }
             Event::DiscoveryStarted { .. }
             | Event::DiscoveryFinished { .. }
             | Event::RunStopping { .. }

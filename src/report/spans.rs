@@ -171,6 +171,7 @@ impl RunSpans {
                 self.cancelled = stats.stopped.is_some();
                 return true;
             }
+            Event::TestCountChanged { total } => self.total_tests = *total,
             _ => {}
         }
         false

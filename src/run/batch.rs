@@ -29,6 +29,9 @@ pub struct Job {
     pub runner_ids: Option<Arc<[String]>>,
     /// `OFFLOAD_ATTEMPT`: 1 for a first run, higher for retries.
     pub attempt: u32,
+    /// What the tests' discovery left for their batches
+    /// (`discover::TestTable::for_batches`).
+    pub from_discovery: Option<Arc<str>>,
 }
 
 impl Job {
@@ -99,6 +102,9 @@ pub struct BatchResult {
     pub wall: Duration,
     /// The worker takes no more batches after this one.
     pub retiring: bool,
+    /// Positions of the tests the runner said it does not know
+    /// ([`Framework::not_found`]): gone since discovery.
+    pub not_found: Vec<usize>,
 }
 
 /// What every batch of a run shares.
@@ -123,7 +129,9 @@ pub fn run_batch(
 ) -> BatchResult {
     let started = Instant::now();
     let remote_result = sandbox.result_path(job.batch, job.attempt);
-    let command = ctx.framework.batch_command(&job.ids, &remote_result);
+    let command =
+        ctx.framework
+            .batch_command(&job.ids, &remote_result, job.from_discovery.as_deref());
     let mut env = ctx.env.clone();
     env.push(("OFFLOAD_SANDBOX".into(), sandbox_index.to_string()));
     env.push(("OFFLOAD_BATCH".into(), job.batch.to_string()));
@@ -134,13 +142,34 @@ pub fn run_batch(
         timeout: ctx.timeout,
         sink,
     };
-    let finish = |job: Job, end: BatchEnd, output: CapturedOutput| BatchResult {
-        sandbox: sandbox_index,
-        job,
-        end,
-        output,
-        wall: started.elapsed(),
-        retiring: false,
+    let finish = |job: Job, end: BatchEnd, output: CapturedOutput| {
+        let not_found = match &end {
+            BatchEnd::Ran { runner, results } => {
+                ctx.framework.not_found(&crate::framework::RanBatch {
+                    exit_code: match runner {
+                        RunnerEnd::Exited(c) => Some(*c),
+                        RunnerEnd::Signalled(_) => None,
+                    },
+                    ids: &job.ids,
+                    expected: job.expected_names(),
+                    output: &output,
+                    results: match results {
+                        BatchResults::Junit(m) => Some(m),
+                        _ => None,
+                    },
+                })
+            }
+            _ => Vec::new(),
+        };
+        BatchResult {
+            sandbox: sandbox_index,
+            job,
+            end,
+            output,
+            wall: started.elapsed(),
+            retiring: false,
+            not_found,
+        }
     };
     let ran = match sandbox.exec(&request, &ctx.cancel) {
         Ok(o) => o,

@@ -51,6 +51,8 @@ pub enum Msg {
     Discovery(OwnedProgress),
     /// Discovery is over.
     Discovered(Result<TestTable>),
+    /// A fresh discovery asked for during the run is over.
+    Rediscovered(Result<TestTable>),
     /// The prepare thread is done (the provider, ready to create sandboxes).
     Prepared(std::result::Result<Box<dyn Provider>, ProviderError>),
 }
@@ -59,6 +61,7 @@ pub enum Msg {
 pub enum OwnedProgress {
     Started { group: usize },
     Warning(String),
+    Note(String),
     Finished { group: usize, tests: usize },
 }
 
@@ -79,6 +82,9 @@ pub struct ExecuteOptions {
     pub known_durations: usize,
     /// The provider's `type`.
     pub provider: &'static str,
+    /// Where a fresh discovery during the run is stored (`None`: reuse is
+    /// off, and a fresh discovery is not kept).
+    pub discovery_cache: Option<crate::discover::cache::CacheLocation>,
 }
 
 /// The driver of one `offload run`: the event loop that turns what happens
@@ -165,40 +171,23 @@ impl<'r> Session<'r> {
     /// Discover every group, one after another, on a thread of its own so
     /// that the reporters keep showing what goes on (the clock, an image
     /// build's progress) while a discovery command runs.
+    ///
+    /// With a `cache`, groups whose inputs did not change reuse their last
+    /// discovery, and fresh ones are stored.
     pub fn discover(
         &mut self,
         framework: &Arc<dyn Framework>,
         groups: &[GroupConfig],
+        cache: Option<crate::discover::cache::DiscoveryCache>,
     ) -> Result<TestTable> {
-        let (framework, owned_groups, cancel, tx) = (
+        let thread = spawn_discovery(
             Arc::clone(framework),
             groups.to_vec(),
-            self.cancel.clone(),
+            cache,
+            &self.cancel,
             self.tx.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name("offload-discovery".into())
-            .spawn(move || {
-                let progress_tx = tx.clone();
-                let mut progress = move |p: Progress<'_>| {
-                    let owned = match p {
-                        Progress::Started { group } => OwnedProgress::Started { group },
-                        Progress::Warning(w) => OwnedProgress::Warning(w.to_string()),
-                        Progress::Finished { group, tests } => {
-                            OwnedProgress::Finished { group, tests }
-                        }
-                    };
-                    let _ = progress_tx.send(Msg::Discovery(owned));
-                };
-                let result = crate::discover::discover_all(
-                    framework.as_ref(),
-                    &owned_groups,
-                    &cancel,
-                    &mut progress,
-                );
-                let _ = tx.send(Msg::Discovered(result));
-            })
-            .map_err(|e| crate::error::io_error("cannot start the discovery thread", &e))?;
+            Msg::Discovered,
+        )?;
         let result = loop {
             match self.next(Duration::from_millis(100)) {
                 Some(Msg::Discovery(p)) => {
@@ -209,6 +198,7 @@ impl<'r> Session<'r> {
                             at,
                         }),
                         OwnedProgress::Warning(w) => self.emit(&Event::Warning { message: &w }),
+                        OwnedProgress::Note(n) => self.emit(&Event::Notice { message: &n }),
                         OwnedProgress::Finished { group, tests } => {
                             self.emit(&Event::DiscoveryFinished {
                                 group: &groups[group].name,
@@ -221,7 +211,7 @@ impl<'r> Session<'r> {
                 Some(Msg::Discovered(result)) => break result,
                 // Preparing may finish first (nothing to build): keep it.
                 Some(Msg::Prepared(result)) => self.prepared = Some(result),
-                Some(Msg::Worker(_) | Msg::Notice(..)) | None => {}
+                Some(Msg::Worker(_) | Msg::Notice(..) | Msg::Rediscovered(_)) | None => {}
             }
         };
         let _ = thread.join();
@@ -279,6 +269,7 @@ impl<'r> Session<'r> {
         // No more sandboxes than tests: a sandbox can cost real money.
         let workers = options.parallelism.max(1).min(table.tests.len().max(1));
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
+        let context_framework = Arc::clone(&framework);
         let context = Arc::new(worker::WorkerContext {
             provider,
             notices: self.notices(),
@@ -291,6 +282,8 @@ impl<'r> Session<'r> {
             },
             stream_output: options.stream_output,
         });
+        let discovery_cache = options.discovery_cache;
+        let mut rediscovery: Option<std::thread::JoinHandle<()>> = None;
         let mut state = RunState::new(
             table,
             Settings {
@@ -325,6 +318,7 @@ impl<'r> Session<'r> {
 
         let mut stopped = false;
         let mut exited = 0;
+        let mut fx_flags = FxFlags::default();
         loop {
             if self.cancel.is_cancelled() && !stopped {
                 stopped = true;
@@ -333,22 +327,50 @@ impl<'r> Session<'r> {
                 } else {
                     StopReason::FailFast
                 };
-                let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+                let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
                 state.stop(reason, &mut fx);
                 // Jobs no worker picked up yet will not run.
                 while let Ok(job) = job_rx.try_recv() {
                     state.take_back(job, &mut fx);
                 }
             }
-            state.dispatch(&mut Fx::new(&mut self.reporters, &job_tx, &self.cancel));
+            state.dispatch(&mut Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags));
             if state.is_finished() {
                 break;
             }
-            let Some(Msg::Worker(msg)) = self.next(Duration::from_millis(50)) else {
-                continue;
+            if std::mem::take(&mut fx_flags.rediscover) {
+                // Discovered afresh on a thread of its own while the
+                // batches go on; stored for the next run.
+                let cache = discovery_cache.as_ref().map(|c| c.open(true));
+                rediscovery = Some(spawn_discovery(
+                    Arc::clone(&context_framework),
+                    table.groups.clone(),
+                    cache,
+                    &self.cancel,
+                    self.tx.clone(),
+                    Msg::Rediscovered,
+                )?);
+            }
+            let msg = match self.next(Duration::from_millis(50)) {
+                Some(Msg::Worker(msg)) => msg,
+                Some(Msg::Rediscovered(fresh)) => {
+                    if let Some(handle) = rediscovery.take() {
+                        let _ = handle.join();
+                    }
+                    let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
+                    state.rediscovered(fresh.map_err(|e| e.to_string()), &mut fx);
+                    continue;
+                }
+                Some(Msg::Discovery(p)) => {
+                    if let OwnedProgress::Note(n) | OwnedProgress::Warning(n) = p {
+                        self.emit(&Event::Notice { message: &n });
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let now = self.now();
-            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
             match msg {
                 WorkerMsg::SandboxReady { worker, id } => {
                     state.sandbox_ready(worker, &id, now, &mut fx)
@@ -378,7 +400,7 @@ impl<'r> Session<'r> {
         // No more work: take back jobs no worker picked up, then close the
         // queue so that the workers leave and destroy their sandboxes.
         let finished = {
-            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
+            let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
             while let Ok(job) = job_rx.try_recv() {
                 state.take_back(job, &mut fx);
             }
@@ -408,6 +430,11 @@ impl<'r> Session<'r> {
         }
         for h in handles {
             let _ = h.join();
+        }
+        // A fresh discovery still under way is of no use now.
+        if let Some(handle) = rediscovery.take() {
+            self.cancel.raise(CancelLevel::Graceful);
+            let _ = handle.join();
         }
         Ok(self.finish(&finished.records, wall, finished.stopped, finished.fatal))
     }
@@ -452,14 +479,27 @@ struct Fx<'a, 'r> {
     reporters: &'a mut Reporters<'r>,
     jobs: &'a Sender<Job>,
     cancel: &'a Cancel,
+    flags: &'a mut FxFlags,
+}
+
+/// What the state machine asked for that the driver does after the call.
+#[derive(Default)]
+struct FxFlags {
+    rediscover: bool,
 }
 
 impl<'a, 'r> Fx<'a, 'r> {
-    fn new(reporters: &'a mut Reporters<'r>, jobs: &'a Sender<Job>, cancel: &'a Cancel) -> Self {
+    fn new(
+        reporters: &'a mut Reporters<'r>,
+        jobs: &'a Sender<Job>,
+        cancel: &'a Cancel,
+        flags: &'a mut FxFlags,
+    ) -> Self {
         Fx {
             reporters,
             jobs,
             cancel,
+            flags,
         }
     }
 }
@@ -479,6 +519,62 @@ impl Effects for Fx<'_, '_> {
     fn dispatch(&mut self, job: Job) {
         let _ = self.jobs.send(job);
     }
+
+    fn rediscover(&mut self) {
+        self.flags.rediscover = true;
+    }
+}
+
+/// Discover `groups` on a thread of its own, progress and the result sent
+/// to the driver (`done` wraps the result); the cache, if any, is saved
+/// there too.
+fn spawn_discovery(
+    framework: Arc<dyn Framework>,
+    groups: Vec<GroupConfig>,
+    mut cache: Option<crate::discover::cache::DiscoveryCache>,
+    cancel: &Cancel,
+    tx: Sender<Msg>,
+    done: fn(Result<TestTable>) -> Msg,
+) -> Result<std::thread::JoinHandle<()>> {
+    let cancel = cancel.clone();
+    std::thread::Builder::new()
+        .name("offload-discovery".into())
+        .spawn(move || {
+            let progress_tx = tx.clone();
+            let mut progress = move |p: Progress<'_>| {
+                let owned = match p {
+                    Progress::Started { group } => OwnedProgress::Started { group },
+                    Progress::Warning(w) => OwnedProgress::Warning(w.to_string()),
+                    Progress::Note(n) => OwnedProgress::Note(n.to_string()),
+                    Progress::Finished { group, tests } => OwnedProgress::Finished { group, tests },
+                };
+                let _ = progress_tx.send(Msg::Discovery(owned));
+            };
+            let result = crate::discover::discover_all(
+                framework.as_ref(),
+                &groups,
+                &cancel,
+                &mut progress,
+                cache.as_mut(),
+            );
+            if let Some(cache) = cache.as_mut().filter(|_| result.is_ok()) {
+                if let Err(e) = cache.save() {
+                    let _ = tx.send(Msg::Notice(
+                        true,
+                        crate::error::io_error(
+                            format!(
+                                "cannot save the discovery cache {} (the next run discovers afresh)",
+                                cache.path().display()
+                            ),
+                            &e,
+                        )
+                        .to_string(),
+                    ));
+                }
+            }
+            let _ = tx.send(done(result));
+        })
+        .map_err(|e| crate::error::io_error("cannot start the discovery thread", &e))
 }
 
 /// A provider being prepared on its own thread. Dropping it without

@@ -5,18 +5,20 @@
 //! is alone, `--fail-fast`, what to dispatch next, and when the run is over.
 //!
 //! Inputs are method calls (a sandbox is ready, a batch started, a batch's
-//! [`BatchResult`], a worker died, the user stopped the run); outputs go to
-//! [`Effects`]: events for the reporters and jobs for the workers. The
+//! [`BatchResult`], a worker died, the user stopped the run, a fresh
+//! discovery arrived); outputs go to [`Effects`]: events for the reporters,
+//! jobs for the workers, and a request to discover afresh. The
 //! driver (`run::execute`) owns the threads and channels and feeds this; the
 //! unit tests feed it directly.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::batch::{BatchEnd, BatchResult, BatchResults, Job, RunnerEnd};
 use super::queue::BatchQueue;
-use crate::discover::TestTable;
+use crate::discover::{TestEntry, TestTable};
 use crate::events::{BatchKind, BatchOutcome, BatchTiming, Event, FinishedBatch, StopReason};
 use crate::model::{Outcome, TestAttempt, TestRecord};
 use crate::provider::ProviderError;
@@ -41,6 +43,9 @@ pub trait Effects {
     fn emit(&mut self, event: &Event<'_>);
     /// Hand `job` to the next free worker.
     fn dispatch(&mut self, job: Job);
+    /// Discover every group afresh (not from the cache) and give the result
+    /// to [`RunState::rediscovered`]; asked at most once per run.
+    fn rediscover(&mut self);
 }
 
 /// Re-runs per test when its batch gave no result for a reason that is not
@@ -51,6 +56,10 @@ const MAX_INFRA_RETRIES: u32 = 1;
 /// or crashed its runner.
 const TAIL_LINES: usize = 30;
 
+/// Tests found by a fresh discovery during the run are planned in batches
+/// of about this many (a batch's start-up is paid for each).
+const NEW_TESTS_PER_BATCH: usize = 50;
+
 #[derive(Default, Clone)]
 struct TestState {
     attempts: Vec<TestAttempt>,
@@ -58,6 +67,8 @@ struct TestState {
     infra_retries: u32,
     decided: bool,
     not_run_reason: Option<String>,
+    /// Gone since discovery: no record at all.
+    removed: bool,
 }
 
 /// A dispatched batch that has not reported back.
@@ -79,7 +90,21 @@ enum Fate {
     Lost,
     /// The batch never ran, or named no such test: not the test's doing.
     Missed,
+    /// The runner said it does not know this test.
+    NotFound,
+    /// No result because the runner stopped at another test it did not
+    /// find (pytest runs nothing then): run again, at no cost.
+    Again,
     Cancelled,
+}
+
+/// Whether the run has discovered afresh since a test went missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rediscovery {
+    NotAsked,
+    Asked,
+    /// Done (or failed): a test the runner does not know now is not run.
+    Over,
 }
 
 /// How the run came out, once it is over.
@@ -91,7 +116,8 @@ pub struct Finished {
 }
 
 pub struct RunState<'t> {
-    table: &'t TestTable,
+    /// Borrowed until a fresh discovery adds tests to it.
+    table: Cow<'t, TestTable>,
     settings: Settings,
     tests: Vec<TestState>,
     queue: BatchQueue,
@@ -107,6 +133,9 @@ pub struct RunState<'t> {
     /// Isolation batches still allowed: isolating crashers costs batches,
     /// and a runner that crashes whatever it runs must not cost one per test.
     isolation_budget: usize,
+    rediscovery: Rediscovery,
+    /// Tests the runner did not find, waiting for the fresh discovery.
+    parked: Vec<usize>,
 }
 
 impl<'t> RunState<'t> {
@@ -118,7 +147,7 @@ impl<'t> RunState<'t> {
         let isolation_budget = 4 * (settings.workers.max(1) + levels);
         RunState {
             tests: vec![TestState::default(); n],
-            table,
+            table: Cow::Borrowed(table),
             live: settings.workers,
             settings,
             queue: BatchQueue::default(),
@@ -129,6 +158,8 @@ impl<'t> RunState<'t> {
             next_batch: 1,
             stopped: None,
             isolation_budget,
+            rediscovery: Rediscovery::NotAsked,
+            parked: Vec::new(),
         }
     }
 
@@ -140,10 +171,12 @@ impl<'t> RunState<'t> {
     }
 
     /// The run is over: every test decided, or stopped with nothing running,
-    /// or no sandbox left.
+    /// or no sandbox left. A fresh discovery under way may still bring work.
     pub fn is_finished(&self) -> bool {
         self.live == 0
-            || (self.in_flight.is_empty() && (self.queue.is_empty() || self.stopped.is_some()))
+            || (self.in_flight.is_empty()
+                && (self.stopped.is_some()
+                    || (self.queue.is_empty() && self.rediscovery != Rediscovery::Asked)))
     }
 
     /// Hand queued batches to idle workers, highest priority first.
@@ -171,11 +204,15 @@ impl<'t> RunState<'t> {
             let runner_ids = entries()
                 .any(|e| e.runner_id.is_some())
                 .then(|| entries().map(|e| e.runner_id().to_string()).collect());
+            // Every group of one framework leaves its batches the same
+            // (cargo: one build), so the first test's group speaks for all.
+            let from_discovery = self.table.for_batches(self.table.tests[tests[0]].group);
             let job = Job {
                 batch,
                 kind: pending.kind,
                 ids: entries().map(|e| e.id.clone()).collect(),
                 runner_ids,
+                from_discovery: from_discovery.cloned(),
                 tests,
                 attempt,
             };
@@ -270,6 +307,7 @@ impl<'t> RunState<'t> {
                     output: Default::default(),
                     wall: Duration::ZERO,
                     retiring: true,
+                    not_found: Vec::new(),
                 };
                 self.batch_done(result, now, fx);
             }
@@ -304,7 +342,8 @@ impl<'t> RunState<'t> {
     /// test's record is built.
     pub fn finish(mut self, fx: &mut dyn Effects) -> Finished {
         let why = self.stop_reason();
-        let waiting = self.queue.drain_tests();
+        let mut waiting = self.queue.drain_tests();
+        waiting.append(&mut self.parked);
         self.mark_not_run(&waiting, &why, fx);
         // Only non-empty when every worker is gone.
         let mut lost: Vec<InFlight> = std::mem::take(&mut self.in_flight).into_values().collect();
@@ -320,11 +359,12 @@ impl<'t> RunState<'t> {
         } else {
             None
         };
-        let table = self.table;
+        let table = &self.table;
         let records = self
             .tests
             .into_iter()
             .enumerate()
+            .filter(|(_, s)| !s.removed)
             .map(|(t, s)| {
                 let status = TestRecord::status_from_attempts(&s.attempts);
                 let not_run_reason = s
@@ -381,6 +421,7 @@ impl<'t> RunState<'t> {
             output,
             wall,
             retiring,
+            not_found: result_not_found,
         } = result;
         let started = self
             .in_flight
@@ -407,7 +448,10 @@ impl<'t> RunState<'t> {
         let mut unfinished = Vec::new();
         let mut lost = Vec::new();
         let mut missed = Vec::new();
+        let mut not_found = Vec::new();
+        let mut again = Vec::new();
         let mut failed_for_good = false;
+        let fates = with_not_found(fates, &result_not_found);
         for (pos, fate) in fates.into_iter().enumerate() {
             let t = job.tests[pos];
             if self.tests[t].decided {
@@ -421,9 +465,12 @@ impl<'t> RunState<'t> {
                 Fate::Unfinished => unfinished.push(t),
                 Fate::Lost => lost.push(t),
                 Fate::Missed => missed.push(t),
+                Fate::NotFound => not_found.push(t),
+                Fate::Again => again.push(t),
                 Fate::Cancelled => {}
             }
         }
+        failed_for_good |= self.not_found(batch, not_found, again, fx);
 
         // A timed-out batch: the hang is among the tests that did not
         // finish. Alone, it is the hang; otherwise split and run again.
@@ -511,7 +558,7 @@ impl<'t> RunState<'t> {
             self.requeue(BatchKind::Isolation, again, parts);
         }
 
-        let table = self.table;
+        let table = &self.table;
         for &t in &retry {
             fx.emit(&Event::TestRetrying {
                 id: &table.tests[t].id,
@@ -542,6 +589,120 @@ impl<'t> RunState<'t> {
             });
             self.stop(StopReason::FailFast, fx);
         }
+    }
+
+    /// Tests the runner did not find (`missing`), and their neighbours that
+    /// got no result because of them (`again`, run again as they were). A
+    /// reused discovery may simply be out of date: the tests wait for a
+    /// fresh one. Otherwise they are not run, named as not found. Returns
+    /// whether a test failed for good.
+    fn not_found(
+        &mut self,
+        batch: usize,
+        missing: Vec<usize>,
+        again: Vec<usize>,
+        fx: &mut dyn Effects,
+    ) -> bool {
+        let mut failed_for_good = false;
+        let mut waiting = Vec::new();
+        for t in missing {
+            let group = self.table.tests[t].group;
+            if self.rediscovery != Rediscovery::Over && self.table.is_reused(group) {
+                waiting.push(t);
+            } else {
+                self.tests[t].not_run_reason.get_or_insert_with(|| {
+                    "the runner did not find this test, although discovery listed it".into()
+                });
+                failed_for_good |= self.decide(t, fx);
+            }
+        }
+        if !waiting.is_empty() && self.rediscovery == Rediscovery::NotAsked {
+            self.rediscovery = Rediscovery::Asked;
+            let message = format!(
+                "batch {batch}: the runner does not know {} test(s) of the reused discovery (e.g. `{}`): discovering afresh",
+                waiting.len(),
+                self.table.tests[waiting[0]].id
+            );
+            fx.emit(&Event::Notice { message: &message });
+            fx.rediscover();
+        }
+        self.parked.extend(waiting);
+        let parts = usize::from(!again.is_empty());
+        self.requeue(BatchKind::Fresh, again, parts);
+        failed_for_good
+    }
+
+    /// The fresh discovery asked for by [`Effects::rediscover`] (or why it
+    /// failed). Tests it no longer finds are left out of the run (no record:
+    /// they do not exist) unless they already ran; tests it finds anew run;
+    /// the tests waiting for it run again, and one the runner still does not
+    /// know is then not run.
+    pub fn rediscovered(&mut self, fresh: Result<TestTable, String>, fx: &mut dyn Effects) {
+        self.rediscovery = Rediscovery::Over;
+        let parked = std::mem::take(&mut self.parked);
+        let fresh = match fresh {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                let reason = format!(
+                    "the runner did not find this test, and discovering afresh failed: {e}"
+                );
+                for t in parked {
+                    self.tests[t].not_run_reason.get_or_insert_with(|| reason.clone());
+                    self.decide(t, fx);
+                }
+                return;
+            }
+        };
+        let found: rustc_hash::FxHashSet<&str> =
+            fresh.tests.iter().map(|e| e.id.as_str()).collect();
+        let mut removed = Vec::new();
+        for (t, entry) in self.table.tests.iter().enumerate() {
+            let state = &mut self.tests[t];
+            if !found.contains(entry.id.as_str()) && state.attempts.is_empty() && !state.removed {
+                state.removed = true;
+                state.decided = true;
+                removed.push(entry.id.clone());
+            }
+        }
+        let known: rustc_hash::FxHashSet<&str> =
+            self.table.tests.iter().map(|e| e.id.as_str()).collect();
+        let added: Vec<TestEntry> = fresh
+            .tests
+            .iter()
+            .filter(|e| !known.contains(e.id.as_str()))
+            .cloned()
+            .collect();
+        let back: Vec<usize> = parked
+            .into_iter()
+            .filter(|&t| !self.tests[t].removed)
+            .collect();
+        let table = self.table.to_mut();
+        table.reused = fresh.reused;
+        table.for_batches = fresh.for_batches;
+        let first_new = table.tests.len();
+        let added_count = added.len();
+        table.tests.extend(added);
+        self.tests
+            .resize(first_new + added_count, TestState::default());
+
+        let mut message = String::from("discovered afresh:");
+        if !removed.is_empty() {
+            message.push_str(&format!(
+                " {} test(s) of the reused discovery no longer exist and are left out (e.g. `{}`);",
+                removed.len(),
+                removed[0]
+            ));
+        }
+        message.push_str(&format!(" {added_count} new test(s) to run"));
+        fx.emit(&Event::Notice { message: &message });
+        fx.emit(&Event::TestCountChanged {
+            total: self.tests.iter().filter(|s| !s.removed).count(),
+        });
+        let parts = usize::from(!back.is_empty());
+        self.requeue(BatchKind::Fresh, back, parts);
+        let new: Vec<usize> = (first_new..first_new + added_count).collect();
+        let parts = new.len().div_ceil(NEW_TESTS_PER_BATCH).min(self.settings.workers.max(1));
+        self.requeue(BatchKind::Fresh, new, parts);
     }
 
     /// What the batch teaches the timing history: only a batch whose runner
@@ -709,6 +870,29 @@ fn fates(end: &BatchEnd, job: &Job) -> Vec<Fate> {
             }
         },
     }
+}
+
+/// The fates with the runner's word on tests it did not find: those are
+/// [`Fate::NotFound`], and the others without a result got none because of
+/// them ([`Fate::Again`]): pytest runs nothing when an argument names no
+/// test.
+fn with_not_found(mut fates: Vec<Fate>, not_found: &[usize]) -> Vec<Fate> {
+    if not_found.is_empty() {
+        return fates;
+    }
+    for &pos in not_found {
+        if let Some(f) = fates.get_mut(pos) {
+            if !matches!(f, Fate::Result(_)) {
+                *f = Fate::NotFound;
+            }
+        }
+    }
+    for f in &mut fates {
+        if matches!(f, Fate::Lost | Fate::Missed) {
+            *f = Fate::Again;
+        }
+    }
+    fates
 }
 
 /// Why the batch's tests without a result have none, for messages and the

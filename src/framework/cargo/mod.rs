@@ -132,10 +132,16 @@ impl Framework for CargoFramework {
             ids,
             runner_ids: None,
             warnings,
+            ..Default::default()
         })
     }
 
-    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
+    fn batch_command(
+        &self,
+        tests: &[String],
+        result_file: &str,
+        _from_discovery: Option<&str>,
+    ) -> BatchCommand {
         let script = format!(
             "rf={rf}\n\
              case \"$rf\" in /*) ;; *) rf=\"$PWD/$rf\" ;; esac\n\
@@ -260,6 +266,7 @@ mod tests {
                 "beta::custom weird name (a, b)".into(),
             ],
             "results/batch-1-0.xml",
+            None,
         );
         assert_eq!(cmd.results, ResultLocation::ResultFile);
         assert!(
@@ -296,7 +303,7 @@ mod tests {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
 
         let f = framework(CargoConfig::default());
-        let cmd = f.batch_command(&["beta::custom it's (x)".into()], "out/r.xml");
+        let cmd = f.batch_command(&["beta::custom it's (x)".into()], "out/r.xml", None);
         let path = format!(
             "{}:{}",
             dir.join("bin").display(),

@@ -6,12 +6,16 @@
 //! (see [`rootdir`]); in the usual layout that is exactly what pytest prints.
 
 mod collect_output;
+mod inputs;
 mod junit_ids;
 mod rootdir;
 
 use std::path::PathBuf;
 
-use super::{indent, BatchCommand, Discovery, Framework, Hints, MatchedResults, ResultLocation};
+use super::{
+    indent, BatchCommand, Discovery, DiscoveryInputs, Framework, Hints, MatchedResults, RanBatch,
+    ResultLocation,
+};
 use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
@@ -183,9 +187,8 @@ impl Framework for PytestFramework {
                     }
                 ));
                 return Ok(Discovery {
-                    ids: Vec::new(),
-                    runner_ids: None,
                     warnings,
+                    ..Default::default()
                 });
             }
             _ => {
@@ -250,10 +253,16 @@ impl Framework for PytestFramework {
             ids,
             runner_ids,
             warnings,
+            ..Default::default()
         })
     }
 
-    fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {
+    fn batch_command(
+        &self,
+        tests: &[String],
+        result_file: &str,
+        _from_discovery: Option<&str>,
+    ) -> BatchCommand {
         let mut script = self.pytest();
         if let Some(args) = self
             .config
@@ -291,6 +300,23 @@ impl Framework for PytestFramework {
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         let node_ids: Vec<&str> = expected.iter().map(String::as_str).collect();
         junit_ids::match_cases(cases, &node_ids)
+    }
+
+    fn discovery_inputs(&self, group: &GroupConfig) -> Option<DiscoveryInputs> {
+        Some(inputs::discovery_inputs(
+            &self.discovery_script(group),
+            &self.pytest(),
+            &self.config.paths,
+            &self.working_dir,
+        ))
+    }
+
+    /// pytest runs nothing and exits with 4 when an argument names no test.
+    fn not_found(&self, batch: &RanBatch<'_>) -> Vec<usize> {
+        if batch.exit_code != Some(4) {
+            return Vec::new();
+        }
+        inputs::not_found(batch.ids, batch.output.iter().map(|(_, line)| line))
     }
 
     fn hints(&self) -> Hints {
@@ -402,6 +428,7 @@ mod tests {
                 "@odd/t.py::test".into(),
             ],
             "/tmp/out dir/r.xml",
+            None,
         );
         assert_eq!(
             cmd.script,

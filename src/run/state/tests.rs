@@ -13,6 +13,7 @@ struct Recorder {
     events: Vec<String>,
     jobs: Vec<Job>,
     timings: Vec<Option<BatchTiming>>,
+    rediscoveries: usize,
 }
 
 impl Effects for Recorder {
@@ -37,6 +38,10 @@ impl Effects for Recorder {
 
     fn dispatch(&mut self, job: Job) {
         self.jobs.push(job);
+    }
+
+    fn rediscover(&mut self) {
+        self.rediscoveries += 1;
     }
 }
 
@@ -113,6 +118,7 @@ fn done(sandbox: usize, job: Job, end: BatchEnd) -> BatchResult {
         output: Default::default(),
         wall: Duration::from_millis(500),
         retiring: false,
+        not_found: Vec::new(),
     }
 }
 

@@ -1,0 +1,1 @@
+//! The discovery cache's key: what changes it and what does not.
