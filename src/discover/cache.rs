@@ -324,8 +324,8 @@ fn difference(before: &Key, now: &Key) -> Option<String> {
 }
 
 /// Every file under `dir`, depth first, leaving out hidden entries, the
-/// directories named in `skip`, and symbolic links to directories (no
-/// cycles).
+/// directories named in `skip` or holding a `CACHEDIR.TAG`, and symbolic
+/// links to directories (no cycles).
 fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         // A missing tree is one absent file: its appearance changes the key.
@@ -346,7 +346,8 @@ fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let skipped = SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s));
         if kind.is_dir() {
-            if !skip.contains(&name.as_ref()) {
+            // Cargo marks its target directories so (other tools too).
+            if !skip.contains(&name.as_ref()) && !path.join("CACHEDIR.TAG").exists() {
                 walk(&path, skip, out);
             }
         } else if !skipped && (kind.is_file() || path.is_file()) {

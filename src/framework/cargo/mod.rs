@@ -9,13 +9,15 @@
 //! batch runs — in a remote sandbox too.
 
 mod filterset;
+mod inputs;
 mod list;
+mod reuse;
 
 use std::path::PathBuf;
 
 use super::{
-    format_test_id, match_exact, BatchCommand, Discovery, Framework, Hints, MatchedResults,
-    ResultLocation,
+    format_test_id, match_exact, BatchCommand, Discovery, DiscoveryInputs, Framework, Hints,
+    MatchedResults, RanBatch, ResultLocation,
 };
 use crate::cancel::Cancel;
 use crate::config::{CargoConfig, GroupConfig};
@@ -41,6 +43,16 @@ impl CargoFramework {
 
     /// Options that choose what is built and listed, shared by list and run.
     fn selection_options(&self) -> String {
+        let mut s = self.build_options();
+        if self.config.include_ignored {
+            s.push_str(" --run-ignored all");
+        }
+        s
+    }
+
+    /// The options of [`CargoFramework::selection_options`] that choose what
+    /// is built (a reused build has chosen already).
+    fn build_options(&self) -> String {
         let mut s = String::new();
         if let Some(p) = &self.config.package {
             s.push_str(&format!(" -p {}", shell_quote(p)));
@@ -54,10 +66,45 @@ impl CargoFramework {
         if let Some(b) = &self.config.bin {
             s.push_str(&format!(" --bin {}", shell_quote(b)));
         }
-        if self.config.include_ignored {
-            s.push_str(" --run-ignored all");
-        }
         s
+    }
+
+    /// Keep what the batches need to run the listed build without cargo
+    /// ([`reuse`]); `None` (with a warning) when that cannot be done: the
+    /// batches then build as `cargo nextest run` does.
+    fn keep_build(
+        &self,
+        group: &GroupConfig,
+        build: &list::Build,
+        cancel: &Cancel,
+        warnings: &mut Vec<String>,
+    ) -> Option<reuse::Reuse> {
+        let (Some(binaries), Some(target)) = (&build.binaries_metadata, &build.target_dir) else {
+            return None;
+        };
+        let script = "cargo metadata --format-version 1 --all-features --no-deps";
+        let out = super::run_discovery(group, "cargo metadata", script, &self.working_dir, &[], cancel)
+            .ok()
+            .filter(|o| o.success());
+        let Some(out) = out else {
+            warnings.push(format!(
+                "group `{}`: `{script}` failed: every batch checks the build again",
+                group.name
+            ));
+            return None;
+        };
+        match reuse::store(target, binaries, out.stdout().trim(), &self.working_dir) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warnings.push(format!(
+                    "group `{}`: cannot keep the build's metadata in {}: {}; every batch checks the build again",
+                    group.name,
+                    target.display(),
+                    crate::error::io_message(&e)
+                ));
+                None
+            }
+        }
     }
 
     fn discovery_script(&self, group: &GroupConfig) -> String {
@@ -109,14 +156,22 @@ impl Framework for CargoFramework {
                 super::indent(&shown),
             )));
         }
-        let ids = list::parse(&out.stdout()).map_err(|e| {
+        let stdout = out.stdout();
+        let ids = list::parse(&stdout).map_err(|e| {
             Error::new(format!(
                 "group `{}`: cannot read the output of cargo nextest list: {e}\n  command: {script}\n{}",
                 group.name,
-                super::indent(&crate::text::last_lines(&out.stdout(), 10)),
+                super::indent(&crate::text::last_lines(&stdout, 10)),
             ))
         })?;
         let mut warnings = Vec::new();
+        let build = list::build(&stdout);
+        let reuse = self.keep_build(group, &build, cancel, &mut warnings);
+        let mut products = build.binaries;
+        if let Some(r) = &reuse {
+            products.push(r.binaries_metadata.clone());
+            products.push(r.cargo_metadata.clone());
+        }
         if ids.is_empty() {
             warnings.push(format!(
                 "group `{}`: cargo nextest list found no tests (filters: {})",
@@ -132,16 +187,33 @@ impl Framework for CargoFramework {
             ids,
             runner_ids: None,
             warnings,
-            ..Default::default()
+            for_batches: reuse.map(|r| r.encode()),
+            products,
         })
     }
 
+    /// With discovery's build ([`reuse`]), the batch runs its binaries
+    /// where it can, without cargo; otherwise `cargo nextest run` builds.
     fn batch_command(
         &self,
         tests: &[String],
         result_file: &str,
-        _from_discovery: Option<&str>,
+        from_discovery: Option<&str>,
     ) -> BatchCommand {
+        let (choose, options) = match from_discovery.and_then(reuse::Reuse::decode) {
+            Some(r) => (
+                r.choose_script(&self.build_options()),
+                format!(
+                    " \"$@\"{}",
+                    if self.config.include_ignored {
+                        " --run-ignored all"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            None => (String::new(), self.selection_options()),
+        };
         let script = format!(
             "rf={rf}\n\
              case \"$rf\" in /*) ;; *) rf=\"$PWD/$rf\" ;; esac\n\
@@ -151,12 +223,12 @@ impl Framework for CargoFramework {
              [profile.{PROFILE}.junit]\n\
              path = '''$rf'''\n\
              OFFLOAD_NEXTEST_TOML\n\
+             {choose}\
              cargo nextest run --no-fail-fast --profile {PROFILE} --tool-config-file \"offload:$rf.nextest.toml\"{options} -E {expr}\n\
              status=$?\n\
              rm -f \"$rf.nextest.toml\"\n\
              exit $status",
             rf = shell_quote(result_file),
-            options = self.selection_options(),
             expr = shell_quote(&filterset::for_ids(tests)),
         );
         BatchCommand {
@@ -168,6 +240,32 @@ impl Framework for CargoFramework {
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         // nextest writes classname = binary ID, name = test name.
         match_exact(cases, expected, |c| format_test_id("{classname} {name}", c))
+    }
+
+    fn discovery_inputs(&self, group: &GroupConfig) -> Option<DiscoveryInputs> {
+        Some(inputs::discovery_inputs(
+            &self.discovery_script(group),
+            &self.working_dir,
+        ))
+    }
+
+    /// nextest runs every test its filterset names (`--no-fail-fast`): one
+    /// absent from the JUnit of a run that ended normally (0: passed, 100:
+    /// some failed, 4: no test to run) is one its binaries do not have.
+    fn not_found(&self, batch: &RanBatch<'_>) -> Vec<usize> {
+        let Some(results) = batch.results else {
+            return Vec::new();
+        };
+        if !matches!(batch.exit_code, Some(0 | 4 | 100)) || !results.unmatched.is_empty() {
+            return Vec::new();
+        }
+        let mut has = vec![false; batch.expected.len()];
+        for (i, _) in &results.matched {
+            if let Some(h) = has.get_mut(*i) {
+                *h = true;
+            }
+        }
+        (0..has.len()).filter(|&i| !has[i]).collect()
     }
 
     fn hints(&self) -> Hints {
