@@ -811,3 +811,142 @@ fn small_sets_split_into_single_tests_large_ones_over_every_sandbox() {
     assert_eq!(split_parts(500, 8), 16);
     assert_eq!(split_parts(9, 0), 2);
 }
+
+/// A fake pytest that knows only `known`: a batch naming another test runs
+/// nothing, exits with 4 and names what it does not know; otherwise every
+/// test passes.
+fn pytest_knowing(sandbox: usize, job: Job, known: &[&str]) -> BatchResult {
+    let missing: Vec<usize> = job
+        .ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| !known.contains(&id.as_str()))
+        .map(|(p, _)| p)
+        .collect();
+    if missing.is_empty() {
+        let results: Vec<(usize, Outcome)> =
+            (0..job.ids.len()).map(|p| (p, Outcome::Passed)).collect();
+        return done(sandbox, job, ran(0, junit(&results)));
+    }
+    BatchResult {
+        not_found: missing,
+        ..done(sandbox, job, ran(4, junit(&[])))
+    }
+}
+
+/// Answer every job with [`pytest_knowing`] until the run is over; a
+/// fresh discovery, when asked for, finds `known` (in group 0).
+fn run_knowing(state: &mut RunState<'_>, fx: &mut Recorder, known: &[&str]) -> usize {
+    let mut batches = 0;
+    loop {
+        state.dispatch(fx);
+        if fx.rediscoveries > 0 && state.rediscovery == Rediscovery::Asked {
+            let mut fresh = table(known);
+            fresh.reused = vec![false];
+            state.rediscovered(Ok(fresh), fx);
+            continue;
+        }
+        if state.is_finished() {
+            return batches;
+        }
+        let jobs = fx.take_jobs();
+        assert!(!jobs.is_empty(), "stuck: {:?}", fx.events);
+        for job in jobs {
+            batches += 1;
+            state.batch_done(pytest_knowing(0, job, known), Duration::ZERO, fx);
+        }
+    }
+}
+
+fn reused_table(ids: &[&str]) -> TestTable {
+    let mut t = table(ids);
+    t.reused = vec![true];
+    t
+}
+
+#[test]
+fn a_test_gone_since_a_reused_discovery_is_left_out_and_its_neighbours_pass() {
+    let t = reused_table(&["t_a", "t_gone", "t_b"]);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1, 2]], 1);
+    let batches = run_knowing(&mut s, &mut fx, &["t_a", "t_b", "t_new"]);
+    let f = s.finish(&mut fx);
+    assert_eq!(fx.rediscoveries, 1);
+    let ids: Vec<(&str, FinalStatus)> = f.records.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    assert_eq!(
+        ids,
+        [
+            ("t_a", FinalStatus::Passed),
+            ("t_b", FinalStatus::Passed),
+            ("t_new", FinalStatus::Passed)
+        ]
+    );
+    // The batch, its neighbours again, the new test: no isolation.
+    assert_eq!(batches, 3, "{:?}", fx.events);
+    assert!(fx.has("notice batch 1: the runner does not know 1 test(s) of the reused discovery (e.g. `t_gone`)"));
+    assert!(fx.has("notice discovered afresh: 1 test(s) of the reused discovery no longer exist and are left out (e.g. `t_gone`); 1 new test(s) to run"));
+    assert!(fx.events.iter().any(|e| e == "TestCountChanged { total: 3 }"), "{:?}", fx.events);
+}
+
+#[test]
+fn a_test_a_fresh_discovery_listed_but_the_runner_does_not_know_is_not_run() {
+    let t = table(&["t_a", "t_odd", "t_b"]);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1, 2]], 1);
+    run_knowing(&mut s, &mut fx, &["t_a", "t_b"]);
+    let f = s.finish(&mut fx);
+    assert_eq!(fx.rediscoveries, 0, "nothing reused: nothing to rediscover");
+    assert_eq!(status(&f, "t_a"), FinalStatus::Passed);
+    assert_eq!(status(&f, "t_b"), FinalStatus::Passed);
+    assert_eq!(status(&f, "t_odd"), FinalStatus::NotRun);
+    assert_eq!(
+        record(&f, "t_odd").not_run_reason.as_deref(),
+        Some("the runner did not find this test, although discovery listed it")
+    );
+}
+
+#[test]
+fn a_test_the_fresh_discovery_still_lists_runs_once_more_then_is_not_run() {
+    let t = reused_table(&["t_a", "t_ghost"]);
+    let (mut s, mut fx) = start(&t, settings(2), &[&[0, 1]], 2);
+    // The fresh discovery lists `t_ghost`, the runner still does not know it.
+    let mut batches = 0;
+    loop {
+        s.dispatch(&mut fx);
+        if s.rediscovery == Rediscovery::Asked {
+            s.rediscovered(Ok(table(&["t_a", "t_ghost"])), &mut fx);
+            continue;
+        }
+        if s.is_finished() {
+            break;
+        }
+        for job in fx.take_jobs() {
+            batches += 1;
+            s.batch_done(pytest_knowing(0, job, &["t_a"]), Duration::ZERO, &mut fx);
+        }
+    }
+    let f = s.finish(&mut fx);
+    assert_eq!(fx.rediscoveries, 1);
+    assert_eq!(batches, 3);
+    assert_eq!(status(&f, "t_a"), FinalStatus::Passed);
+    assert_eq!(status(&f, "t_ghost"), FinalStatus::NotRun);
+}
+
+#[test]
+fn the_run_waits_for_the_fresh_discovery_and_a_failed_one_names_the_missing_tests() {
+    let t = reused_table(&["t_a", "t_gone"]);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1]], 1);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(pytest_knowing(0, job, &["t_a"]), Duration::ZERO, &mut fx);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_done(pytest_knowing(0, job, &["t_a"]), Duration::ZERO, &mut fx);
+    assert!(!s.is_finished(), "the fresh discovery may bring tests");
+    s.rediscovered(Err("pytest crashed".into()), &mut fx);
+    assert!(s.is_finished());
+    let f = s.finish(&mut fx);
+    assert_eq!(status(&f, "t_a"), FinalStatus::Passed);
+    assert_eq!(
+        record(&f, "t_gone").not_run_reason.as_deref(),
+        Some("the runner did not find this test, and discovering afresh failed: pytest crashed")
+    );
+}
