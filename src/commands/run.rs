@@ -76,6 +76,11 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         crate::discover::cache::CacheLocation {
             path: crate::discover::cache::path_for(&output_dir, &config.path),
             base: config.local_working_dir(),
+            ignore: vec![
+                output_dir.clone(),
+                history_path.clone(),
+                config.path.clone(),
+            ],
         }
     });
     let cache = discovery_cache.as_ref().map(|c| c.open(args.rediscover));

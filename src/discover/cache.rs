@@ -56,12 +56,17 @@ pub struct CacheLocation {
     pub path: PathBuf,
     /// The working directory, which relative inputs are under.
     pub base: PathBuf,
+    /// What Offload itself writes (the output directory, the history file,
+    /// the config): never an input, even under a walked directory.
+    pub ignore: Vec<PathBuf>,
 }
 
 impl CacheLocation {
     /// Load the cache (`refresh`: look nothing up, store every result).
     pub fn open(&self, refresh: bool) -> DiscoveryCache {
-        DiscoveryCache::load(self.path.clone(), self.base.clone(), refresh)
+        let mut cache = DiscoveryCache::load(self.path.clone(), self.base.clone(), refresh);
+        cache.ignore = self.ignore.clone();
+        cache
     }
 }
 
@@ -134,6 +139,8 @@ pub struct DiscoveryCache {
     path: PathBuf,
     /// Where relative inputs are (the working directory).
     base: PathBuf,
+    /// Paths left out of every walk ([`CacheLocation::ignore`]).
+    ignore: Vec<PathBuf>,
     file: CacheFile,
     /// `--rediscover`: look nothing up, store every fresh result.
     refresh: bool,
@@ -153,6 +160,7 @@ impl DiscoveryCache {
         DiscoveryCache {
             path,
             base,
+            ignore: Vec::new(),
             file,
             refresh,
             changed: false,
@@ -167,7 +175,7 @@ impl DiscoveryCache {
     /// else the key to store its fresh discovery under.
     pub fn lookup(&self, group: &GroupConfig, inputs: &DiscoveryInputs) -> Lookup {
         let previous = self.file.groups.iter().find(|e| e.group == group.name);
-        let key = compute_key(inputs, &self.base, previous.map(|e| &e.key));
+        let key = compute_key(inputs, &self.base, &self.ignore, previous.map(|e| &e.key));
         let why = match previous {
             _ if self.refresh => "--rediscover".to_string(),
             None => "no earlier discovery".to_string(),
@@ -244,9 +252,15 @@ impl DiscoveryCache {
     }
 }
 
-/// The key of `inputs` now. Files whose size and modification time are
-/// those of `previous` keep its hash; others are read.
-pub fn compute_key(inputs: &DiscoveryInputs, base: &Path, previous: Option<&Key>) -> Key {
+/// The key of `inputs` now, leaving `ignore` out of walks. Files whose
+/// size and modification time are those of `previous` keep its hash;
+/// others are read.
+pub fn compute_key(
+    inputs: &DiscoveryInputs,
+    base: &Path,
+    ignore: &[PathBuf],
+    previous: Option<&Key>,
+) -> Key {
     let now = SystemTime::now();
     let mut text = rustc_hash::FxHasher::default();
     use std::hash::Hasher;
@@ -259,7 +273,11 @@ pub fn compute_key(inputs: &DiscoveryInputs, base: &Path, previous: Option<&Key>
     }
     let mut paths: Vec<PathBuf> = inputs.files.clone();
     for tree in &inputs.trees {
-        walk(&base.join(tree), &inputs.skip_dirs, &mut paths);
+        let skip = Skip {
+            names: &inputs.skip_dirs,
+            paths: ignore,
+        };
+        walk(&base.join(tree), &skip, &mut paths);
     }
     let mut files: Vec<FileStamp> = paths
         .iter()
@@ -326,7 +344,7 @@ fn difference(before: &Key, now: &Key) -> Option<String> {
 /// Every file under `dir`, depth first, leaving out hidden entries, the
 /// directories named in `skip` or holding a `CACHEDIR.TAG`, and symbolic
 /// links to directories (no cycles).
-fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, skip: &Skip<'_>, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         // A missing tree is one absent file: its appearance changes the key.
         out.push(dir.to_path_buf());
@@ -344,16 +362,28 @@ fn walk(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
             continue;
         };
         let path = entry.path();
-        let skipped = SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s));
+        let skipped =
+            SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s)) || skip.paths.contains(&path);
         if kind.is_dir() {
             // Cargo marks its target directories so (other tools too).
-            if !skip.contains(&name.as_ref()) && !path.join("CACHEDIR.TAG").exists() {
+            if !skipped
+                && !skip.names.contains(&name.as_ref())
+                && !path.join("CACHEDIR.TAG").exists()
+            {
                 walk(&path, skip, out);
             }
         } else if !skipped && (kind.is_file() || path.is_file()) {
             out.push(path);
         }
     }
+}
+
+/// What a walk leaves out.
+struct Skip<'a> {
+    /// Directory names.
+    names: &'a [&'static str],
+    /// Files and directories.
+    paths: &'a [PathBuf],
 }
 
 /// `p` as stored: relative to `base` when under it (a checkout elsewhere
@@ -399,7 +429,7 @@ fn file_stamp(
         .modified()
         .ok()
         .and_then(|m| now.duration_since(m).ok())
-        .is_none_or(|age| age < RACY);
+        .map_or(true, |age| age < RACY);
     if racy {
         mtime = 0;
     }

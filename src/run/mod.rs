@@ -334,7 +334,12 @@ impl<'r> Session<'r> {
                     state.take_back(job, &mut fx);
                 }
             }
-            state.dispatch(&mut Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags));
+            state.dispatch(&mut Fx::new(
+                &mut self.reporters,
+                &job_tx,
+                &self.cancel,
+                &mut fx_flags,
+            ));
             if state.is_finished() {
                 break;
             }

@@ -647,7 +647,9 @@ impl<'t> RunState<'t> {
                     "the runner did not find this test, and discovering afresh failed: {e}"
                 );
                 for t in parked {
-                    self.tests[t].not_run_reason.get_or_insert_with(|| reason.clone());
+                    self.tests[t]
+                        .not_run_reason
+                        .get_or_insert_with(|| reason.clone());
                     self.decide(t, fx);
                 }
                 return;
@@ -701,7 +703,10 @@ impl<'t> RunState<'t> {
         let parts = usize::from(!back.is_empty());
         self.requeue(BatchKind::Fresh, back, parts);
         let new: Vec<usize> = (first_new..first_new + added_count).collect();
-        let parts = new.len().div_ceil(NEW_TESTS_PER_BATCH).min(self.settings.workers.max(1));
+        let parts = new
+            .len()
+            .div_ceil(NEW_TESTS_PER_BATCH)
+            .min(self.settings.workers.max(1));
         self.requeue(BatchKind::Fresh, new, parts);
     }
 

@@ -11,10 +11,8 @@ impl Dir {
     fn new(label: &str) -> Dir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "offload-cache-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("offload-cache-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Dir(dir)
@@ -24,7 +22,11 @@ impl Dir {
     /// a later one for every write, as an edit has.
     fn write(&self, rel: &str, text: &str) {
         static T: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000_000);
-        self.write_at(rel, text, T.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.write_at(
+            rel,
+            text,
+            T.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
     }
 
     fn write_at(&self, rel: &str, text: &str, secs: u64) {
@@ -162,6 +164,12 @@ fn caches_byte_code_hidden_and_skipped_directories_do_not_count() {
     dir.write("tests/out/CACHEDIR.TAG", "x");
     dir.write("tests/out/results.txt", "x");
     assert_eq!(why_changed(&cache, &inputs("pytest")), None);
+    // What Offload writes itself is left out wherever it is.
+    let mut ignoring = DiscoveryCache::load(cache.path().to_path_buf(), dir.0.clone(), false);
+    ignoring.ignore = vec![dir.0.join("tests/results"), dir.0.join("tests/h.tsv")];
+    dir.write("tests/results/junit.xml", "x");
+    dir.write("tests/h.tsv", "x");
+    assert_eq!(why_changed(&ignoring, &inputs("pytest")), None);
 }
 
 #[test]
@@ -200,7 +208,7 @@ fn a_file_just_written_is_hashed_again_next_time() {
     // Written now: its time cannot be trusted to show a change made within
     // the same tick of a coarse clock.
     std::fs::write(dir.0.join("tests/test_a.py"), "def test_a(): pass\n").unwrap();
-    let key = compute_key(&inputs("pytest"), &dir.0, None);
+    let key = compute_key(&inputs("pytest"), &dir.0, &[], None);
     let stamp = key
         .files
         .iter()

@@ -24,7 +24,12 @@ use crate::framework::DiscoveryInputs;
 pub fn discovery_inputs(script: &str, working_dir: &Path) -> DiscoveryInputs {
     let mut text = vec![script.to_string()];
     let mut vars: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .filter(|(k, _)| k == "PATH" || k.starts_with("CARGO") || k.starts_with("RUST"))
         .collect();
     vars.sort();
@@ -84,7 +89,7 @@ mod tests {
     fn the_workspace_is_walked_from_its_root() {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cargo-workspace");
         let inputs = discovery_inputs("cargo nextest list", &fixture.join("alpha"));
-        assert_eq!(inputs.trees, [fixture.clone()]);
+        assert_eq!(inputs.trees, std::slice::from_ref(&fixture));
         assert!(inputs.files.contains(&fixture.join(".config/nextest.toml")));
         assert!(inputs.text.iter().any(|t| t.starts_with("PATH=")));
     }

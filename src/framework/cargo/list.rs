@@ -204,7 +204,10 @@ mod tests {
           }
         }"#;
         let build = build(listing);
-        assert_eq!(build.target_dir.as_deref(), Some(std::path::Path::new("/p/target")));
+        assert_eq!(
+            build.target_dir.as_deref(),
+            Some(std::path::Path::new("/p/target"))
+        );
         assert_eq!(build.binaries.len(), 2);
         let meta: serde_json::Value =
             serde_json::from_str(build.binaries_metadata.as_deref().unwrap()).unwrap();

@@ -83,9 +83,16 @@ impl CargoFramework {
             return None;
         };
         let script = "cargo metadata --format-version 1 --all-features --no-deps";
-        let out = super::run_discovery(group, "cargo metadata", script, &self.working_dir, &[], cancel)
-            .ok()
-            .filter(|o| o.success());
+        let out = super::run_discovery(
+            group,
+            "cargo metadata",
+            script,
+            &self.working_dir,
+            &[],
+            cancel,
+        )
+        .ok()
+        .filter(|o| o.success());
         let Some(out) = out else {
             warnings.push(format!(
                 "group `{}`: `{script}` failed: every batch checks the build again",

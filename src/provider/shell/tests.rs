@@ -179,7 +179,8 @@ fn the_frameworks_count_every_byte_an_id_adds_to_the_exec_line() {
     );
     let frameworks: [&dyn Framework; 2] = [&default, &pytest];
     for f in frameworks {
-        let line = |ids: &[String]| sandbox.exec_line(&f.batch_command(ids, "/r.xml", None).script, &[]);
+        let line =
+            |ids: &[String]| sandbox.exec_line(&f.batch_command(ids, "/r.xml", None).script, &[]);
         // The first ID pays for the separator the template already has.
         let base = line(&ids[..1]).len() - f.batch_id_bytes(&ids[0]);
         let counted: usize = ids.iter().map(|id| f.batch_id_bytes(id)).sum();

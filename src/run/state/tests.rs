@@ -871,7 +871,11 @@ fn a_test_gone_since_a_reused_discovery_is_left_out_and_its_neighbours_pass() {
     let batches = run_knowing(&mut s, &mut fx, &["t_a", "t_b", "t_new"]);
     let f = s.finish(&mut fx);
     assert_eq!(fx.rediscoveries, 1);
-    let ids: Vec<(&str, FinalStatus)> = f.records.iter().map(|r| (r.id.as_str(), r.status)).collect();
+    let ids: Vec<(&str, FinalStatus)> = f
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.status))
+        .collect();
     assert_eq!(
         ids,
         [
@@ -884,7 +888,13 @@ fn a_test_gone_since_a_reused_discovery_is_left_out_and_its_neighbours_pass() {
     assert_eq!(batches, 3, "{:?}", fx.events);
     assert!(fx.has("notice batch 1: the runner does not know 1 test(s) of the reused discovery (e.g. `t_gone`)"));
     assert!(fx.has("notice discovered afresh: 1 test(s) of the reused discovery no longer exist and are left out (e.g. `t_gone`); 1 new test(s) to run"));
-    assert!(fx.events.iter().any(|e| e == "TestCountChanged { total: 3 }"), "{:?}", fx.events);
+    assert!(
+        fx.events
+            .iter()
+            .any(|e| e == "TestCountChanged { total: 3 }"),
+        "{:?}",
+        fx.events
+    );
 }
 
 #[test]
