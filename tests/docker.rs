@@ -9,9 +9,11 @@
 //! target/docker-engine/docker-host), or the one `DOCKER_HOST` names. Without
 //! an engine the tests say so and skip; in CI (`CI=true`) they fail.
 //!
-//! The tests take turns (one lock): each checks that the engine holds no
-//! more containers after a run than before it, which only means something
-//! when no other run is creating containers at the same time.
+//! Each test project holds a file with a value of its own, so each builds an
+//! image of its own: the checks look at that image's containers only (from
+//! the engine's event log and `docker ps --filter ancestor=`), and hold when
+//! the tests run side by side (nextest, `offload run` on this repository).
+//! Within one `cargo test` they take turns, to spare a small machine.
 
 mod common;
 
@@ -25,6 +27,8 @@ use common::*;
 
 /// The image tests/test_*.sh run in (busybox-static, built by private-engine.sh).
 const BASE_IMAGE: &str = "offload-busybox";
+/// Debian bookworm with python3-pytest (private-engine.sh, OFFLOAD_DOCKER_PYTEST=1).
+const PYTEST_IMAGE: &str = "offload-python-pytest";
 /// A whole `offload run` on a loaded machine: builds, container starts, batches.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
@@ -58,7 +62,20 @@ fn docker_host() -> Result<String, String> {
 /// no engine outside CI.
 struct Engine {
     host: String,
+    /// Images the test built, removed when it ends.
+    built: std::cell::RefCell<Vec<String>>,
     _turn: MutexGuard<'static, ()>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for image in self.built.take() {
+            let _ = docker_cmd(&self.host, &["rmi", "-f", &image])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 fn engine() -> Option<Engine> {
@@ -74,10 +91,7 @@ fn engine() -> Option<Engine> {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let out = docker_cmd(&host, &["image", "inspect", BASE_IMAGE])
-            .output()
-            .unwrap();
-        if !out.status.success() {
+        if !image_exists(&host, BASE_IMAGE) {
             return Err(format!(
                 "the Docker engine at {host} has no image {BASE_IMAGE} (`make setup-docker` builds it)"
             ));
@@ -85,7 +99,11 @@ fn engine() -> Option<Engine> {
         Ok(host)
     });
     match checked {
-        Ok(host) => Some(Engine { host, _turn: turn }),
+        Ok(host) => Some(Engine {
+            host,
+            built: Default::default(),
+            _turn: turn,
+        }),
         Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("the Docker tests need a Docker engine in CI: {why}")
         }
@@ -96,6 +114,14 @@ fn engine() -> Option<Engine> {
     }
 }
 
+fn image_exists(host: &str, image: &str) -> bool {
+    docker_cmd(host, &["image", "inspect", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn docker_cmd(host: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("docker");
     cmd.args(args).env("DOCKER_HOST", host).stdin(Stdio::null());
@@ -103,45 +129,56 @@ fn docker_cmd(host: &str, args: &[&str]) -> Command {
 }
 
 impl Engine {
+    fn has_image(&self, image: &str) -> bool {
+        image_exists(&self.host, image)
+    }
+
     fn docker(&self, args: &[&str]) -> String {
         let out = run_within(docker_cmd(&self.host, args), Duration::from_secs(60));
         assert!(out.status.success(), "docker {args:?}: {}", describe(&out));
         stdout(&out)
     }
 
-    /// Every container the engine holds, running or not.
-    fn containers(&self) -> BTreeSet<String> {
-        self.docker(&["ps", "-aq", "--no-trunc"])
-            .lines()
-            .map(str::to_string)
-            .collect()
+    /// The containers of `image` (every container, with `None`), running or
+    /// not.
+    fn containers(&self, image: Option<&str>) -> BTreeSet<String> {
+        let filter = image.map(|i| format!("ancestor={i}"));
+        let mut args = vec!["ps", "-aq", "--no-trunc"];
+        if let Some(f) = &filter {
+            args.extend(["--filter", f]);
+        }
+        self.docker(&args).lines().map(str::to_string).collect()
     }
 
-    /// The IDs of the containers that had `event` between `since` and now
-    /// (one line per event, so an ID can repeat).
-    fn events(&self, since: &str, event: &str) -> Vec<String> {
-        let until = unix_now();
-        self.docker(&[
-            "events",
-            "--since",
+    /// The IDs of the containers that had events matching `filters` between
+    /// `since` and now (one line per event, so an ID can repeat).
+    /// The same for the containers of `image` labelled as the example's
+    /// sandboxes.
+    fn sandbox_events(&self, since: &str, image: &str, event: &str) -> Vec<String> {
+        self.events_filtered(
             since,
-            "--until",
-            &until,
-            "--filter",
-            "type=container",
-            "--filter",
-            &format!("event={event}"),
-            "--format",
-            "{{.Actor.ID}}",
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
+            &[
+                &format!("event={event}"),
+                &format!("image={image}"),
+                "label=offload-sandbox",
+            ],
+        )
+    }
+
+    fn events_filtered(&self, since: &str, filters: &[&str]) -> Vec<String> {
+        let until = unix_now();
+        let mut args = vec!["events", "--since", since, "--until", &until];
+        args.extend(["--filter", "type=container"]);
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        args.extend(["--format", "{{.Actor.ID}}"]);
+        self.docker(&args).lines().map(str::to_string).collect()
     }
 
     /// Containers running a process whose command line is `command`.
     fn running(&self, command: &str) -> Vec<String> {
-        self.containers()
+        self.containers(None)
             .into_iter()
             .filter(|c| {
                 let out = docker_cmd(&self.host, &["top", c, "-o", "pid,args"])
@@ -169,8 +206,20 @@ struct Project {
 
 impl Project {
     fn new() -> Project {
-        let dir = TempDir::with_fixture("docker-shell");
-        for file in ["offload.toml", "Dockerfile", ".dockerignore"] {
+        Project::with("docker-shell", "offload.toml")
+    }
+
+    /// A copy of `fixtures/{fixture}` with examples/docker/`{config}`, its
+    /// Dockerfile and .dockerignore.
+    fn with(fixture: &str, config: &str) -> Project {
+        let dir = TempDir::with_fixture(fixture);
+        // An image of this test's own (see the top of the file).
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        dir.write(
+            "run-id.txt",
+            &format!("{} {}\n", std::process::id(), now.as_nanos()),
+        );
+        for file in [config, "Dockerfile", ".dockerignore"] {
             std::fs::copy(repo().join("examples/docker").join(file), dir.join(file))
                 .unwrap_or_else(|e| panic!("copying examples/docker/{file}: {e}"));
         }
@@ -195,6 +244,7 @@ impl Project {
             ("DOCKER_HOST", engine.host.as_str()),
             ("DOCKER_SANDBOX_BASE", BASE_IMAGE),
         ];
+        // Later entries win: a test may name another base image.
         vars.extend_from_slice(env);
         offload(self.path(), &all, &vars)
     }
@@ -263,13 +313,16 @@ impl Drop for Run {
     }
 }
 
-/// The image `prepare_command` built, as Offload reported it.
-fn image_of(out: &Output) -> String {
-    stderr(out)
+/// The image `prepare_command` built, as Offload reported it (removed when
+/// the test ends).
+fn image_of(engine: &Engine, out: &Output) -> String {
+    let image = stderr(out)
         .lines()
         .find_map(|l| l.strip_prefix("offload: image "))
         .unwrap_or_else(|| panic!("no `offload: image` line: {}", describe(out)))
-        .to_string()
+        .to_string();
+    engine.built.borrow_mut().push(image.clone());
+    image
 }
 
 const PASSING: [&str; 7] = [
@@ -305,18 +358,24 @@ fn assert_suite_results(cases: &[Case], slow: Option<&str>) {
     assert!(flaky.flaky, "failed on attempt 1, passed on 2: {flaky:?}");
 }
 
-/// Every container created since `since` was destroyed, and the engine holds
-/// no container that it did not hold `before`.
-fn assert_no_container_left(engine: &Engine, since: &str, before: &BTreeSet<String>) -> usize {
-    let created: BTreeSet<String> = engine.events(&since, "create").into_iter().collect();
-    let destroyed: BTreeSet<String> = engine.events(&since, "destroy").into_iter().collect();
+/// Every container of `out`'s image created since `since` was destroyed,
+/// and none is left. Returns how many there were (one per sandbox).
+fn assert_no_container_left(engine: &Engine, since: &str, out: &Output) -> usize {
+    let image = image_of(engine, out);
+    let created: BTreeSet<String> = engine
+        .sandbox_events(since, &image, "create")
+        .into_iter()
+        .collect();
+    let destroyed: BTreeSet<String> = engine
+        .sandbox_events(since, &image, "destroy")
+        .into_iter()
+        .collect();
     let kept: Vec<&String> = created.difference(&destroyed).collect();
     assert!(
         kept.is_empty(),
         "containers created and never destroyed: {kept:?}"
     );
-    let now = engine.containers();
-    let left: Vec<&String> = now.difference(before).collect();
+    let left = engine.containers(Some(&image));
     assert!(left.is_empty(), "containers left behind: {left:?}");
     created.len()
 }
@@ -325,7 +384,6 @@ fn assert_no_container_left(engine: &Engine, since: &str, before: &BTreeSet<Stri
 fn the_example_runs_a_shell_suite_in_containers_and_removes_them() {
     let Some(engine) = engine() else { return };
     let project = Project::new();
-    let before = engine.containers();
     let since = unix_now();
     let out = project.run(&engine, "offload.toml", &[], &[]);
     assert_eq!(
@@ -335,7 +393,7 @@ fn the_example_runs_a_shell_suite_in_containers_and_removes_them() {
         describe(&out)
     );
     assert_suite_results(&project.junit(), None);
-    let created = assert_no_container_left(&engine, &since, &before);
+    let created = assert_no_container_left(&engine, &since, &out);
     assert_eq!(created, 4, "one container per sandbox (max_parallel = 4)");
 
     // Each batch ran through `docker exec` and its JUnit came back through
@@ -345,9 +403,10 @@ fn the_example_runs_a_shell_suite_in_containers_and_removes_them() {
         .unwrap()
         .count();
     assert!(batches >= 4, "{batches} batch logs");
-    assert_eq!(engine.events(&since, "exec_start").len(), batches);
-    assert_eq!(engine.events(&since, "archive-path").len(), batches);
-    let first_image = image_of(&out);
+    let first_image = image_of(&engine, &out);
+    let events = |event| engine.sandbox_events(&since, &first_image, event).len();
+    assert_eq!(events("exec_start"), batches);
+    assert_eq!(events("archive-path"), batches);
 
     // Again, with the timing history and test-results/ now in the project:
     // .dockerignore keeps both out of the build context (test_in_container.sh
@@ -363,11 +422,11 @@ fn the_example_runs_a_shell_suite_in_containers_and_removes_them() {
     );
     assert_suite_results(&project.junit(), None);
     assert_eq!(
-        image_of(&out),
+        image_of(&engine, &out),
         first_image,
         "an unchanged project, the same image"
     );
-    assert_no_container_left(&engine, &since, &before);
+    assert_no_container_left(&engine, &since, &out);
 }
 
 #[test]
@@ -381,7 +440,6 @@ fn a_hanging_test_times_out_and_its_container_is_replaced() {
         "offload-hang.toml",
         &example.replace("\ntest_timeout_secs = 600\n", "\ntest_timeout_secs = 5\n"),
     );
-    let before = engine.containers();
     let since = unix_now();
     let out = project.run(
         &engine,
@@ -391,7 +449,7 @@ fn a_hanging_test_times_out_and_its_container_is_replaced() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_suite_results(&project.junit(), Some("timed out after 5 s"));
-    let created = assert_no_container_left(&engine, &since, &before);
+    let created = assert_no_container_left(&engine, &since, &out);
     assert!(
         created > 2,
         "each timed-out batch's container is replaced: {created} created\n{}",
@@ -408,13 +466,13 @@ fn a_hanging_test_times_out_and_its_container_is_replaced() {
 fn ctrl_c_mid_run_removes_every_container() {
     let Some(engine) = engine() else { return };
     let project = Project::new();
-    let before = engine.containers();
     let since = unix_now();
     let run =
-        Run::start(project.offload(&engine, "offload.toml", &["--env", "SUITE_SLEEP=600"], &[]));
+        // 601 s: a command line no other test's containers run.
+        Run::start(project.offload(&engine, "offload.toml", &["--env", "SUITE_SLEEP=601"], &[]));
     // Wait until the slow test is sleeping inside a container.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while engine.running("sleep 600").is_empty() {
+    while engine.running("sleep 601").is_empty() {
         assert!(
             Instant::now() < deadline,
             "the slow test did not start in a container"
@@ -428,8 +486,8 @@ fn ctrl_c_mid_run_removes_every_container() {
     let slow = case(&project.junit(), "tests/test_slow.sh").clone();
     assert_eq!(slow.status, "error", "{slow:?}");
     assert!(slow.message.contains("Not run"), "{slow:?}");
-    assert_no_container_left(&engine, &since, &before);
-    assert!(engine.running("sleep 600").is_empty());
+    assert_no_container_left(&engine, &since, &out);
+    assert!(engine.running("sleep 601").is_empty());
     std::thread::sleep(Duration::from_millis(200));
     let alive: Vec<i32> = descendants.into_iter().filter(|&p| pid_alive(p)).collect();
     assert!(alive.is_empty(), "processes outlived the run: {alive:?}");
@@ -468,7 +526,6 @@ fn a_failing_docker_run_retires_its_sandbox_and_the_others_do_the_work() {
         shim.parent().unwrap().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let before = engine.containers();
     let since = unix_now();
     // The slow test keeps the run going while sandbox 1 is tried three times.
     let out = project.run(
@@ -491,6 +548,81 @@ fn a_failing_docker_run_retires_its_sandbox_and_the_others_do_the_work() {
         describe(&out)
     );
     assert_suite_results(&project.junit(), None);
-    let created = assert_no_container_left(&engine, &since, &before);
+    let created = assert_no_container_left(&engine, &since, &out);
     assert_eq!(created, 2, "sandboxes 0 and 2 only");
+}
+
+#[test]
+fn a_pytest_project_in_containers() {
+    let Some(engine) = engine() else { return };
+    if !engine.has_image(PYTEST_IMAGE) {
+        // Not built by default: debootstrap takes one to two minutes, more than
+        // CI's budget for the Docker tests.
+        eprintln!(
+            "SKIPPED: no image {PYTEST_IMAGE}; `OFFLOAD_DOCKER_PYTEST=1 make setup-docker` builds it"
+        );
+        return;
+    }
+    let python_has_pytest = Command::new("python")
+        .args(["-m", "pytest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        python_has_pytest,
+        "`python -m pytest` (discovery runs here) does not work: run `make setup`, then the \
+         tests through `make test` (which puts .venv/bin first on PATH)"
+    );
+    let project = Project::with("provider-pytest", "offload-pytest.toml");
+    let since = unix_now();
+    let out = project.run(
+        &engine,
+        "offload-pytest.toml",
+        &["--parallel", "3"],
+        &[("DOCKER_SANDBOX_BASE", PYTEST_IMAGE)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let cases = project.junit();
+    assert_eq!(cases.len(), 9, "{cases:#?}");
+    assert!(cases.iter().all(|c| c.status == "passed"), "{cases:#?}");
+    case(&cases, "tests/test_strings.py::test_len[with space]");
+    assert_eq!(assert_no_container_left(&engine, &since, &out), 3);
+}
+
+/// offload-pytest.toml is offload.toml with another framework: the same
+/// `[offload]` and `[provider]`, but no default base image.
+#[test]
+fn the_pytest_example_shares_the_docker_settings() {
+    let read = |f: &str| std::fs::read_to_string(repo().join("examples/docker").join(f)).unwrap();
+    let settings = |text: &str| {
+        let start = text.find("\n[offload]\n").expect("[offload]");
+        let end = text.find("\n[framework]\n").expect("[framework]");
+        text[start..end].to_string()
+    };
+    assert_eq!(
+        settings(&read("offload.toml")).replace(
+            "${DOCKER_SANDBOX_BASE:-debian:bookworm-slim}",
+            "${DOCKER_SANDBOX_BASE}"
+        ),
+        settings(&read("offload-pytest.toml"))
+    );
+    // Without a base image, the error names the variable.
+    let dir = repo().join("examples/docker");
+    let mut cmd = offload(&dir, &["-c", "offload-pytest.toml", "validate"], &[]);
+    cmd.env_remove("DOCKER_SANDBOX_BASE");
+    let out = run_within(cmd, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("DOCKER_SANDBOX_BASE"),
+        "{}",
+        describe(&out)
+    );
+    let out = run_within(
+        offload(
+            &dir,
+            &["-c", "offload-pytest.toml", "validate"],
+            &[("DOCKER_SANDBOX_BASE", PYTEST_IMAGE)],
+        ),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 }

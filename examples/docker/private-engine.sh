@@ -217,6 +217,8 @@ stop() {
         # shellcheck disable=SC2086
         DOCKER_HOST=unix://$sock timeout 60 docker rm -f $left >/dev/null || true
     fi
+    # Untagged images (the tests' builds, replaced ones); the base images stay.
+    DOCKER_HOST=unix://$sock timeout 60 docker image prune -f >/dev/null 2>&1 || true
     procs=$(engine_processes "$pid")
     kill -TERM "$pid" 2>/dev/null || true
     deadline=$(($(date +%s) + 30))
@@ -236,7 +238,7 @@ stop() {
         sleep 0.2
     done
     # Mounts the engine would have removed on a clean shutdown.
-    grep -oE " ($dir|$run)/[^ ]*" /proc/mounts | sort -r | while read -r m; do
+    { grep -oE " ($dir|$run)/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do
         umount -l "$m" 2>/dev/null || true
     done
     rm -f "$sock" "$pidfile"
