@@ -121,9 +121,10 @@ pub struct FinishedBatch {
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
     /// Discovery of one `[groups.NAME]` begins (groups are discovered one
-    /// after another).
+    /// after another) with `command`.
     DiscoveryStarted {
         group: &'a str,
+        command: &'a str,
         at: Duration,
     },
     /// Discovery of the group found `tests` tests.
@@ -179,6 +180,16 @@ pub enum Event<'a> {
         line: &'a str,
     },
     BatchFinished(&'a FinishedBatch),
+    /// The runner's live output says a test of a running batch finished,
+    /// before the batch's JUnit file decides (pytest and cargo print a line
+    /// per test; other runners say nothing until the batch ends).
+    /// `retried_if_failed`: a failure now would get another attempt.
+    TestFinished {
+        batch: usize,
+        id: &'a str,
+        outcome: Outcome,
+        retried_if_failed: bool,
+    },
     /// A failed test goes back on the queue for attempt `attempt`.
     TestRetrying {
         id: &'a str,

@@ -41,8 +41,9 @@ pub struct TestTable {
 /// What discovery tells whoever watches it (the run's reporters, or stderr).
 #[derive(Clone, Copy, Debug)]
 pub enum Progress<'a> {
-    /// Group `group` (index into the config's groups) is being discovered.
-    Started { group: usize },
+    /// Group `group` (index into the config's groups) is being discovered
+    /// with `command`.
+    Started { group: usize, command: &'a str },
     /// Something the user should know that does not stop the run.
     Warning(&'a str),
     /// Group `group` found `tests` tests (before duplicates are removed).
@@ -61,7 +62,10 @@ pub fn discover_all(
     // found by borrowing them (no copy of each ID).
     let mut found: Vec<crate::framework::Discovery> = Vec::with_capacity(groups.len());
     for (g, group) in groups.iter().enumerate() {
-        progress(Progress::Started { group: g });
+        progress(Progress::Started {
+            group: g,
+            command: &framework.discovery_command(group),
+        });
         let discovery = framework.discover(group, cancel)?;
         if cancel.is_cancelled() {
             return Err(Error::new("discovery cancelled"));
@@ -151,6 +155,9 @@ mod tests {
                 runner_ids,
                 warnings: vec![],
             })
+        }
+        fn discovery_command(&self, group: &GroupConfig) -> String {
+            format!("list {}", group.filters)
         }
         fn batch_command(&self, _: &[String], _: &str) -> BatchCommand {
             unreachable!()

@@ -30,10 +30,7 @@ impl DefaultFramework {
 impl Framework for DefaultFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
         // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
-        let script = crate::text::fill(
-            &self.config.discover_command,
-            &[("filters", &group.filters)],
-        );
+        let script = self.discovery_command(group);
         let out = super::run_discovery(
             group,
             "discover_command",
@@ -72,6 +69,15 @@ impl Framework for DefaultFramework {
             runner_ids: None,
             warnings,
         })
+    }
+
+    fn discovery_command(&self, group: &GroupConfig) -> String {
+        // Filters are shell syntax chosen by the user (`-m 'not slow'`):
+        // inserted as they are.
+        crate::text::fill(
+            &self.config.discover_command,
+            &[("filters", &group.filters)],
+        )
     }
 
     fn batch_command(&self, tests: &[String], result_file: &str) -> BatchCommand {

@@ -94,7 +94,7 @@ impl RunSpans {
     /// Take one event into account. Returns true for `RunFinished`.
     pub fn record(&mut self, event: &Event<'_>) -> bool {
         match event {
-            Event::DiscoveryStarted { group, at } => self.discovery.push(DiscoverySpan {
+            Event::DiscoveryStarted { group, at, .. } => self.discovery.push(DiscoverySpan {
                 group: group.to_string(),
                 started: *at,
                 finished: None,

@@ -57,7 +57,7 @@ pub enum Msg {
 
 /// [`Progress`] that can cross a thread.
 pub enum OwnedProgress {
-    Started { group: usize },
+    Started { group: usize, command: String },
     Warning(String),
     Finished { group: usize, tests: usize },
 }
@@ -182,7 +182,10 @@ impl<'r> Session<'r> {
                 let progress_tx = tx.clone();
                 let mut progress = move |p: Progress<'_>| {
                     let owned = match p {
-                        Progress::Started { group } => OwnedProgress::Started { group },
+                        Progress::Started { group, command } => OwnedProgress::Started {
+                            group,
+                            command: command.to_string(),
+                        },
                         Progress::Warning(w) => OwnedProgress::Warning(w.to_string()),
                         Progress::Finished { group, tests } => {
                             OwnedProgress::Finished { group, tests }
@@ -204,10 +207,13 @@ impl<'r> Session<'r> {
                 Some(Msg::Discovery(p)) => {
                     let at = self.now();
                     match p {
-                        OwnedProgress::Started { group } => self.emit(&Event::DiscoveryStarted {
-                            group: &groups[group].name,
-                            at,
-                        }),
+                        OwnedProgress::Started { group, command } => {
+                            self.emit(&Event::DiscoveryStarted {
+                                group: &groups[group].name,
+                                command: &command,
+                                at,
+                            })
+                        }
                         OwnedProgress::Warning(w) => self.emit(&Event::Warning { message: &w }),
                         OwnedProgress::Finished { group, tests } => {
                             self.emit(&Event::DiscoveryFinished {
@@ -368,6 +374,11 @@ impl<'r> Session<'r> {
                     stream,
                     line: &line,
                 }),
+                WorkerMsg::TestFinished {
+                    batch,
+                    position,
+                    outcome,
+                } => state.test_finished(batch, position, outcome, &mut fx),
                 WorkerMsg::BatchDone(result) => state.batch_done(*result, now, &mut fx),
                 WorkerMsg::Exited { worker, panicked } => {
                     exited += 1;
