@@ -109,6 +109,8 @@ pub struct FinishedBatch {
     pub tests: Arc<[String]>,
     /// Per test of `tests`: this attempt's outcome (`None`: no result).
     pub outcomes: Vec<Option<Outcome>>,
+    /// Per test of `tests`: the time it reported (`None`: no result).
+    pub durations: Vec<Option<Duration>>,
     /// Everything the batch printed.
     pub output: CapturedOutput,
     /// Offload's own notes about the batch (a timeout, an unreadable JUnit
@@ -146,6 +148,18 @@ pub enum Event<'a> {
         provider: &'a str,
         /// Expected wall time of the execution from history, when known.
         expected_wall: Option<Duration>,
+        at: Duration,
+    },
+    /// The provider's preparation (an image build) ran from `started` to
+    /// `finished`.
+    Prepared {
+        started: Duration,
+        finished: Duration,
+    },
+    /// Sandbox `sandbox` (0-based worker index) is being created (again,
+    /// when it replaces one).
+    SandboxCreating {
+        sandbox: usize,
         at: Duration,
     },
     /// Sandbox `sandbox` (0-based worker index) exists and takes batches.
@@ -568,6 +582,7 @@ pub mod testing {
             started: span.0,
             finished: span.1,
             tests: ids(tests),
+            durations: vec![None; outcomes.len()],
             outcomes,
             output: CapturedOutput::default(),
             notes: Vec::new(),

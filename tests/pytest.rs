@@ -476,7 +476,11 @@ fn the_count_rises_test_by_test_while_a_pytest_batch_runs() {
     let junit = dir.read("test-results/junit.xml");
     assert!(junit.contains("test 7 printed this"), "{junit}");
     let logs = run_offload(&dir, &["logs", "--failures"]);
-    assert!(stdout(&logs).contains("test 7 printed this"), "{}", describe(&logs));
+    assert!(
+        stdout(&logs).contains("test 7 printed this"),
+        "{}",
+        describe(&logs)
+    );
     // The batch log names no result file that is gone.
     let log = std::fs::read_dir(dir.join("test-results/logs"))
         .unwrap()

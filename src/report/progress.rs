@@ -743,6 +743,8 @@ impl Reporter for ProgressReporter {
                 self.send(DrawMsg::PhaseDone(format!("group `{group}`: {tests} ({took})")));
             }
             Event::RunStopping { .. }
+            | Event::Prepared { .. }
+            | Event::SandboxCreating { .. }
             | Event::ReportFailed { .. } => {}
         }
         Ok(())

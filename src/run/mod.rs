@@ -93,6 +93,8 @@ pub struct Session<'r> {
     reporters: Reporters<'r>,
     /// The prepared provider, when it arrived before anyone waited for it.
     prepared: Option<std::result::Result<Box<dyn Provider>, ProviderError>>,
+    /// When preparing started, while it runs.
+    preparing_since: Option<Duration>,
 }
 
 impl<'r> Session<'r> {
@@ -107,6 +109,7 @@ impl<'r> Session<'r> {
             level_told: CancelLevel::Running,
             reporters,
             prepared: None,
+            preparing_since: None,
         }
     }
 
@@ -226,7 +229,10 @@ impl<'r> Session<'r> {
                 }
                 Some(Msg::Discovered(result)) => break result,
                 // Preparing may finish first (nothing to build): keep it.
-                Some(Msg::Prepared(result)) => self.prepared = Some(result),
+                Some(Msg::Prepared(result)) => {
+                    self.prepared_at_last();
+                    self.prepared = Some(result)
+                }
                 Some(Msg::Worker(_) | Msg::Notice(..)) | None => {}
             }
         };
@@ -236,7 +242,18 @@ impl<'r> Session<'r> {
 
     /// Prepare `provider` (build an image) on a thread of its own, while
     /// discovery runs; [`Session::wait_prepared`] takes it back.
-    pub fn start_preparing(&self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
+    /// The preparation just ended: tell the reporters how long it took.
+    fn prepared_at_last(&mut self) {
+        if let Some(started) = self.preparing_since.take() {
+            let finished = self.now();
+            self.emit(&Event::Prepared { started, finished });
+        }
+    }
+
+    pub fn start_preparing(&mut self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
+        if prepare {
+            self.preparing_since = Some(self.now());
+        }
         let (cancel, tx) = (self.cancel.clone(), self.tx.clone());
         let handle = std::thread::spawn(move || {
             let mut provider = provider;
@@ -262,6 +279,7 @@ impl<'r> Session<'r> {
                 break result;
             }
             if let Some(Msg::Prepared(result)) = self.next(Duration::from_millis(100)) {
+                self.prepared_at_last();
                 break result;
             }
         };
@@ -356,6 +374,10 @@ impl<'r> Session<'r> {
             let now = self.now();
             let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel);
             match msg {
+                WorkerMsg::Creating { worker } => fx.emit(&Event::SandboxCreating {
+                    sandbox: worker,
+                    at: now,
+                }),
                 WorkerMsg::SandboxReady { worker, id } => {
                     state.sandbox_ready(worker, &id, now, &mut fx)
                 }

@@ -429,6 +429,13 @@ impl<'t> RunState<'t> {
                 _ => None,
             })
             .collect();
+        let durations: Vec<Option<Duration>> = fates
+            .iter()
+            .map(|f| match f {
+                Fate::Result(a) => Some(a.duration),
+                _ => None,
+            })
+            .collect();
         let missing_reason = missing_reason(&end);
 
         let mut retry = Vec::new();
@@ -560,6 +567,7 @@ impl<'t> RunState<'t> {
             notes: notes(&end, self.settings.timeout),
             tests: Arc::clone(&job.ids),
             outcomes,
+            durations,
             output,
             timing,
         };

@@ -16,6 +16,10 @@ use crate::provider::{Provider, ProviderError, SandboxGuard};
 /// What a worker tells the driver.
 #[derive(Debug)]
 pub enum WorkerMsg {
+    /// The worker starts creating its sandbox (or a replacement).
+    Creating {
+        worker: usize,
+    },
     SandboxReady {
         worker: usize,
         id: String,
@@ -81,6 +85,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
         let _ = out.send(Msg::Worker(msg));
     };
     let cancel = &ctx.batch.cancel;
+    send(WorkerMsg::Creating { worker });
     let mut guard = match ctx.provider.create(worker, cancel) {
         Ok(sandbox) => {
             let guard = SandboxGuard::new(sandbox, ctx.notices.clone());
@@ -116,6 +121,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
                 ctx.notices
                     .send(&format!("destroying sandbox {old_id}: {e}"));
             }
+            send(WorkerMsg::Creating { worker });
             match ctx.provider.create(worker, cancel) {
                 Ok(s) => {
                     guard = SandboxGuard::new(s, ctx.notices.clone());
