@@ -437,6 +437,7 @@ fn the_count_rises_test_by_test_while_a_pytest_batch_runs() {
         "paths = [\"tests\"]\ncommand = \"python -m pytest\"",
         "[groups.all]\nretry_count = 0",
     );
+    let eta = regex::Regex::new(r"(ETA (\d+:\d\d|--)|\d+:\d\d)$").unwrap();
     for columns in [120, 80, 60] {
         let raw = run_in_terminal(&dir, columns);
         let draws: Vec<&str> = raw
@@ -465,7 +466,6 @@ fn the_count_rises_test_by_test_while_a_pytest_batch_runs() {
             "{columns} columns: the count did not rise during the batch: {counts:?}\n{draws:?}"
         );
         // The ETA is whole in every draw, and no line is wider than the terminal.
-        let eta = regex::Regex::new(r"(ETA (\d+:\d\d|--)|\d+:\d\d)$").unwrap();
         for d in draws.iter().filter(|d| d.contains("/12")) {
             assert!(d.chars().count() < columns, "{columns}: {d}");
             assert!(eta.is_match(d), "{columns}: the clock is cut: {d:?}");
