@@ -270,7 +270,7 @@ impl Notices {
     pub fn stderr() -> Notices {
         Notices::new(|warning, message| {
             let prefix = if warning { "warning" } else { "offload" };
-            eprintln!("{prefix}: {message}")
+            crate::console::errln!("{prefix}: {message}")
         })
     }
 

@@ -129,7 +129,7 @@ pub fn discover_all_quietly(
 ) -> Result<TestTable> {
     discover_all(framework, groups, cancel, &mut |p| {
         if let Progress::Warning(w) = p {
-            eprintln!("warning: {w}");
+            crate::console::errln!("warning: {w}");
         }
     })
 }

@@ -79,7 +79,7 @@ pub fn start() -> WatchdogGuard {
             let pipe = child.stdin.take().expect("stdin is piped");
             *slot = Some(Watchdog { pipe, child });
         }
-        Err(e) => eprintln!(
+        Err(e) => crate::console::errln!(
             "warning: cannot start the process watchdog ({}): if Offload is killed, its batches may outlive it",
             crate::error::io_message(&e)
         ),
@@ -115,7 +115,7 @@ fn send(line: &str) {
     if let Some(w) = slot.as_mut() {
         // A short line into a pipe: one write, never a partial one.
         if w.pipe.write_all(line.as_bytes()).is_err() {
-            eprintln!("warning: the process watchdog is gone: if Offload is killed, its batches may outlive it");
+            crate::console::errln!("warning: the process watchdog is gone: if Offload is killed, its batches may outlive it");
             *slot = None;
         }
     }
@@ -157,7 +157,7 @@ pub fn main() -> ExitCode {
     if groups.is_empty() {
         return ExitCode::SUCCESS;
     }
-    eprintln!(
+    crate::console::errln!(
         "offload: the run ended without stopping {} process group(s); stopping them now",
         groups.len()
     );

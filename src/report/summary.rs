@@ -177,7 +177,7 @@ impl Reporter for SummaryReporter {
             Event::ReportFailed {
                 message,
                 fails_run: false,
-            } => eprintln!("warning: {message}"),
+            } => crate::console::errln!("warning: {message}"),
             Event::RunFinished { records, stats } => {
                 let text = render_summary(
                     records,
@@ -193,7 +193,7 @@ impl Reporter for SummaryReporter {
                 let _ = stdout.write_all(text.as_bytes());
                 let _ = stdout.flush();
                 if let Some(fatal) = &stats.fatal {
-                    eprintln!("error: {fatal}");
+                    crate::console::errln!("error: {fatal}");
                 }
             }
             _ => {}

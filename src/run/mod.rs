@@ -419,6 +419,10 @@ impl<'r> Session<'r> {
         };
         let wall = self.now();
         drop((job_tx, job_rx));
+        // Nothing is left to run: a sandbox still being created is not needed
+        // (and may cost money). Its create is stopped as Ctrl-C stops one,
+        // so that its clean-up runs; destroys are not interrupted by this.
+        self.cancel.raise(CancelLevel::Graceful);
         // Sandboxes are destroyed as the workers leave: tell the reporters,
         // so the timeline shows each sandbox's whole life.
         while exited < workers {
@@ -432,6 +436,17 @@ impl<'r> Session<'r> {
                     });
                 }
                 Ok(Msg::Notice(warning, message)) => self.tell(warning, &message),
+                // A create that gave up while the others finished the work.
+                Ok(Msg::Worker(WorkerMsg::SandboxFailed { worker, error }))
+                    if !self.cancel.was_interrupted() && !error.message.contains("cancelled") =>
+                {
+                    let at = self.now();
+                    self.emit(&Event::SandboxFailed {
+                        sandbox: worker,
+                        error: &error.to_string(),
+                        at,
+                    });
+                }
                 Ok(_) => {}
                 // A worker thread that died without a word (it cannot, but
                 // waiting for it must not hang the run).
