@@ -4,14 +4,18 @@ VENV := $(CURDIR)/.venv
 # Integration tests find pytest (and friends) through PATH.
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: build test test-offload setup setup-python setup-ssh setup-chromium lint
+# The Docker tests' private engine: `make setup` starts it, `make test` stops it at the end.
+DOCKER_ENGINE := $(CURDIR)/examples/docker/private-engine.sh
+
+.PHONY: build test test-offload setup setup-python setup-ssh setup-chromium setup-docker stop-docker lint
 
 build:
 	cargo build --release
 
 ## Everything the tests need: pytest in a local virtualenv, an OpenSSH server,
-## headless Chromium (the timeline test renders timeline.html and screenshots it).
-setup: setup-python setup-ssh setup-chromium
+## headless Chromium (the timeline test renders timeline.html and screenshots it),
+## a private Docker engine with the images of the Docker tests.
+setup: setup-python setup-ssh setup-chromium setup-docker
 
 setup-python: $(VENV)/.ready
 
@@ -34,15 +38,35 @@ setup-chromium:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-## Unit tests, integration tests (the real binary on fixtures/), lints.
+## A private Docker engine (root only; examples/docker/private-engine.sh says how it
+## runs) and the busybox image the Docker tests run in; OFFLOAD_DOCKER_PYTEST=1 also
+## builds the Debian + pytest image (1-2 minutes once, then kept in target/docker-engine).
+## Without root it prints why it skips, and the Docker tests skip (fail when CI=true).
+setup-docker:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		{ ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1 || ldd "$$(command -v busybox)" >/dev/null 2>&1 || \
+		  { [ "$${OFFLOAD_DOCKER_PYTEST:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1; }; }; then \
+		echo "installing docker.io, busybox-static and debootstrap (needed by the Docker tests)"; \
+		apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static debootstrap >/dev/null; \
+	fi
+	$(DOCKER_ENGINE) start
+
+## Stop the private Docker engine by its PID (leftover containers are removed first).
+stop-docker:
+	$(DOCKER_ENGINE) stop
+
+## Unit tests, integration tests (the real binary on fixtures/), lints. The Docker
+## engine is stopped at the end, however the tests end.
 test: setup
-	cargo build
-	cargo test --all-targets
-	cargo fmt --check
+	@trap '$(DOCKER_ENGINE) stop' EXIT; trap 'exit 130' INT TERM; set -ex; \
+	cargo build; \
+	cargo test --all-targets; \
+	cargo fmt --check; \
 	cargo clippy --all-targets -- -D warnings
 
 ## Offload running its own test suite (offload.toml, cargo framework).
 test-offload: setup build
+	@trap '$(DOCKER_ENGINE) stop' EXIT; trap 'exit 130' INT TERM; set -x; \
 	./target/release/offload run
 
 lint:

@@ -109,6 +109,8 @@ pub struct FinishedBatch {
     pub tests: Arc<[String]>,
     /// Per test of `tests`: this attempt's outcome (`None`: no result).
     pub outcomes: Vec<Option<Outcome>>,
+    /// Per test of `tests`: the time it reported (`None`: no result).
+    pub durations: Vec<Option<Duration>>,
     /// Everything the batch printed.
     pub output: CapturedOutput,
     /// Offload's own notes about the batch (a timeout, an unreadable JUnit
@@ -121,9 +123,10 @@ pub struct FinishedBatch {
 #[derive(Clone, Debug)]
 pub enum Event<'a> {
     /// Discovery of one `[groups.NAME]` begins (groups are discovered one
-    /// after another).
+    /// after another) with `command`.
     DiscoveryStarted {
         group: &'a str,
+        command: &'a str,
         at: Duration,
     },
     /// Discovery of the group found `tests` tests.
@@ -145,6 +148,18 @@ pub enum Event<'a> {
         provider: &'a str,
         /// Expected wall time of the execution from history, when known.
         expected_wall: Option<Duration>,
+        at: Duration,
+    },
+    /// The provider's preparation (an image build) ran from `started` to
+    /// `finished`.
+    Prepared {
+        started: Duration,
+        finished: Duration,
+    },
+    /// Sandbox `sandbox` (0-based worker index) is being created (again,
+    /// when it replaces one).
+    SandboxCreating {
+        sandbox: usize,
         at: Duration,
     },
     /// Sandbox `sandbox` (0-based worker index) exists and takes batches.
@@ -179,6 +194,16 @@ pub enum Event<'a> {
         line: &'a str,
     },
     BatchFinished(&'a FinishedBatch),
+    /// The runner's live output says a test of a running batch finished,
+    /// before the batch's JUnit file decides (pytest and cargo print a line
+    /// per test; other runners say nothing until the batch ends).
+    /// `retried_if_failed`: a failure now would get another attempt.
+    TestFinished {
+        batch: usize,
+        id: &'a str,
+        outcome: Outcome,
+        retried_if_failed: bool,
+    },
     /// A failed test goes back on the queue for attempt `attempt`.
     TestRetrying {
         id: &'a str,
@@ -250,7 +275,7 @@ impl Notices {
     pub fn stderr() -> Notices {
         Notices::new(|warning, message| {
             let prefix = if warning { "warning" } else { "offload" };
-            eprintln!("{prefix}: {message}")
+            crate::console::errln!("{prefix}: {message}")
         })
     }
 
@@ -563,6 +588,7 @@ pub mod testing {
             started: span.0,
             finished: span.1,
             tests: ids(tests),
+            durations: vec![None; outcomes.len()],
             outcomes,
             output: CapturedOutput::default(),
             notes: Vec::new(),

@@ -6,6 +6,7 @@ mod cancel;
 mod cli;
 mod commands;
 mod config;
+mod console;
 mod discover;
 mod error;
 mod events;
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
     match commands::dispatch(cli) {
         Ok(verdict) => ExitCode::from(verdict.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::console::errln!("error: {e}");
             ExitCode::from(1)
         }
     }

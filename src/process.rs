@@ -39,6 +39,18 @@ impl CapturedOutput {
         self.lines.push((stream, self.text.len()));
     }
 
+    /// Drop the lines `drop` says so (copies only when one is dropped).
+    pub fn remove_lines(&mut self, drop: impl Fn(&str) -> bool) {
+        if !self.iter().any(|(_, l)| drop(l)) {
+            return;
+        }
+        let mut kept = CapturedOutput::default();
+        for (stream, line) in self.iter().filter(|(_, l)| !drop(l)) {
+            kept.push(stream, line);
+        }
+        *self = kept;
+    }
+
     /// Every line in arrival order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (Stream, &str)> + ExactSizeIterator + '_ {
         self.lines

@@ -113,6 +113,40 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// Order for people: runs of digits compare as numbers (`test[2]` before
+/// `test[10]`), everything else as text; ties fall back to plain order.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    while !x.is_empty() && !y.is_empty() {
+        if x[0].is_ascii_digit() && y[0].is_ascii_digit() {
+            let dx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+            let dy = y.iter().take_while(|c| c.is_ascii_digit()).count();
+            // Numbers compare by value: without leading zeros, by length
+            // first, then digit by digit.
+            let (nx, ny) = (trim_zeros(&x[..dx]), trim_zeros(&y[..dy]));
+            let order = nx.len().cmp(&ny.len()).then_with(|| nx.cmp(ny));
+            if order != Ordering::Equal {
+                return order;
+            }
+            x = &x[dx..];
+            y = &y[dy..];
+        } else {
+            if x[0] != y[0] {
+                return x[0].cmp(&y[0]);
+            }
+            x = &x[1..];
+            y = &y[1..];
+        }
+    }
+    x.len().cmp(&y.len()).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+    &digits[zeros.min(digits.len().saturating_sub(1))..]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +172,13 @@ mod tests {
         assert_eq!(strip_terminal_escapes("\x1b]0;title\x07shown"), "shown");
         assert_eq!(strip_terminal_escapes("\x1b]8;;x\x1b\\link"), "link");
         assert_eq!(strip_terminal_escapes("plain é"), "plain é");
+    }
+
+    #[test]
+    fn numbers_in_ids_sort_by_value() {
+        let mut ids = vec!["t[10]", "t[2]", "t[1]", "a", "t[02]", "t[1]x", "u"];
+        ids.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(ids, ["a", "t[1]", "t[1]x", "t[02]", "t[2]", "t[10]", "u"]);
     }
 
     #[test]

@@ -138,6 +138,14 @@ fn run_selects_exactly_each_batch_and_keeps_the_projects_nextest_config() {
     let dir = project("type = \"cargo\"", "[groups.all]\nretry_count = 0\n");
     let out = run_offload(&dir, &["run"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    // A failing assert_eq! is summed up by what it says, not where it panicked.
+    assert!(
+        stdout(&out).contains(
+            "assertion `left == right` failed: this test fails on purpose; left: 2; right: 3 (at alpha/tests/integ.rs:"
+        ),
+        "{}",
+        describe(&out)
+    );
     let cases = junit_cases(&dir.join("test-results/junit.xml"));
     let mut names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     names.sort_unstable();

@@ -418,3 +418,74 @@ fn a_test_that_kills_pytest_is_named_and_no_other_test_is_lost() {
         describe(&out)
     );
 }
+
+/// Run `offload run` in a pseudo-terminal `columns` wide; what it wrote.
+fn run_in_terminal(dir: &TempDir, columns: usize) -> String {
+    let command = format!("{} run --parallel 1", offload_bin());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"])
+        .current_dir(&dir.path)
+        .env_remove("CI")
+        .env("COLUMNS", columns.to_string());
+    stdout(&run_within(cmd, Duration::from_secs(120)))
+}
+
+#[test]
+fn the_count_rises_test_by_test_while_a_pytest_batch_runs() {
+    let dir = project(
+        "pytest-slow",
+        "paths = [\"tests\"]\ncommand = \"python -m pytest\"",
+        "[groups.all]\nretry_count = 0",
+    );
+    let eta = regex::Regex::new(r"(ETA (\d+:\d\d|--)|\d+:\d\d)$").unwrap();
+    for columns in [120, 80, 60] {
+        let raw = run_in_terminal(&dir, columns);
+        let draws: Vec<&str> = raw
+            .split("\r\x1b[2K")
+            .skip(1)
+            .map(|s| s.split(['\r', '\n']).next().unwrap_or(""))
+            .filter(|s| !s.is_empty())
+            .collect();
+        // Discovery is shown first, with its command.
+        assert!(
+            draws[0].starts_with("discovering group `all`: python -m pytest"),
+            "{columns} columns: {draws:?}"
+        );
+        // One batch of 12 tests, and the count moves inside it.
+        let counts: Vec<usize> = draws
+            .iter()
+            .filter_map(|d| {
+                let (done, rest) = d.split_once('/')?;
+                let done = done.rsplit(' ').next()?.parse().ok()?;
+                rest.starts_with("12").then_some(done)
+            })
+            .collect();
+        let between: Vec<&usize> = counts.iter().filter(|&&c| c > 0 && c < 12).collect();
+        assert!(
+            between.len() >= 3,
+            "{columns} columns: the count did not rise during the batch: {counts:?}\n{draws:?}"
+        );
+        // The ETA is whole in every draw, and no line is wider than the terminal.
+        for d in draws.iter().filter(|d| d.contains("/12")) {
+            assert!(d.chars().count() < columns, "{columns}: {d}");
+            assert!(eta.is_match(d), "{columns}: the clock is cut: {d:?}");
+        }
+    }
+    // The failing test's printed output is in the merged report and in
+    // `offload logs --failures`.
+    let junit = dir.read("test-results/junit.xml");
+    assert!(junit.contains("test 7 printed this"), "{junit}");
+    let logs = run_offload(&dir, &["logs", "--failures"]);
+    assert!(
+        stdout(&logs).contains("test 7 printed this"),
+        "{}",
+        describe(&logs)
+    );
+    // The batch log names no result file that is gone.
+    let log = std::fs::read_dir(dir.join("test-results/logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(!log.contains(".scratch-"), "{log}");
+}

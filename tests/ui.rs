@@ -339,6 +339,14 @@ fn ci_progress_lines_are_plain() {
         "control characters in CI output: {err:?}"
     );
     let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("[offload]")).collect();
+    // Discovery is a visible phase: the group, its command, what it found.
+    assert!(
+        progress[0].starts_with("[offload] discovering group `all`: ./discover.sh"),
+        "{err}"
+    );
+    let found = regex::Regex::new(r"^\[offload\] group `all`: 4 tests \(\d+(\.\d)?m?s\)$").unwrap();
+    assert!(found.is_match(progress[1]), "{err}");
+    let progress = &progress[2..];
     assert_eq!(
         progress.first(),
         Some(&"[offload] running 4 tests on up to 2 sandboxes"),

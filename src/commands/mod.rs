@@ -14,7 +14,7 @@ use crate::Verdict;
 
 pub fn dispatch(cli: Cli) -> Result<Verdict> {
     if cli.version {
-        println!("offload {}", env!("CARGO_PKG_VERSION"));
+        crate::console::outln!("offload {}", env!("CARGO_PKG_VERSION"));
         return Ok(Verdict::Success);
     }
     let Some(command) = cli.command else {
@@ -36,7 +36,7 @@ pub fn dispatch(cli: Cli) -> Result<Verdict> {
 pub fn load_config(path: &std::path::Path) -> Result<crate::config::Config> {
     let loaded = crate::config::load(path).map_err(|e| Error::new(e.to_string()))?;
     for w in &loaded.warnings {
-        eprintln!("warning: {w}");
+        crate::console::errln!("warning: {w}");
     }
     Ok(loaded.config)
 }

@@ -88,7 +88,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         Ok(t) => t,
         Err(_) if cancel.was_interrupted() => {
             drop(session);
-            eprintln!("interrupted during discovery");
+            crate::console::errln!("interrupted during discovery");
             return Ok(Verdict::Interrupted);
         }
         Err(e) => return Err(e),
@@ -116,7 +116,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         Ok(provider) => provider,
         Err(e) if cancel.was_interrupted() => {
             drop(session);
-            eprintln!("interrupted while preparing the sandboxes: {e}");
+            crate::console::errln!("interrupted while preparing the sandboxes: {e}");
             return Ok(Verdict::Interrupted);
         }
         Err(e) => return Err(Error::new(e.to_string())),
@@ -193,7 +193,7 @@ fn install_interrupt_handler() -> Cancel {
         }
     });
     if let Err(e) = result {
-        eprintln!("warning: cannot install the Ctrl-C handler: {e}");
+        crate::console::errln!("warning: cannot install the Ctrl-C handler: {e}");
     }
     cancel
 }

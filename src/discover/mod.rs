@@ -64,8 +64,9 @@ impl TestTable {
 /// What discovery tells whoever watches it (the run's reporters, or stderr).
 #[derive(Clone, Copy, Debug)]
 pub enum Progress<'a> {
-    /// Group `group` (index into the config's groups) is being discovered.
-    Started { group: usize },
+    /// Group `group` (index into the config's groups) is being discovered
+    /// with `command`.
+    Started { group: usize, command: &'a str },
     /// Something the user should know that does not stop the run.
     Warning(&'a str),
     /// A note on how discovery goes (a group's last discovery reused).
@@ -93,7 +94,10 @@ pub fn discover_all(
         cache.keep_only(groups);
     }
     for (g, group) in groups.iter().enumerate() {
-        progress(Progress::Started { group: g });
+        progress(Progress::Started {
+            group: g,
+            command: &framework.discovery_command(group),
+        });
         let lookup = cache.as_deref().and_then(|cache| {
             let inputs = framework.discovery_inputs(group)?;
             Some(cache.lookup(group, &inputs))
@@ -194,7 +198,7 @@ pub fn discover_all_quietly(
         cancel,
         &mut |p| {
             if let Progress::Warning(w) = p {
-                eprintln!("warning: {w}");
+                crate::console::errln!("warning: {w}");
             }
         },
         None,
@@ -223,6 +227,9 @@ mod tests {
                 warnings: vec![],
                 ..Default::default()
             })
+        }
+        fn discovery_command(&self, group: &GroupConfig) -> String {
+            format!("list {}", group.filters)
         }
         fn batch_command(&self, _: &[String], _: &str, _: Option<&str>) -> BatchCommand {
             unreachable!()

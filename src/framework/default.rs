@@ -27,19 +27,9 @@ impl DefaultFramework {
     }
 }
 
-impl DefaultFramework {
-    fn discovery_script(&self, group: &GroupConfig) -> String {
-        // Filters are shell syntax chosen by the user (`-m 'not slow'`): inserted as is.
-        crate::text::fill(
-            &self.config.discover_command,
-            &[("filters", &group.filters)],
-        )
-    }
-}
-
 impl Framework for DefaultFramework {
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
-        let script = self.discovery_script(group);
+        let script = self.discovery_command(group);
         let out = super::run_discovery(
             group,
             "discover_command",
@@ -79,6 +69,15 @@ impl Framework for DefaultFramework {
             warnings,
             ..Default::default()
         })
+    }
+
+    fn discovery_command(&self, group: &GroupConfig) -> String {
+        // Filters are shell syntax chosen by the user (`-m 'not slow'`):
+        // inserted as they are.
+        crate::text::fill(
+            &self.config.discover_command,
+            &[("filters", &group.filters)],
+        )
     }
 
     fn batch_command(
@@ -122,7 +121,7 @@ impl Framework for DefaultFramework {
         let paths = self.config.discovery_inputs.as_ref()?;
         Some(DiscoveryInputs {
             text: vec![
-                self.discovery_script(group),
+                self.discovery_command(group),
                 format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
             ],
             trees: paths.iter().map(PathBuf::from).collect(),

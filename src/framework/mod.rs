@@ -20,6 +20,10 @@ pub trait Framework: Send + Sync {
     /// Discover one group's tests, locally, in the runner's order.
     fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery>;
 
+    /// The command [`Framework::discover`] runs for `group`, as shown while
+    /// it runs (with a note when it does more than list, as cargo builds).
+    fn discovery_command(&self, group: &GroupConfig) -> String;
+
     /// The shell command that runs `tests` in a sandbox's project root and
     /// writes JUnit to `result_file` (a path as the command sees it).
     /// `from_discovery` is what the tests' group's discovery left for its
@@ -50,6 +54,15 @@ pub trait Framework: Send + Sync {
     /// Their neighbours are not to blame, and a reused discovery is redone.
     fn not_found(&self, _batch: &RanBatch<'_>) -> Vec<usize> {
         Vec::new()
+    }
+
+    /// A test that one line of the runner's live output says has finished:
+    /// the runner's name for it (as in [`Framework::match_results`]'s
+    /// `expected`) and how it ended. For the progress shown while a batch
+    /// runs; the JUnit file stays the authority on results. `None` for every
+    /// other line, and always for runners that print nothing per test.
+    fn live_result<'l>(&self, _line: &'l str) -> Option<(&'l str, crate::model::Outcome)> {
+        None
     }
 
     /// A length limit for one batch's ID list, in [`Framework::batch_id_bytes`],

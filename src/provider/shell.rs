@@ -579,7 +579,7 @@ impl Shared {
         };
         let timeout = (out.ending == Ending::TimedOut).then_some(self.lifecycle_timeout);
         let mut message = format!("{field} failed ({})", out.describe_ending(timeout));
-        match shown.lines().rfind(|l| !l.trim().is_empty()) {
+        match telling_line(&shown) {
             Some(last) => message.push_str(&format!(": {}", last.trim())),
             None => message.push_str(" without output"),
         }
@@ -614,6 +614,18 @@ impl StartError {
     fn into_error(self, stage: ErrorStage) -> ProviderError {
         ProviderError::new(stage, self.message)
     }
+}
+
+/// The line of a failed command's output that says what went wrong: the
+/// last one that speaks of an error, else the last one. A CLI's closing
+/// pointer to its help (`Run 'docker run --help' for more information`)
+/// says nothing about the failure.
+fn telling_line(output: &str) -> Option<&str> {
+    let lines = || output.lines().filter(|l| !l.trim().is_empty());
+    lines()
+        .rfind(|l| l.to_ascii_lowercase().contains("error"))
+        .or_else(|| lines().rfind(|l| !l.contains("--help")))
+        .or_else(|| lines().next_back())
 }
 
 /// The outcome of one try of a retried command.
@@ -739,3 +751,21 @@ fn absolute(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod telling_line_tests {
+    #[test]
+    fn the_line_that_tells_what_went_wrong() {
+        let docker = "docker: Error response from daemon: no such image: sb.\nRun 'docker run --help' for more information\n";
+        assert_eq!(
+            super::telling_line(docker),
+            Some("docker: Error response from daemon: no such image: sb.")
+        );
+        assert_eq!(
+            super::telling_line("a\nquota exceeded\n\n"),
+            Some("quota exceeded")
+        );
+        assert_eq!(super::telling_line("see --help"), Some("see --help"));
+        assert_eq!(super::telling_line("  \n"), None);
+    }
+}

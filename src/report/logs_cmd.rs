@@ -204,7 +204,17 @@ pub fn render_case(out: &mut String, case: &JunitCase) {
         push_message(out, message.as_deref(), details.as_deref());
     }
     for (title, text) in [("stdout", &case.system_out), ("stderr", &case.system_err)] {
-        if let Some(text) = text {
+        // Runners often write the failure's text into the output as well
+        // (nextest puts a panic in both): show it once.
+        let repeats = |t: &str| {
+            let t = t.trim();
+            !t.is_empty()
+                && case
+                    .details
+                    .as_deref()
+                    .is_some_and(|d| d.trim().contains(t))
+        };
+        if let Some(text) = text.as_deref().filter(|t| !repeats(t)) {
             out.push_str(&format!("--- {title} ---\n"));
             push_line(out, text);
         }

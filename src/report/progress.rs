@@ -13,14 +13,14 @@
 //! drawing thread owns stderr; what it writes is decided by [`Painter`], a
 //! pure state machine that is tested with fake clocks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::events::{Counts, Event, ReportError, Reporter};
-use crate::model::FinalStatus;
+use crate::model::{FinalStatus, Outcome};
 use crate::process::Stream;
 
 /// Shortest time between two redraws of the live line (10 per second).
@@ -137,19 +137,52 @@ pub fn render_live(state: &ProgressState, elapsed: Duration, width: usize) -> St
             .eta(elapsed)
             .map_or_else(|| "--".to_string(), format_clock)
     );
-    let bar = bar(state.done(), state.total, 20);
     let max = width.saturating_sub(1).max(10);
+    // Narrow terminals: the bar goes first, then the sandboxes, then the
+    // counts beyond done/total and failed; the clock and ETA always stay.
+    let short = format!(
+        "{}/{} tests · {} failed",
+        state.done(),
+        state.total,
+        c.failed
+    );
+    let shortest = format!("{}/{}", state.done(), state.total);
     let candidates = [
-        format!("{bar} {counts} · {sandboxes} · {clock}"),
+        format!(
+            "{} {counts} · {sandboxes} · {clock}",
+            bar(state.done(), state.total, 20)
+        ),
+        format!(
+            "{} {counts} · {sandboxes} · {clock}",
+            bar(state.done(), state.total, 10)
+        ),
         format!("{counts} · {sandboxes} · {clock}"),
         format!("{counts} · {clock}"),
+        format!("{short} · {clock}"),
+        format!("{shortest} · {clock}"),
+        format!("{shortest} {}", format_clock(elapsed)),
     ];
     for line in &candidates {
         if line.chars().count() <= max {
             return line.clone();
         }
     }
-    candidates[2].chars().take(max).collect()
+    candidates[candidates.len() - 1].clone()
+}
+
+/// `discovering group `all`: pytest --collect-only … · 0:03`, cut (with `…`)
+/// so that the clock always shows.
+pub fn render_phase(text: &str, elapsed: Duration, width: usize) -> String {
+    let clock = format!(" · {}", format_clock(elapsed));
+    let max = width.saturating_sub(1).max(10);
+    let room = max.saturating_sub(clock.chars().count());
+    let text: String = if text.chars().count() > room {
+        let cut: String = text.chars().take(room.saturating_sub(1)).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        text.to_string()
+    };
+    format!("{text}{clock}")
 }
 
 /// `[#######.............]`
@@ -223,6 +256,9 @@ pub struct Painter {
     width: usize,
     /// Live: the status line as last drawn.
     last_line: String,
+    /// Before the tests start: what the run is doing (discovering a group)
+    /// and since when.
+    phase: Option<(String, Duration)>,
 }
 
 impl Painter {
@@ -236,7 +272,39 @@ impl Painter {
             shown: false,
             width: 80,
             last_line: String::new(),
+            phase: None,
         }
+    }
+
+    /// The run does `text` before any test starts (discovery of a group):
+    /// plain, one line; live, a status line with a clock until the next
+    /// phase or the tests start.
+    pub fn phase(&mut self, text: &str, now: Duration) -> String {
+        self.phase = Some((sanitize(text), now));
+        match self.mode {
+            ProgressMode::Plain => format!("[offload] {}\n", sanitize(text)),
+            ProgressMode::Live => self.draw_phase(now),
+        }
+    }
+
+    /// A phase finished (`text`: what it found): plain, one line; live,
+    /// nothing (the next status line says more).
+    pub fn phase_done(&mut self, text: &str) -> String {
+        match self.mode {
+            ProgressMode::Plain => format!("[offload] {}\n", sanitize(text)),
+            ProgressMode::Live => String::new(),
+        }
+    }
+
+    fn draw_phase(&mut self, now: Duration) -> String {
+        let Some((text, since)) = &self.phase else {
+            return String::new();
+        };
+        let line = render_phase(text, now.saturating_sub(*since), self.width);
+        self.shown = true;
+        self.last_draw = Some(now);
+        self.last_line = line;
+        format!("{CLEAR_LINE}{}", self.last_line)
     }
 
     pub fn set_width(&mut self, width: usize) {
@@ -252,6 +320,7 @@ impl Painter {
         let mut out = String::new();
         if state.started && self.started_at.is_none() {
             self.started_at = Some(now);
+            self.phase = None;
             if self.mode == ProgressMode::Plain {
                 out.push_str(&format!(
                     "[offload] running {} tests on up to {} sandboxes\n",
@@ -282,7 +351,11 @@ impl Painter {
         out.push_str(&sanitize(text));
         out.push('\n');
         if self.mode == ProgressMode::Live {
-            out.push_str(&self.draw_if_due(now));
+            if self.started_at.is_some() {
+                out.push_str(&self.draw_if_due(now));
+            } else {
+                out.push_str(&self.draw_phase(now));
+            }
         }
         out
     }
@@ -290,7 +363,10 @@ impl Painter {
     /// Nothing arrived until [`Painter::wake_at`]: refresh what is due.
     pub fn tick(&mut self, now: Duration) -> String {
         if self.started_at.is_none() {
-            return String::new();
+            return match self.mode {
+                ProgressMode::Live => self.draw_phase(now),
+                ProgressMode::Plain => String::new(),
+            };
         }
         match self.mode {
             ProgressMode::Live => {
@@ -318,6 +394,10 @@ impl Painter {
     /// line; plain, one last status line.
     pub fn finish(&mut self, now: Duration) -> String {
         if self.started_at.is_none() {
+            if self.shown {
+                self.shown = false;
+                return CLEAR_LINE.to_string();
+            }
             return String::new();
         }
         match self.mode {
@@ -340,8 +420,12 @@ impl Painter {
 
     /// When [`Painter::tick`] should be called if nothing arrives first.
     pub fn wake_at(&self) -> Option<Duration> {
-        self.started_at?;
         let last = self.last_draw.unwrap_or_default();
+        if self.started_at.is_none() {
+            // The phase's clock moves once a second.
+            return (self.mode == ProgressMode::Live && self.phase.is_some())
+                .then_some(last + LIVE_CLOCK_INTERVAL);
+        }
         Some(match self.mode {
             ProgressMode::Live if self.pending => last + LIVE_REDRAW_INTERVAL,
             ProgressMode::Live => last + LIVE_CLOCK_INTERVAL,
@@ -375,9 +459,113 @@ impl Painter {
     }
 }
 
+/// The counts the status line shows: the decided tests, plus the tests of
+/// running batches whose runner already said how they ended (a line per
+/// test from pytest or nextest). The decision, from the batch's JUnit,
+/// replaces the provisional count; a batch that ends without deciding a test
+/// (it will be re-run) takes its provisional counts back.
+#[derive(Debug, Default)]
+struct LiveCounts {
+    decided: Counts,
+    /// Test ID → (its batch, what the runner said).
+    provisional: HashMap<String, (usize, Outcome)>,
+    /// The same, summed.
+    tally: Counts,
+    /// Tests whose `FAILED` line was printed from the live output.
+    printed: HashSet<String>,
+}
+
+impl LiveCounts {
+    fn add(tally: &mut Counts, outcome: Outcome, up: bool) {
+        let field = match outcome {
+            Outcome::Passed => &mut tally.passed,
+            Outcome::Skipped => &mut tally.skipped,
+            Outcome::Failed | Outcome::Error => &mut tally.failed,
+        };
+        *field = if up {
+            *field + 1
+        } else {
+            field.saturating_sub(1)
+        };
+    }
+
+    fn forget(&mut self, id: &str) {
+        if let Some((_, outcome)) = self.provisional.remove(id) {
+            Self::add(&mut self.tally, outcome, false);
+        }
+    }
+
+    /// The runner says `id` finished: the line to print, if any (a failure
+    /// that will not be retried is shown at once).
+    fn finished(
+        &mut self,
+        batch: usize,
+        id: &str,
+        outcome: Outcome,
+        retried: bool,
+    ) -> Option<String> {
+        let failed = matches!(outcome, Outcome::Failed | Outcome::Error);
+        if failed && retried {
+            return None;
+        }
+        if !self.provisional.contains_key(id) {
+            self.provisional.insert(id.to_string(), (batch, outcome));
+            Self::add(&mut self.tally, outcome, true);
+        }
+        (failed && self.printed.insert(id.to_string())).then(|| failure_line(outcome, id))
+    }
+
+    /// `id` got its verdict: the line to print, if any.
+    fn decided(&mut self, id: &str, status: FinalStatus) -> Option<String> {
+        self.forget(id);
+        self.decided.add(status);
+        let already = self.printed.remove(id);
+        match status {
+            FinalStatus::Failed if !already => Some(format!("FAILED {id}")),
+            FinalStatus::Error if !already => Some(format!("ERROR  {id}")),
+            _ => None,
+        }
+    }
+
+    /// `batch` ended: what it did not decide will run again.
+    fn batch_finished(&mut self, batch: usize) {
+        let left: Vec<String> = self
+            .provisional
+            .iter()
+            .filter(|(_, (b, _))| *b == batch)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in left {
+            self.forget(&id);
+        }
+    }
+
+    /// What to show, out of `total` tests.
+    fn shown(&self, total: usize) -> Counts {
+        let (d, t) = (&self.decided, &self.tally);
+        Counts {
+            total,
+            passed: d.passed + t.passed,
+            failed: d.failed + t.failed,
+            flaky: d.flaky,
+            not_run: d.not_run,
+            skipped: d.skipped + t.skipped,
+        }
+    }
+}
+
+fn failure_line(outcome: Outcome, id: &str) -> String {
+    match outcome {
+        Outcome::Error => format!("ERROR  {id}"),
+        _ => format!("FAILED {id}"),
+    }
+}
+
 enum DrawMsg {
     Update(ProgressState),
     Line(String),
+    Phase(String),
+    PhaseDone(String),
     Finish,
 }
 
@@ -388,6 +576,9 @@ pub struct ProgressReporter {
     state: ProgressState,
     alive: HashSet<usize>,
     in_flight: HashSet<usize>,
+    counts: LiveCounts,
+    /// When the group being discovered started.
+    discovery_started: Duration,
     tx: Option<Sender<DrawMsg>>,
     drawer: Option<JoinHandle<()>>,
 }
@@ -415,6 +606,8 @@ impl ProgressReporter {
             state: ProgressState::default(),
             alive: HashSet::new(),
             in_flight: HashSet::new(),
+            counts: LiveCounts::default(),
+            discovery_started: Duration::ZERO,
             tx: Some(tx),
             drawer,
         }
@@ -427,6 +620,7 @@ impl ProgressReporter {
     }
 
     fn send_state(&mut self) {
+        self.state.counts = self.counts.shown(self.state.total);
         self.state.sandboxes = self.alive.len();
         self.state.busy = self.in_flight.len();
         self.send(DrawMsg::Update(self.state.clone()));
@@ -506,19 +700,28 @@ impl Reporter for ProgressReporter {
             }
             Event::BatchFinished(b) => {
                 self.in_flight.remove(&b.batch);
+                self.counts.batch_finished(b.batch);
+                self.send_state();
+            }
+            Event::TestFinished {
+                batch,
+                id,
+                outcome,
+                retried_if_failed,
+            } => {
+                if let Some(line) = self.counts.finished(*batch, id, *outcome, *retried_if_failed) {
+                    self.send(DrawMsg::Line(line));
+                }
                 self.send_state();
             }
             Event::TestDecided { id, status } => {
-                self.state.counts.total = self.state.total;
-                self.state.counts.add(*status);
-                match status {
-                    FinalStatus::Failed => self.send(DrawMsg::Line(format!("FAILED {id}"))),
-                    FinalStatus::Error => self.send(DrawMsg::Line(format!("ERROR  {id}"))),
-                    _ => {}
+                if let Some(line) = self.counts.decided(id, *status) {
+                    self.send(DrawMsg::Line(line));
                 }
                 self.send_state();
             }
             Event::TestRetrying { id, attempt } => {
+                self.counts.forget(id);
                 self.send(DrawMsg::Line(format!("RETRY  {id} (attempt {attempt})")));
             }
             Event::Notice { message } => self.send_lines("note: ", message),
@@ -535,9 +738,18 @@ impl Reporter for ProgressReporter {
                 self.state.counts.total = *total;
                 self.send_state();
             }
-            Event::DiscoveryStarted { .. }
-            | Event::DiscoveryFinished { .. }
-            | Event::RunStopping { .. }
+            Event::DiscoveryStarted { group, command, at } => {
+                self.discovery_started = *at;
+                self.send(DrawMsg::Phase(format!("discovering group `{group}`: {command}")));
+            }
+            Event::DiscoveryFinished { group, tests, at } => {
+                let took = super::summary::format_duration(at.saturating_sub(self.discovery_started));
+                let tests = if *tests == 1 { "1 test".into() } else { format!("{tests} tests") };
+                self.send(DrawMsg::PhaseDone(format!("group `{group}`: {tests} ({took})")));
+            }
+            Event::RunStopping { .. }
+            | Event::Prepared { .. }
+            | Event::SandboxCreating { .. }
             | Event::ReportFailed { .. } => {}
         }
         Ok(())
@@ -572,6 +784,8 @@ fn draw_loop(rx: Receiver<DrawMsg>, mut painter: Painter, mut out: Box<dyn Write
         let (text, last) = match msg {
             Some(DrawMsg::Update(s)) => (painter.update(s, now), false),
             Some(DrawMsg::Line(l)) => (painter.line(&l, now), false),
+            Some(DrawMsg::Phase(p)) => (painter.phase(&p, now), false),
+            Some(DrawMsg::PhaseDone(p)) => (painter.phase_done(&p), false),
             Some(DrawMsg::Finish) => (painter.finish(now), true),
             None => (painter.tick(now), false),
         };
@@ -640,9 +854,42 @@ mod tests {
             render_live(&s, Duration::from_secs(10), 60),
             "5/10 tests · 3 passed · 1 failed · 1 flaky · 0:10 ETA 0:10"
         );
+        // Narrower, the counts give way before done/total and the ETA,
+        // which are never cut.
         let narrow = render_live(&s, Duration::from_secs(10), 40);
-        assert_eq!(narrow, "5/10 tests · 3 passed · 1 failed · 1 fl");
-        assert_eq!(narrow.chars().count(), 39);
+        assert_eq!(narrow, "5/10 tests · 1 failed · 0:10 ETA 0:10");
+        assert_eq!(
+            render_live(&s, Duration::from_secs(10), 25),
+            "5/10 · 0:10 ETA 0:10"
+        );
+        assert_eq!(render_live(&s, Duration::from_secs(10), 12), "5/10 0:10");
+    }
+
+    #[test]
+    fn the_discovery_phase_shows_what_runs_with_a_clock_that_always_fits() {
+        let text = "discovering group `all`: cargo nextest list --message-format json";
+        assert_eq!(
+            render_phase(text, Duration::from_secs(75), 120),
+            format!("{text} · 1:15")
+        );
+        let narrow = render_phase(text, Duration::from_secs(75), 40);
+        assert_eq!(narrow, "discovering group `all`: cargo… · 1:15");
+        assert!(narrow.chars().count() <= 39);
+        // Plain: a line per phase, none of them a status line.
+        let mut p = Painter::new(ProgressMode::Plain);
+        assert_eq!(p.phase(text, ms(0)), format!("[offload] {text}\n"));
+        assert_eq!(p.wake_at(), None);
+        assert_eq!(
+            p.phase_done("group `all`: 3 tests (1.2s)"),
+            "[offload] group `all`: 3 tests (1.2s)\n"
+        );
+        // Live: redrawn every second until the tests start, then erased.
+        let mut p = Painter::new(ProgressMode::Live);
+        p.set_width(120);
+        assert_eq!(p.phase(text, ms(0)), format!("{CLEAR_LINE}{text} · 0:00"));
+        assert_eq!(p.wake_at(), Some(ms(1000)));
+        assert_eq!(p.tick(ms(1000)), format!("{CLEAR_LINE}{text} · 0:01"));
+        assert_eq!(p.finish(ms(1500)), CLEAR_LINE);
     }
 
     #[test]
@@ -745,6 +992,33 @@ mod tests {
              [offload] finished in 0:09: 10/10 tests done: 9 passed, 1 failed, 0 flaky, 0 not run, 0 skipped\n"
         );
         assert!(!all.chars().any(|c| c.is_control() && c != '\n'));
+    }
+
+    #[test]
+    fn live_results_count_until_the_junit_decides_and_a_failure_shows_once() {
+        let mut c = LiveCounts::default();
+        assert_eq!(c.finished(1, "a", Outcome::Passed, false), None);
+        assert_eq!(
+            c.finished(1, "b", Outcome::Failed, false),
+            Some("FAILED b".to_string())
+        );
+        // A failure that will be retried is not counted (nor shown) yet.
+        assert_eq!(c.finished(1, "c", Outcome::Failed, true), None);
+        assert_eq!(c.finished(2, "d", Outcome::Passed, false), None);
+        let shown = c.shown(5);
+        assert_eq!((shown.passed, shown.failed, shown.decided()), (2, 1, 3));
+        // The decisions replace the provisional counts; no second FAILED line.
+        assert_eq!(c.decided("a", FinalStatus::Passed), None);
+        assert_eq!(c.decided("b", FinalStatus::Failed), None);
+        assert_eq!(
+            c.decided("c", FinalStatus::Error),
+            Some("ERROR  c".to_string())
+        );
+        assert_eq!(c.shown(5).decided(), 4);
+        // Batch 2 ends without deciding `d` (it runs again): its count goes.
+        c.batch_finished(2);
+        let shown = c.shown(5);
+        assert_eq!((shown.passed, shown.failed, shown.decided()), (1, 2, 3));
     }
 
     /// A writer the test can read back after the reporter is done.

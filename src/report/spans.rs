@@ -14,6 +14,8 @@ use crate::model::Outcome;
 pub struct SandboxSpan {
     /// 0-based worker index.
     pub index: usize,
+    /// When its creation started (the last one, for a replaced sandbox).
+    pub creating: Option<Duration>,
     /// The provider's name for it (`local-0`, `sb-xyz`), once created.
     pub id: Option<String>,
     pub ready: Option<Duration>,
@@ -38,6 +40,8 @@ pub struct BatchSpan {
     pub tests: Arc<[String]>,
     /// Per test of `tests`: this attempt's outcome (`None`: no result).
     pub outcomes: Vec<Option<Outcome>>,
+    /// Per test of `tests`: the time it reported (`None`: no result).
+    pub durations: Vec<Option<Duration>>,
 }
 
 impl BatchSpan {
@@ -78,6 +82,8 @@ pub struct RunSpans {
     pub discovery: Vec<DiscoverySpan>,
     /// When execution started (after discovery and planning).
     pub execution_started: Option<Duration>,
+    /// The provider's preparation (an image build), when it ran.
+    pub prepare: Option<(Duration, Duration)>,
     pub sandboxes: BTreeMap<usize, SandboxSpan>,
     /// In the order they started.
     pub batches: Vec<BatchSpan>,
@@ -94,7 +100,7 @@ impl RunSpans {
     /// Take one event into account. Returns true for `RunFinished`.
     pub fn record(&mut self, event: &Event<'_>) -> bool {
         match event {
-            Event::DiscoveryStarted { group, at } => self.discovery.push(DiscoverySpan {
+            Event::DiscoveryStarted { group, at, .. } => self.discovery.push(DiscoverySpan {
                 group: group.to_string(),
                 started: *at,
                 finished: None,
@@ -113,6 +119,10 @@ impl RunSpans {
                 self.total_tests = table.tests.len();
                 self.parallelism = *parallelism;
                 self.execution_started = Some(*at);
+            }
+            Event::Prepared { started, finished } => self.prepare = Some((*started, *finished)),
+            Event::SandboxCreating { sandbox, at } => {
+                self.sandbox(*sandbox).creating.get_or_insert(*at);
             }
             Event::SandboxReady { sandbox, id, at } => {
                 let s = self.sandbox(*sandbox);
@@ -146,6 +156,7 @@ impl RunSpans {
                     outcome: None,
                     tests: Arc::clone(tests),
                     outcomes: vec![None; tests.len()],
+                    durations: vec![None; tests.len()],
                 });
             }
             Event::BatchFinished(b) => {
@@ -158,6 +169,7 @@ impl RunSpans {
                     outcome: Some(b.outcome),
                     tests: Arc::clone(&b.tests),
                     outcomes: b.outcomes.clone(),
+                    durations: b.durations.clone(),
                 };
                 self.sandbox(b.sandbox);
                 match self.running.remove(&b.batch) {

@@ -12,6 +12,10 @@ use crate::model::{FinalStatus, TestRecord};
 /// How many of the slowest tests the summary lists.
 const SLOWEST_SHOWN: usize = 5;
 
+/// How many tests each list (failed, flaky, not run) shows; the rest are
+/// counted, with the command that shows them all.
+const LIST_SHOWN: usize = 20;
+
 /// Failure messages longer than this are cut (with `…`) so one huge
 /// assertion does not flood the terminal; `offload logs` shows the rest.
 const MESSAGE_MAX_CHARS: usize = 200;
@@ -46,7 +50,8 @@ pub fn render_summary(
     });
     if !failed.is_empty() {
         let _ = writeln!(out, "\nFailed tests:");
-        for r in failed {
+        let more = failed.len().saturating_sub(LIST_SHOWN);
+        for r in failed.into_iter().take(LIST_SHOWN) {
             let kind = if r.status == FinalStatus::Error {
                 " [error]"
             } else {
@@ -55,26 +60,43 @@ pub fn render_summary(
             let _ = writeln!(out, "  {}{kind}", r.id);
             let _ = writeln!(out, "      {}", first_failure_line(r));
         }
+        and_more(&mut out, more, "", "offload logs --failures --errors");
     }
 
     let flaky = by_id(records, |s| s == FinalStatus::Flaky);
     if !flaky.is_empty() {
         let _ = writeln!(out, "\nFlaky tests (failed, then passed on a retry):");
-        for r in flaky {
+        let more = flaky.len().saturating_sub(LIST_SHOWN);
+        for r in flaky.into_iter().take(LIST_SHOWN) {
             let _ = writeln!(out, "  {} ({})", r.id, attempts_text(r));
         }
+        and_more(&mut out, more, "", "offload logs");
     }
 
     let not_run = by_id(records, |s| s == FinalStatus::NotRun);
     if !not_run.is_empty() {
         let _ = writeln!(out, "\nNot run:");
-        for r in not_run {
-            let reason = r
-                .not_run_reason
-                .as_deref()
-                .unwrap_or("no result was produced");
-            let _ = writeln!(out, "  {}: {}", r.id, one_line(reason));
+        let reason = |r: &TestRecord| {
+            one_line(
+                r.not_run_reason
+                    .as_deref()
+                    .unwrap_or("no result was produced"),
+            )
+        };
+        let more = not_run.len().saturating_sub(LIST_SHOWN);
+        // The rest often share one reason (a cancelled run): say it once.
+        let rest: Vec<String> = not_run[LIST_SHOWN.min(not_run.len())..]
+            .iter()
+            .map(|r| reason(r))
+            .collect();
+        let shared = match rest.first() {
+            Some(first) if rest.iter().all(|r| r == first) => format!(" ({first})"),
+            _ => String::new(),
+        };
+        for r in not_run.into_iter().take(LIST_SHOWN) {
+            let _ = writeln!(out, "  {}: {}", r.id, reason(r));
         }
+        and_more(&mut out, more, &shared, "offload logs --errors");
     }
 
     let slowest = slowest(records);
@@ -155,7 +177,7 @@ impl Reporter for SummaryReporter {
             Event::ReportFailed {
                 message,
                 fails_run: false,
-            } => eprintln!("warning: {message}"),
+            } => crate::console::errln!("warning: {message}"),
             Event::RunFinished { records, stats } => {
                 let text = render_summary(
                     records,
@@ -171,7 +193,7 @@ impl Reporter for SummaryReporter {
                 let _ = stdout.write_all(text.as_bytes());
                 let _ = stdout.flush();
                 if let Some(fatal) = &stats.fatal {
-                    eprintln!("error: {fatal}");
+                    crate::console::errln!("error: {fatal}");
                 }
             }
             _ => {}
@@ -216,11 +238,32 @@ fn verdict_line(c: &Counts, cancelled: bool) -> String {
     "All tests passed!".into()
 }
 
-/// The records whose status matches, sorted by ID so the output is stable.
+/// The records whose status matches, sorted by ID in natural order
+/// (`test[2]` before `test[10]`) so the output is stable.
 fn by_id(records: &[TestRecord], keep: impl Fn(FinalStatus) -> bool) -> Vec<&TestRecord> {
     let mut v: Vec<&TestRecord> = records.iter().filter(|r| keep(r.status)).collect();
-    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v.sort_by(|a, b| crate::text::natural_cmp(&a.id, &b.id));
     v
+}
+
+/// `  … and 1,980 more (cancelled (Ctrl-C)): offload logs --errors`.
+fn and_more(out: &mut String, more: usize, why: &str, command: &str) {
+    if more > 0 {
+        let _ = writeln!(out, "  … and {} more{why}: {command}", thousands(more));
+    }
+}
+
+/// `1980` as `1,980`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The first line of the deciding attempt's failure: its message, or else
@@ -459,6 +502,50 @@ Reports:
 All tests passed!
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn long_lists_are_cut_in_natural_order_and_say_what_is_left() {
+        let mut records: Vec<TestRecord> = (0..2000)
+            .map(|i| {
+                let mut r = record(&format!("t[{i}]"), vec![]);
+                r.not_run_reason = Some("cancelled (Ctrl-C)".into());
+                r
+            })
+            .collect();
+        records.push(record(
+            "f[10]",
+            vec![attempt(Outcome::Failed, 0.0, Some("x"))],
+        ));
+        records.push(record(
+            "f[9]",
+            vec![attempt(Outcome::Failed, 0.0, Some("x"))],
+        ));
+        let text = render_summary(
+            &records,
+            Duration::from_secs(1),
+            None,
+            Path::new("logs"),
+            true,
+            &[],
+        );
+        let not_run: Vec<&str> = text
+            .lines()
+            .skip_while(|l| *l != "Not run:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert_eq!(not_run.len(), 21, "{text}");
+        assert_eq!(not_run[0], "  t[0]: cancelled (Ctrl-C)");
+        assert_eq!(not_run[19], "  t[19]: cancelled (Ctrl-C)");
+        assert_eq!(
+            not_run[20],
+            "  … and 1,980 more (cancelled (Ctrl-C)): offload logs --errors"
+        );
+        let failed = text.find("  f[9]\n").unwrap();
+        assert!(failed < text.find("  f[10]\n").unwrap(), "{text}");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 
     #[test]

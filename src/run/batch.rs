@@ -182,6 +182,10 @@ pub fn run_batch(
         }
     };
     let mut output = ran.output;
+    // The runner saying where it wrote its results (pytest's `generated xml
+    // file: …`): that file is read into the merged report and removed, so
+    // the batch's log must not point at it.
+    output.remove_lines(|line| line.contains(remote_result.as_str()));
     if ran.truncated {
         output.push(
             Stream::Stderr,

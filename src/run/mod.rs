@@ -59,7 +59,7 @@ pub enum Msg {
 
 /// [`Progress`] that can cross a thread.
 pub enum OwnedProgress {
-    Started { group: usize },
+    Started { group: usize, command: String },
     Warning(String),
     Note(String),
     Finished { group: usize, tests: usize },
@@ -99,6 +99,8 @@ pub struct Session<'r> {
     reporters: Reporters<'r>,
     /// The prepared provider, when it arrived before anyone waited for it.
     prepared: Option<std::result::Result<Box<dyn Provider>, ProviderError>>,
+    /// When preparing started, while it runs.
+    preparing_since: Option<Duration>,
 }
 
 impl<'r> Session<'r> {
@@ -113,6 +115,7 @@ impl<'r> Session<'r> {
             level_told: CancelLevel::Running,
             reporters,
             prepared: None,
+            preparing_since: None,
         }
     }
 
@@ -193,10 +196,13 @@ impl<'r> Session<'r> {
                 Some(Msg::Discovery(p)) => {
                     let at = self.now();
                     match p {
-                        OwnedProgress::Started { group } => self.emit(&Event::DiscoveryStarted {
-                            group: &groups[group].name,
-                            at,
-                        }),
+                        OwnedProgress::Started { group, command } => {
+                            self.emit(&Event::DiscoveryStarted {
+                                group: &groups[group].name,
+                                command: &command,
+                                at,
+                            })
+                        }
                         OwnedProgress::Warning(w) => self.emit(&Event::Warning { message: &w }),
                         OwnedProgress::Note(n) => self.emit(&Event::Notice { message: &n }),
                         OwnedProgress::Finished { group, tests } => {
@@ -210,7 +216,10 @@ impl<'r> Session<'r> {
                 }
                 Some(Msg::Discovered(result)) => break result,
                 // Preparing may finish first (nothing to build): keep it.
-                Some(Msg::Prepared(result)) => self.prepared = Some(result),
+                Some(Msg::Prepared(result)) => {
+                    self.prepared_at_last();
+                    self.prepared = Some(result)
+                }
                 Some(Msg::Worker(_) | Msg::Notice(..) | Msg::Rediscovered(_)) | None => {}
             }
         };
@@ -220,7 +229,18 @@ impl<'r> Session<'r> {
 
     /// Prepare `provider` (build an image) on a thread of its own, while
     /// discovery runs; [`Session::wait_prepared`] takes it back.
-    pub fn start_preparing(&self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
+    /// The preparation just ended: tell the reporters how long it took.
+    fn prepared_at_last(&mut self) {
+        if let Some(started) = self.preparing_since.take() {
+            let finished = self.now();
+            self.emit(&Event::Prepared { started, finished });
+        }
+    }
+
+    pub fn start_preparing(&mut self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
+        if prepare {
+            self.preparing_since = Some(self.now());
+        }
         let (cancel, tx) = (self.cancel.clone(), self.tx.clone());
         let handle = std::thread::spawn(move || {
             let mut provider = provider;
@@ -246,6 +266,7 @@ impl<'r> Session<'r> {
                 break result;
             }
             if let Some(Msg::Prepared(result)) = self.next(Duration::from_millis(100)) {
+                self.prepared_at_last();
                 break result;
             }
         };
@@ -377,6 +398,10 @@ impl<'r> Session<'r> {
             let now = self.now();
             let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
             match msg {
+                WorkerMsg::Creating { worker } => fx.emit(&Event::SandboxCreating {
+                    sandbox: worker,
+                    at: now,
+                }),
                 WorkerMsg::SandboxReady { worker, id } => {
                     state.sandbox_ready(worker, &id, now, &mut fx)
                 }
@@ -395,6 +420,11 @@ impl<'r> Session<'r> {
                     stream,
                     line: &line,
                 }),
+                WorkerMsg::TestFinished {
+                    batch,
+                    position,
+                    outcome,
+                } => state.test_finished(batch, position, outcome, &mut fx),
                 WorkerMsg::BatchDone(result) => state.batch_done(*result, now, &mut fx),
                 WorkerMsg::Exited { worker, panicked } => {
                     exited += 1;
@@ -413,6 +443,10 @@ impl<'r> Session<'r> {
         };
         let wall = self.now();
         drop((job_tx, job_rx));
+        // Nothing is left to run: a sandbox still being created is not needed
+        // (and may cost money). Its create is stopped as Ctrl-C stops one,
+        // so that its clean-up runs; destroys are not interrupted by this.
+        self.cancel.raise(CancelLevel::Graceful);
         // Sandboxes are destroyed as the workers leave: tell the reporters,
         // so the timeline shows each sandbox's whole life.
         while exited < workers {
@@ -426,6 +460,17 @@ impl<'r> Session<'r> {
                     });
                 }
                 Ok(Msg::Notice(warning, message)) => self.tell(warning, &message),
+                // A create that gave up while the others finished the work.
+                Ok(Msg::Worker(WorkerMsg::SandboxFailed { worker, error }))
+                    if !self.cancel.was_interrupted() && !error.message.contains("cancelled") =>
+                {
+                    let at = self.now();
+                    self.emit(&Event::SandboxFailed {
+                        sandbox: worker,
+                        error: &error.to_string(),
+                        at,
+                    });
+                }
                 Ok(_) => {}
                 // A worker thread that died without a word (it cannot, but
                 // waiting for it must not hang the run).
@@ -548,7 +593,10 @@ fn spawn_discovery(
             let progress_tx = tx.clone();
             let mut progress = move |p: Progress<'_>| {
                 let owned = match p {
-                    Progress::Started { group } => OwnedProgress::Started { group },
+                    Progress::Started { group, command } => OwnedProgress::Started {
+                        group,
+                        command: command.to_string(),
+                    },
                     Progress::Warning(w) => OwnedProgress::Warning(w.to_string()),
                     Progress::Note(n) => OwnedProgress::Note(n.to_string()),
                     Progress::Finished { group, tests } => OwnedProgress::Finished { group, tests },

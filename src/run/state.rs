@@ -277,6 +277,34 @@ impl<'t> RunState<'t> {
         });
     }
 
+    /// The runner's live output says the test at `position` of `batch`
+    /// finished so: tell the reporters (the JUnit file decides later).
+    pub fn test_finished(
+        &mut self,
+        batch: usize,
+        position: usize,
+        outcome: Outcome,
+        fx: &mut dyn Effects,
+    ) {
+        let Some(flight) = self.in_flight.get(&batch) else {
+            return;
+        };
+        let Some(&t) = flight.job.tests.get(position) else {
+            return;
+        };
+        let state = &self.tests[t];
+        if state.decided {
+            return;
+        }
+        let retry_count = self.table.groups[self.table.tests[t].group].retry_count;
+        fx.emit(&Event::TestFinished {
+            batch,
+            id: &self.table.tests[t].id,
+            outcome,
+            retried_if_failed: state.failure_retries < retry_count,
+        });
+    }
+
     /// A worker thread ended. One that ends during the run has failed: the
     /// batch it was running gave nothing.
     pub fn worker_exited(
@@ -442,6 +470,13 @@ impl<'t> RunState<'t> {
                 _ => None,
             })
             .collect();
+        let durations: Vec<Option<Duration>> = fates
+            .iter()
+            .map(|f| match f {
+                Fate::Result(a) => Some(a.duration),
+                _ => None,
+            })
+            .collect();
         let missing_reason = missing_reason(&end);
 
         let mut retry = Vec::new();
@@ -579,6 +614,7 @@ impl<'t> RunState<'t> {
             notes: notes(&end, self.settings.timeout),
             tests: Arc::clone(&job.ids),
             outcomes,
+            durations,
             output,
             timing,
         };

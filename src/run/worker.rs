@@ -9,12 +9,17 @@ use crossbeam_channel::{Receiver, Sender};
 use super::batch::{run_batch, BatchContext, BatchEnd, BatchResult, Job};
 use super::Msg;
 use crate::events::Notices;
+use crate::model::Outcome;
 use crate::process::{LineSink, Stream};
 use crate::provider::{Provider, ProviderError, SandboxGuard};
 
 /// What a worker tells the driver.
 #[derive(Debug)]
 pub enum WorkerMsg {
+    /// The worker starts creating its sandbox (or a replacement).
+    Creating {
+        worker: usize,
+    },
     SandboxReady {
         worker: usize,
         id: String,
@@ -34,6 +39,13 @@ pub enum WorkerMsg {
         batch: usize,
         stream: Stream,
         line: String,
+    },
+    /// The runner's live output says the test at `position` of the batch
+    /// finished so (the JUnit file decides later).
+    TestFinished {
+        batch: usize,
+        position: usize,
+        outcome: Outcome,
     },
     BatchDone(Box<BatchResult>),
     /// The worker thread ended (its sandbox is destroyed). `panicked` when it
@@ -73,6 +85,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
         let _ = out.send(Msg::Worker(msg));
     };
     let cancel = &ctx.batch.cancel;
+    send(WorkerMsg::Creating { worker });
     let mut guard = match ctx.provider.create(worker, cancel) {
         Ok(sandbox) => {
             let guard = SandboxGuard::new(sandbox, ctx.notices.clone());
@@ -90,7 +103,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
             worker,
             batch: job.batch,
         });
-        let sink = ctx.stream_output.then(|| output_sink(job.batch, out));
+        let sink = Some(output_sink(&job, ctx, out));
         let mut result = run_batch(&ctx.batch, worker, guard.get(), job, sink);
         let timed_out = matches!(result.end, BatchEnd::TimedOut(_));
         if matches!(result.end, BatchEnd::NotRun(_)) {
@@ -108,6 +121,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
                 ctx.notices
                     .send(&format!("destroying sandbox {old_id}: {e}"));
             }
+            send(WorkerMsg::Creating { worker });
             match ctx.provider.create(worker, cancel) {
                 Ok(s) => {
                     guard = SandboxGuard::new(s, ctx.notices.clone());
@@ -136,14 +150,41 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
     drop(guard);
 }
 
-/// Forwards each line of batch `batch`'s output to the driver.
-fn output_sink(batch: usize, out: &Sender<Msg>) -> LineSink {
-    let out = out.clone();
+/// What watches the output of `job` as it comes: the tests the runner says
+/// have finished (for live progress), and with `-v` every line.
+fn output_sink(job: &Job, ctx: &WorkerContext, out: &Sender<Msg>) -> LineSink {
+    let framework = Arc::clone(&ctx.batch.framework);
+    let names: Arc<[String]> = job
+        .runner_ids
+        .clone()
+        .unwrap_or_else(|| Arc::clone(&job.ids));
+    // Made at the first result line: most runners print none.
+    let positions: std::sync::OnceLock<rustc_hash::FxHashMap<String, usize>> =
+        std::sync::OnceLock::new();
+    let (out, batch, stream_output) = (out.clone(), job.batch, ctx.stream_output);
     Arc::new(move |stream: Stream, line: &str| {
-        let _ = out.send(Msg::Worker(WorkerMsg::Output {
-            batch,
-            stream,
-            line: line.to_string(),
-        }));
+        if let Some((name, outcome)) = framework.live_result(line) {
+            let positions = positions.get_or_init(|| {
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| (name.clone(), i))
+                    .collect()
+            });
+            if let Some(&position) = positions.get(name) {
+                let _ = out.send(Msg::Worker(WorkerMsg::TestFinished {
+                    batch,
+                    position,
+                    outcome,
+                }));
+            }
+        }
+        if stream_output {
+            let _ = out.send(Msg::Worker(WorkerMsg::Output {
+                batch,
+                stream,
+                line: line.to_string(),
+            }));
+        }
     })
 }

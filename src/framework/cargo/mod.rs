@@ -199,6 +199,15 @@ impl Framework for CargoFramework {
         })
     }
 
+    /// `cargo nextest list` first builds the test binaries: said so, as that
+    /// is where the time goes on a fresh checkout.
+    fn discovery_command(&self, group: &GroupConfig) -> String {
+        format!(
+            "{} (building the test binaries first)",
+            self.discovery_script(group)
+        )
+    }
+
     /// With discovery's build ([`reuse`]), the batch runs its binaries
     /// where it can, without cargo; otherwise `cargo nextest run` builds.
     fn batch_command(
@@ -244,9 +253,36 @@ impl Framework for CargoFramework {
         }
     }
 
+    /// `        PASS [   0.009s] ( 1/12) alpha tests::adds`, as nextest prints
+    /// each finished test (the counter is optional).
+    fn live_result<'l>(&self, line: &'l str) -> Option<(&'l str, crate::model::Outcome)> {
+        use crate::model::Outcome;
+        let line = line.trim();
+        let (status, rest) = line.split_once(" [")?;
+        let outcome = match status {
+            "PASS" | "FLAKY" | "LEAK" => Outcome::Passed,
+            "SKIP" => Outcome::Skipped,
+            "FAIL" | "TIMEOUT" | "ABORT" | "LEAK-FAIL" => Outcome::Failed,
+            s if s.starts_with("SIG") && s.len() > 3 => Outcome::Failed,
+            _ => return None,
+        };
+        let (_, rest) = rest.split_once("] ")?;
+        let rest = match rest.strip_prefix('(') {
+            Some(counted) => counted.split_once(") ")?.1,
+            None => rest,
+        };
+        rest.contains(' ').then_some((rest, outcome))
+    }
+
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         // nextest writes classname = binary ID, name = test name.
-        match_exact(cases, expected, |c| format_test_id("{classname} {name}", c))
+        let mut matched = match_exact(cases, expected, |c| format_test_id("{classname} {name}", c));
+        for (_, attempt) in &mut matched.matched {
+            if let Some(message) = attempt.details.as_deref().and_then(panic_message) {
+                attempt.message = Some(message);
+            }
+        }
+        matched
     }
 
     fn discovery_inputs(&self, group: &GroupConfig) -> Option<DiscoveryInputs> {
@@ -334,6 +370,30 @@ impl Framework for CargoFramework {
     }
 }
 
+/// What a panic says, from a failed test's output: nextest's message is the
+/// panic's first line (`thread 'x' (123) panicked at src/lib.rs:16:9`),
+/// which says where but not what. The lines after it, up to the backtrace
+/// note, are the panic's message (`assertion `left == right` failed`,
+/// `left: 4`, `right: 5`): joined on one line, with where it happened.
+fn panic_message(output: &str) -> Option<String> {
+    let mut lines = output.lines();
+    let location = lines
+        .by_ref()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("thread '")
+                .and_then(|l| l.split_once(" panicked at "))
+        })
+        .map(|(_, at)| at.trim_end_matches(':').to_string())?;
+    let what: Vec<&str> = lines
+        .map(str::trim)
+        .take_while(|l| {
+            !l.is_empty() && !l.starts_with("note: run with") && !l.starts_with("stack backtrace:")
+        })
+        .collect();
+    (!what.is_empty()).then(|| format!("{} (at {location})", what.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +401,52 @@ mod tests {
 
     fn framework(config: CargoConfig) -> CargoFramework {
         CargoFramework::new(config, PathBuf::from("."))
+    }
+
+    #[test]
+    fn a_panic_is_summed_up_by_its_message() {
+        let output = "\n    running 1 test\n    thread 'tests::wrong' (4478) panicked at src/lib.rs:16:9:\n    \
+                      assertion `left == right` failed\n      left: 4\n     right: 5\n    \
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            panic_message(output).as_deref(),
+            Some("assertion `left == right` failed; left: 4; right: 5 (at src/lib.rs:16:9)")
+        );
+        assert_eq!(
+            panic_message("thread 'main' panicked at x.rs:1:1:\nboom\nstack backtrace:\n  0: x")
+                .as_deref(),
+            Some("boom (at x.rs:1:1)")
+        );
+        assert_eq!(panic_message("test failed, no panic"), None);
+    }
+
+    #[test]
+    fn nextest_result_lines_give_the_id_and_outcome() {
+        use crate::model::Outcome::*;
+        let f = framework(CargoConfig::default());
+        let r = |l| f.live_result(l);
+        assert_eq!(
+            r("        PASS [   0.009s] ( 1/12) alpha tests::adds"),
+            Some(("alpha tests::adds", Passed))
+        );
+        assert_eq!(
+            r("        FAIL [   0.218s] ( 3/12) alpha::integ fails"),
+            Some(("alpha::integ fails", Failed))
+        );
+        assert_eq!(
+            r("     SIGSEGV [   0.1s] beta::custom weird name (a, b)"),
+            Some(("beta::custom weird name (a, b)", Failed))
+        );
+        assert_eq!(
+            r("        SKIP [   0.000s] ( 4/12) alpha tests::ignored"),
+            Some(("alpha tests::ignored", Skipped))
+        );
+        assert_eq!(
+            r("    Starting 12 tests across 4 binaries (1 test skipped)"),
+            None
+        );
+        assert_eq!(r("   TRY 1 FAIL [   0.2s] alpha tests::flaky"), None);
+        assert_eq!(r("    running 1 test"), None);
     }
 
     #[test]

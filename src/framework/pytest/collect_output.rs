@@ -139,9 +139,82 @@ fn push_unique(list: &mut Vec<String>, item: String) {
     }
 }
 
+/// A test result line of `pytest --verbosity=1` (`tests/t.py::test_a PASSED
+/// [ 10%]`, `… SKIPPED (no db) [ 20%]`): the node ID and its outcome.
+pub fn verbose_result(line: &str) -> Option<(&str, crate::model::Outcome)> {
+    use crate::model::Outcome;
+    const WORDS: [(&str, Outcome); 6] = [
+        ("PASSED", Outcome::Passed),
+        ("XPASS", Outcome::Passed),
+        ("FAILED", Outcome::Failed),
+        ("ERROR", Outcome::Error),
+        ("SKIPPED", Outcome::Skipped),
+        ("XFAIL", Outcome::Skipped),
+    ];
+    // The progress column (`[ 10%]`, or `[ 3/30]` with another style).
+    let line = line.trim_end();
+    let line = match line.rfind(" [") {
+        Some(i) if line.ends_with(']') => line[..i].trim_end(),
+        _ => line,
+    };
+    if !line.contains("::") {
+        return None;
+    }
+    // The status is the last of these words that follows the ID: a reason
+    // in parentheses may come after it.
+    let mut best: Option<(usize, Outcome)> = None;
+    for (word, outcome) in WORDS {
+        let mut from = line.len();
+        while let Some(i) = line[..from].rfind(word) {
+            let before = line[..i].ends_with(' ');
+            let rest = &line[i + word.len()..];
+            if before && (rest.is_empty() || rest.starts_with(" (")) {
+                if best.map_or(true, |(j, _)| i > j) {
+                    best = Some((i, outcome));
+                }
+                break;
+            }
+            from = i;
+        }
+    }
+    let (at, outcome) = best?;
+    let id = line[..at].trim_end();
+    id.contains("::").then_some((id, outcome))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbose_result_lines_give_the_node_id_and_outcome() {
+        use crate::model::Outcome::*;
+        let r = |l| verbose_result(l);
+        assert_eq!(
+            r("tests/t.py::test_a PASSED                          [ 10%]"),
+            Some(("tests/t.py::test_a", Passed))
+        );
+        assert_eq!(
+            r("tests/t.py::test_p[a b] FAILED [ 50%]"),
+            Some(("tests/t.py::test_p[a b]", Failed))
+        );
+        assert_eq!(
+            r("tests/t.py::test_s SKIPPED (no db)            [ 70%]"),
+            Some(("tests/t.py::test_s", Skipped))
+        );
+        assert_eq!(
+            r("tests/t.py::T::test_e ERROR [100%]"),
+            Some(("tests/t.py::T::test_e", Error))
+        );
+        assert_eq!(
+            r("tests/t.py::test_x XFAIL (bug)"),
+            Some(("tests/t.py::test_x", Skipped))
+        );
+        // Not test results: the summary, collection, a test named like a word.
+        assert_eq!(r("FAILED tests/t.py::test_a - assert 1 == 2"), None);
+        assert_eq!(r("collected 30 items"), None);
+        assert_eq!(r("tests/t.py::test_PASSED_twice"), None);
+    }
 
     #[test]
     fn plain_list_with_awkward_ids() {

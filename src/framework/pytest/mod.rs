@@ -20,6 +20,7 @@ use crate::cancel::Cancel;
 use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
+use crate::model::Outcome;
 use crate::process::{shell_quote, Ending};
 
 /// Options that make discovery output readable whatever the project's
@@ -36,6 +37,10 @@ const DISCOVERY_OPTIONS: &str = "--verbosity=-1 --color=no --tb=short -rfE";
 /// splits an ID over two lines of discovery output. Discovery and every
 /// batch override it, so that IDs are printed whole, one a line, and the
 /// batch's pytest knows them by the same escaped form.
+/// The captured output (stdout, stderr, logging) of failing tests in their
+/// JUnit testcase; passing tests' output stays out of the report.
+const JUNIT_OUTPUT: &str = "-o junit_logging=all -o junit_log_passing_tests=false";
+
 const ESCAPE_IDS: &str =
     "-o disable_test_id_escaping_and_forfeit_all_rights_to_community_support=false";
 
@@ -257,13 +262,20 @@ impl Framework for PytestFramework {
         })
     }
 
+    fn discovery_command(&self, group: &GroupConfig) -> String {
+        self.discovery_script(group)
+    }
+
     fn batch_command(
         &self,
         tests: &[String],
         result_file: &str,
         _from_discovery: Option<&str>,
     ) -> BatchCommand {
-        let mut script = self.pytest();
+        // Unbuffered, one line per test (`--verbosity=1`, before `run_args`
+        // so that a user's `-q` there still wins): the run shows each test
+        // as it finishes.
+        let mut script = format!("PYTHONUNBUFFERED=1 {} --verbosity=1", self.pytest());
         if let Some(args) = self
             .config
             .run_args
@@ -276,8 +288,10 @@ impl Framework for PytestFramework {
         }
         // xunit1 adds the `file` attribute; an empty prefix undoes a user's
         // `--junit-prefix`, which would otherwise change every classname.
+        // A failing test's captured output goes into its testcase, where
+        // the merged report and `offload logs` show it.
         script.push_str(&format!(
-            " --junitxml={} -o junit_family=xunit1 --junit-prefix= {ESCAPE_IDS}",
+            " --junitxml={} -o junit_family=xunit1 --junit-prefix= {JUNIT_OUTPUT} {ESCAPE_IDS}",
             shell_quote(result_file)
         ));
         for id in tests {
@@ -293,6 +307,11 @@ impl Framework for PytestFramework {
             script,
             results: ResultLocation::ResultFile,
         }
+    }
+
+    /// `tests/t.py::test_a PASSED   [ 10%]`, as `--verbosity=1` prints it.
+    fn live_result<'l>(&self, line: &'l str) -> Option<(&'l str, Outcome)> {
+        collect_output::verbose_result(line)
     }
 
     /// `expected` are the runner's names of the batch's tests: the node IDs
@@ -433,7 +452,7 @@ mod tests {
         assert_eq!(
             cmd.script,
             format!(
-                "uv run pytest -p no:randomly --junitxml='/tmp/out dir/r.xml' -o junit_family=xunit1 --junit-prefix= {ESCAPE_IDS} \
+                "PYTHONUNBUFFERED=1 uv run pytest --verbosity=1 -p no:randomly --junitxml='/tmp/out dir/r.xml' -o junit_family=xunit1 --junit-prefix= {JUNIT_OUTPUT} {ESCAPE_IDS} \
                  'tests/t.py::test_p[a b]' 'tests/t.py::test_p[it'\\''s]' tests/t.py::test_plain './@odd/t.py::test'"
             )
         );
