@@ -264,8 +264,9 @@ fn the_default_framework_reuses_only_with_discovery_inputs() {
     assert_eq!(runs(1), 4, "a named input changed");
 }
 
-/// A copy of `fixtures/cargo-workspace` (its own target directory), with
-/// the config in the copy.
+/// A copy of `fixtures/cargo-workspace` with the config in the copy, and
+/// its own target directory inside it, as a project has it (cargo marks it
+/// with a `CACHEDIR.TAG`, which keeps it out of the key).
 fn cargo_project() -> (TempDir, std::path::PathBuf) {
     let ok = std::process::Command::new("cargo")
         .args(["nextest", "--version"])
@@ -283,8 +284,7 @@ fn cargo_project() -> (TempDir, std::path::PathBuf) {
          [provider]\ntype = \"local\"\n\n[framework]\ntype = \"cargo\"\n\n\
          [groups.all]\nretry_count = 0\n",
     );
-    let target =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fixture-cargo-discovery");
+    let target = dir.join("target");
     (dir, target)
 }
 
