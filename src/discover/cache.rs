@@ -38,7 +38,15 @@ const RACY: Duration = Duration::from_secs(2);
 
 /// File names a tree walk leaves out wherever they are: compiled Python and
 /// editors' leftovers, which come and go without changing any test.
-const SKIPPED_SUFFIXES: &[&str] = &[".pyc", ".pyo", "~", ".swp", ".swo"];
+const SKIPPED_SUFFIXES: &[&str] = &[".pyc", ".pyo", "~", ".swp", ".swo", HISTORY_SUFFIX];
+
+/// Offload's timing history files (`{config stem}.history.tsv`), of any
+/// config: they change with every run and no discovery reads them.
+const HISTORY_SUFFIX: &str = ".history.tsv";
+
+/// The name every discovery cache ends with: a directory holding one is an
+/// output directory of Offload (any config's), left out of every walk.
+const CACHE_SUFFIX: &str = ".discovery.json";
 
 /// The cache file of the config at `config_path`, in `output_dir`.
 pub fn path_for(output_dir: &Path, config_path: &Path) -> PathBuf {
@@ -46,7 +54,7 @@ pub fn path_for(output_dir: &Path, config_path: &Path) -> PathBuf {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "offload".into());
-    output_dir.join(format!("{stem}.discovery.json"))
+    output_dir.join(format!("{stem}{CACHE_SUFFIX}"))
 }
 
 /// Where a run's discovery cache is, to open it again during the run.
@@ -277,7 +285,7 @@ pub fn compute_key(
             names: &inputs.skip_dirs,
             paths: ignore,
         };
-        walk(&base.join(tree), &skip, &mut paths);
+        walk(&base.join(tree), &skip, true, &mut paths);
     }
     let mut files: Vec<FileStamp> = paths
         .iter()
@@ -342,15 +350,25 @@ fn difference(before: &Key, now: &Key) -> Option<String> {
 }
 
 /// Every file under `dir`, depth first, leaving out hidden entries, the
-/// directories named in `skip` or holding a `CACHEDIR.TAG`, and symbolic
-/// links to directories (no cycles).
-fn walk(dir: &Path, skip: &Skip<'_>, out: &mut Vec<PathBuf>) {
+/// directories named in `skip`, holding a `CACHEDIR.TAG` or an Offload
+/// discovery cache (an output directory), Offload's history files, and
+/// symbolic links to directories (no cycles).
+fn walk(dir: &Path, skip: &Skip<'_>, top: bool, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         // A missing tree is one absent file: its appearance changes the key.
         out.push(dir.to_path_buf());
         return;
     };
     let mut entries: Vec<_> = entries.flatten().collect();
+    if !top
+        && entries
+            .iter()
+            .any(|e| e.file_name().to_string_lossy().ends_with(CACHE_SUFFIX))
+    {
+        // Another config's output directory (this config's is in
+        // `skip.paths`): its reports change with every run.
+        return;
+    }
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
@@ -370,7 +388,7 @@ fn walk(dir: &Path, skip: &Skip<'_>, out: &mut Vec<PathBuf>) {
                 && !skip.names.contains(&name.as_ref())
                 && !path.join("CACHEDIR.TAG").exists()
             {
-                walk(&path, skip, out);
+                walk(&path, skip, false, out);
             }
         } else if !skipped && (kind.is_file() || path.is_file()) {
             out.push(path);

@@ -462,7 +462,13 @@ impl<'t> RunState<'t> {
         let batch = job.batch;
         let timeout_secs = self.settings.timeout.as_secs();
         let fates = fates(&end, &job);
-        let timing = self.timing(&job, &end, &fates, wall);
+        // A batch that stopped at a test its runner does not know ran
+        // nothing: it teaches the timing history nothing.
+        let timing = if result_not_found.is_empty() {
+            self.timing(&job, &end, &fates, wall)
+        } else {
+            None
+        };
         let outcomes: Vec<Option<Outcome>> = fates
             .iter()
             .map(|f| match f {

@@ -170,6 +170,11 @@ fn caches_byte_code_hidden_and_skipped_directories_do_not_count() {
     dir.write("tests/results/junit.xml", "x");
     dir.write("tests/h.tsv", "x");
     assert_eq!(why_changed(&ignoring, &inputs("pytest")), None);
+    // Nor another config's history file and output directory.
+    dir.write("tests/other.history.tsv", "x");
+    dir.write("tests/other-results/other.discovery.json", "{}");
+    dir.write("tests/other-results/junit.xml", "x");
+    assert_eq!(why_changed(&ignoring, &inputs("pytest")), None);
 }
 
 #[test]

@@ -886,6 +886,9 @@ fn a_test_gone_since_a_reused_discovery_is_left_out_and_its_neighbours_pass() {
     );
     // The batch, its neighbours again, the new test: no isolation.
     assert_eq!(batches, 3, "{:?}", fx.events);
+    // The batch that ran nothing teaches the timing history nothing.
+    assert!(fx.timings[0].is_none());
+    assert!(fx.timings[1].is_some());
     assert!(fx.has("notice batch 1: the runner does not know 1 test(s) of the reused discovery (e.g. `t_gone`)"));
     assert!(fx.has("notice discovered afresh: 1 test(s) of the reused discovery no longer exist and are left out (e.g. `t_gone`); 1 new test(s) to run"));
     assert!(
