@@ -368,14 +368,21 @@ impl<'r> Session<'r> {
                 // Discovered afresh on a thread of its own while the
                 // batches go on; stored for the next run.
                 let cache = discovery_cache.as_ref().map(|c| c.open(true));
-                rediscovery = Some(spawn_discovery(
+                match spawn_discovery(
                     Arc::clone(&context_framework),
                     table.groups.clone(),
                     cache,
                     &self.cancel,
                     self.tx.clone(),
                     Msg::Rediscovered,
-                )?);
+                ) {
+                    Ok(handle) => rediscovery = Some(handle),
+                    Err(e) => {
+                        let mut fx =
+                            Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
+                        state.rediscovered(Err(e.to_string()), &mut fx);
+                    }
+                }
             }
             let msg = match self.next(Duration::from_millis(50)) {
                 Some(Msg::Worker(msg)) => msg,

@@ -469,6 +469,78 @@ mod tests {
     }
 
     #[test]
+    fn a_test_absent_from_a_normal_run_is_one_nextest_does_not_have() {
+        let f = framework(CargoConfig::default());
+        let ids: Vec<String> = ["a t1", "a gone", "b t2"].map(String::from).to_vec();
+        let output = crate::process::CapturedOutput::default();
+        let results = MatchedResults {
+            matched: vec![
+                (
+                    0,
+                    crate::framework::attempt_from_case(JunitCase::named("t1")),
+                ),
+                (
+                    2,
+                    crate::framework::attempt_from_case(JunitCase::named("t2")),
+                ),
+            ],
+            unmatched: vec![],
+        };
+        let batch = |exit_code, results| RanBatch {
+            exit_code,
+            ids: &ids,
+            expected: &ids,
+            output: &output,
+            results,
+        };
+        for code in [0, 4, 100] {
+            assert_eq!(f.not_found(&batch(Some(code), Some(&results))), [1]);
+        }
+        // A crash, a JUnit whose names do not map, or no JUnit: not the word
+        // of a runner that ran everything it was given.
+        assert!(f.not_found(&batch(Some(101), Some(&results))).is_empty());
+        assert!(f.not_found(&batch(None, Some(&results))).is_empty());
+        assert!(f.not_found(&batch(Some(0), None)).is_empty());
+        let odd = MatchedResults {
+            unmatched: vec![JunitCase::named("x")],
+            ..results.clone()
+        };
+        assert!(f.not_found(&batch(Some(0), Some(&odd))).is_empty());
+    }
+
+    #[test]
+    fn with_discoverys_build_a_local_batch_runs_its_binaries_without_cargo() {
+        let f = framework(CargoConfig {
+            package: Some("alpha".into()),
+            include_ignored: true,
+            ..CargoConfig::default()
+        });
+        let reuse = reuse::Reuse {
+            binaries_metadata: "/t/bm.json".into(),
+            cargo_metadata: "/t/cm.json".into(),
+            workspace: "/ws".into(),
+        };
+        let cmd = f.batch_command(&["alpha t".into()], "r.xml", Some(&reuse.encode()));
+        assert!(
+            cmd.script.contains(
+                "if [ -f /t/bm.json ] && [ -f /t/cm.json ] && [ \"$(pwd -P)\" = /ws ]; then\n\
+                 set -- --binaries-metadata /t/bm.json --cargo-metadata /t/cm.json\n\
+                 else\n\
+                 set -- -p alpha\n\
+                 fi\n"
+            ),
+            "{}",
+            cmd.script
+        );
+        assert!(
+            cmd.script
+                .contains("\"offload:$rf.nextest.toml\" \"$@\" --run-ignored all -E "),
+            "{}",
+            cmd.script
+        );
+    }
+
+    #[test]
     fn batch_script_writes_a_tool_config_and_selects_exactly_the_batch() {
         let f = framework(CargoConfig::default());
         let cmd = f.batch_command(
@@ -544,6 +616,35 @@ mod tests {
         );
         // The tool config does not outlive the batch.
         assert!(!dir.join("out/r.xml.nextest.toml").exists());
+
+        // With discovery's build: used in the directory it was made for, and
+        // anywhere else (a sandbox's own copy) cargo builds as before.
+        let ws = dir.join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::write(dir.join("bm.json"), "{}").unwrap();
+        std::fs::write(dir.join("cm.json"), "{}").unwrap();
+        let reuse = reuse::Reuse {
+            binaries_metadata: dir.join("bm.json"),
+            cargo_metadata: dir.join("cm.json"),
+            workspace: std::fs::canonicalize(&ws).unwrap(),
+        };
+        let f = framework(CargoConfig {
+            features: vec!["x".into()],
+            ..CargoConfig::default()
+        });
+        let cmd = f.batch_command(&["a t".into()], "r.xml", Some(&reuse.encode()));
+        for (cwd, reused) in [(&ws, true), (&dir, false)] {
+            let spec = CommandSpec {
+                cwd: Some(cwd),
+                env: &env,
+                ..CommandSpec::sh(&cmd.script)
+            };
+            let out = process::run(&spec, None, &Cancel::new(), None).unwrap();
+            assert_eq!(out.ending, Ending::Exited(3), "{}", out.tail(20));
+            let args = std::fs::read_to_string(cwd.join("args.txt")).unwrap();
+            assert_eq!(args.contains("--binaries-metadata\n"), reused, "{args}");
+            assert_eq!(args.contains("--features\nx\n"), !reused, "{args}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
