@@ -94,17 +94,15 @@ pub fn discover_all(
         cache.keep_only(groups);
     }
     for (g, group) in groups.iter().enumerate() {
+        // The phase's time includes checking the key, so that what reuse
+        // costs shows.
+        progress(Progress::Started {
+            group: g,
+            command: &framework.discovery_command(group),
+        });
         let lookup = cache.as_deref().and_then(|cache| {
             let inputs = framework.discovery_inputs(group)?;
             Some(cache.lookup(group, &inputs))
-        });
-        let command = match &lookup {
-            Some(cache::Lookup::Reused(_)) => "the last discovery, reused".to_string(),
-            _ => framework.discovery_command(group),
-        };
-        progress(Progress::Started {
-            group: g,
-            command: &command,
         });
         let (discovery, key, was_reused) = match lookup {
             Some(cache::Lookup::Reused(discovery)) => {
