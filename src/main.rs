@@ -32,20 +32,27 @@ use std::process::ExitCode;
 pub enum Verdict {
     /// 0: everything passed (or the command succeeded).
     Success,
-    /// 1: a test failed or was not run, or the command failed.
+    /// 1: a test failed, errored or was not run.
     Failure,
     /// 2: everything passed, some only after a retry.
     Flaky,
+    /// 3: Offload could not do what was asked, whatever the tests would
+    /// say: a usage error (a bad flag), a broken config, a discovery that
+    /// failed, no sandbox could be created, a report not written, a failed
+    /// `doctor` check. Every error a subcommand returns ends here.
+    OffloadError,
     /// 130: interrupted by Ctrl-C.
     Interrupted,
 }
 
 impl Verdict {
+    /// The one place a verdict becomes an exit code (README, "Exit codes").
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Success => 0,
             Verdict::Failure => 1,
             Verdict::Flaky => 2,
+            Verdict::OffloadError => 3,
             Verdict::Interrupted => 130,
         }
     }
@@ -66,7 +73,7 @@ fn main() -> ExitCode {
         Ok(verdict) => ExitCode::from(verdict.exit_code()),
         Err(e) => {
             crate::console::errln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(Verdict::OffloadError.exit_code())
         }
     }
 }

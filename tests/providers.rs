@@ -511,7 +511,7 @@ destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
         ),
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = stderr(&out);
     assert!(err.contains("timed out after 2 s"), "{err}");
     assert!(!err.contains("retrying create_command"), "{err}");
@@ -944,7 +944,7 @@ exec_command = "sh -c {command}"
 destroy_command = "true""#,
     );
     let out = run_within(s.offload(&config, &[]), Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = stderr(&out);
     assert!(
         err.contains("create_command")
@@ -962,7 +962,7 @@ destroy_command = "true""#,
         ),
         Duration::from_secs(20),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(stderr(&out).contains("offload.toml:"), "{}", describe(&out));
     assert!(
         stderr(&out).contains("@modal_sandbx.py"),

@@ -141,7 +141,7 @@ fn init_refuses_to_overwrite_without_force() {
     assert_exit(&run_in(&dir.path, &["init"], &[]), 0);
     dir.write("offload.toml", "# my own edits\n");
     let again = run_in(&dir.path, &["init"], &[]);
-    assert_exit(&again, 1);
+    assert_exit(&again, 3);
     let err = stderr(&again);
     assert!(err.contains("offload.toml already exists"), "{err}");
     assert!(err.contains("offload init --force"), "{err}");
@@ -174,7 +174,7 @@ fn init_writes_where_dash_c_says() {
         0,
     );
     let bad = run_in(&dir.path, &["init", "-p", "lcoal"], &[]);
-    assert_exit(&bad, 1);
+    assert_exit(&bad, 3);
     assert!(
         stderr(&bad).contains("unknown provider \"lcoal\""),
         "{}",
@@ -223,7 +223,7 @@ fn doctor_reports_a_broken_discover_command_with_a_fix() {
         )
     });
     let out = run_in(&dir.path, &["doctor"], &[]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     let text = stdout(&out);
     assert!(
         text.contains("✗ tool: ./list-tests.sh not found (needed by [framework] discover_command)"),
@@ -260,7 +260,7 @@ fn doctor_reports_junit_names_that_do_not_map_with_the_format_that_would() {
         )
     });
     let out = run_in(&dir.path, &["doctor"], &[]);
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     let text = stdout(&out);
     assert!(
         text.contains("✗ batch: group `all` (2 tests): 2 JUnit results match no discovered test"),
@@ -685,7 +685,7 @@ fn doctor_passes_on_the_pytest_and_cargo_fixtures() {
 #[test]
 fn doctor_names_the_pytest_module_that_cannot_be_collected() {
     let out = doctor_on_fixture("pytest-broken");
-    assert_exit(&out, 1);
+    assert_exit(&out, 3);
     let text = stdout(&out);
     let at = text
         .find("✗ discovery: group `all` failed")
