@@ -68,12 +68,30 @@ fn main() -> ExitCode {
         return process::supervisor::main();
     }
     limit_malloc_arenas();
-    let cli: cli::Cli = argh::from_env();
+    ExitCode::from(try_main().exit_code())
+}
+
+/// Parse the command line and run the subcommand. Every error, from the
+/// command line or the subcommand, is printed here and ends as
+/// [`Verdict::OffloadError`].
+fn try_main() -> Verdict {
+    let cli = match cli::parse_env() {
+        Ok(cli::Parsed::Command(cli)) => cli,
+        Ok(cli::Parsed::Help(text)) => {
+            // `offload --help | head -1` is not an error.
+            console::outln!("{text}");
+            return Verdict::Success;
+        }
+        Err(usage) => {
+            console::errln!("error: {usage}");
+            return Verdict::OffloadError;
+        }
+    };
     match commands::dispatch(cli) {
-        Ok(verdict) => ExitCode::from(verdict.exit_code()),
+        Ok(verdict) => verdict,
         Err(e) => {
-            crate::console::errln!("error: {e}");
-            ExitCode::from(Verdict::OffloadError.exit_code())
+            console::errln!("error: {e}");
+            Verdict::OffloadError
         }
     }
 }

@@ -112,7 +112,14 @@ fn unknown_keys_warn_on_stderr_but_validate() {
         "warning: offload.toml:4:1: unknown key `offload.retry_cont` (did you mean \
          `retry_count`? it is a setting of [groups.NAME])\n"
     );
-    assert!(stdout(&out).starts_with("Configuration is valid!"));
+    // Valid, but not in silence: the first line says the key is ignored.
+    assert!(
+        stdout(&out).starts_with(
+            "Configuration is valid, but 1 unknown key is ignored: `offload.retry_cont`"
+        ),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]

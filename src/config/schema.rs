@@ -32,6 +32,20 @@ pub struct OffloadSection {
     pub sandbox_project_root: Option<String>,
     /// Runs once during image build (prepare), after cwd/copy-dirs are applied.
     pub sandbox_init_cmd: Option<String>,
+    /// What a key Offload does not know is: a warning (default) or an error.
+    pub unknown_keys: UnknownKeys,
+}
+
+/// `[offload] unknown_keys`: what to do with a key Offload does not know
+/// (a typo such as `retry_cont`, a setting in the wrong table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// `"warn"`: a warning each, and the key is ignored.
+    #[default]
+    Warn,
+    /// `"error"`: the config is not loaded until they are fixed (what
+    /// `offload validate --strict` does for one check).
+    Error,
 }
 
 /// `[provider]`, tagged by `type`.
@@ -280,6 +294,7 @@ impl Config {
                 working_dir: None,
                 sandbox_project_root: root.map(str::to_string),
                 sandbox_init_cmd: None,
+                unknown_keys: UnknownKeys::Warn,
             },
             provider,
             framework: FrameworkConfig::Default(DefaultFrameworkConfig {
