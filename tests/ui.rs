@@ -106,6 +106,212 @@ fn init_on_a_script_project_runs_each_script_as_a_test() {
     assert!(text.contains("Passed:   1"), "{text}");
 }
 
+#[test]
+fn init_asks_pytest_and_finds_tests_inside_the_package() {
+    // networkx's layout: tests next to the code they test, no tests/ at the
+    // top, no pytest configuration.
+    let dir = TempDir::new("ui-pkg-tests");
+    dir.write(
+        "pyproject.toml",
+        "[project]\nname = \"pkg\"\nversion = \"0\"\n",
+    );
+    dir.write("pkg/__init__.py", "");
+    dir.write("pkg/algorithms/__init__.py", "");
+    dir.write(
+        "pkg/algorithms/tests/test_paths.py",
+        "def test_short():\n    assert True\n\n\ndef test_long():\n    assert True\n",
+    );
+    dir.write(
+        "pkg/tests/test_core.py",
+        "def test_core():\n    assert True\n",
+    );
+    let init = run_in(&dir.path, &["init"], &[]);
+    assert_exit(&init, 0);
+    let text = stdout(&init);
+    assert!(
+        text.contains("pytest framework (detected from pytest test files such as pkg/algorithms/tests/test_paths.py)"),
+        "{}",
+        describe(&init)
+    );
+    assert!(
+        text.contains("pytest collects 3 tests in pkg/ (asked with `"),
+        "{}",
+        describe(&init)
+    );
+    assert!(stderr(&init).is_empty(), "{}", describe(&init));
+    let config = dir.read("offload.toml");
+    assert!(config.contains("\npaths = []\n"), "{config}");
+    assert_exit(&run_in(&dir.path, &["validate"], &[]), 0);
+    let run = run_in(&dir.path, &["run"], &[]);
+    assert_exit(&run, 0);
+    assert!(stdout(&run).contains("Passed:   3"), "{}", describe(&run));
+}
+
+#[test]
+fn init_turns_off_xdist_from_addopts_for_batches() {
+    let dir = pytest_project();
+    dir.write("pytest.ini", "[pytest]\naddopts = -ra -n 2\n");
+    let init = run_in(&dir.path, &["init"], &[]);
+    assert_exit(&init, 0);
+    assert!(
+        stdout(&init).contains("pytest.ini sets addopts `-n 2`: run_args = \"-n 0\""),
+        "{}",
+        describe(&init)
+    );
+    assert!(dir.read("offload.toml").contains("\nrun_args = \"-n 0\"\n"));
+    // Whether some batch started xdist workers (pytest-xdist says
+    // "created: 2/2 workers").
+    let xdist_started = |dir: &TempDir| {
+        std::fs::read_dir(dir.join("test-results/logs"))
+            .unwrap()
+            .any(|log| {
+                std::fs::read_to_string(log.unwrap().path())
+                    .unwrap()
+                    .contains(" workers")
+            })
+    };
+    let run = run_in(&dir.path, &["run"], &[]);
+    assert_exit(&run, 0);
+    assert!(stdout(&run).contains("Passed:   3"), "{}", describe(&run));
+    assert!(!xdist_started(&dir), "{}", describe(&run));
+    // Without run_args, every batch would start its workers.
+    let config = dir.read("offload.toml").replace("run_args = \"-n 0\"", "");
+    dir.write("offload.toml", &config);
+    let _ = std::fs::remove_dir_all(dir.join("test-results"));
+    let run = run_in(&dir.path, &["run"], &[]);
+    assert_exit(&run, 0);
+    assert!(xdist_started(&dir), "{}", describe(&run));
+}
+
+#[test]
+fn init_without_a_pytest_capable_python_warns_and_says_what_to_install() {
+    let dir = pytest_project();
+    // `python` and `python3` exist but cannot import pytest.
+    let bin = TempDir::new("ui-no-pytest-bin");
+    for python in ["python", "python3"] {
+        let path = bin.write(python, "#!/bin/sh\nexit 1\n");
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status()
+            .unwrap();
+    }
+    let path = format!("{}:/usr/bin:/bin", bin.path.display());
+    let init = run_in(&dir.path, &["init"], &[("PATH", &path)]);
+    assert_exit(&init, 0);
+    let err = stderr(&init);
+    assert!(
+        err.contains("warning: no pytest-capable Python found")
+            && err.contains("install pytest (`python3 -m pip install pytest`"),
+        "{}",
+        describe(&init)
+    );
+    assert!(
+        err.contains("paths = [\"tests\"] comes from the test file names (1 file in tests/), not from pytest"),
+        "{}",
+        describe(&init)
+    );
+    let config = dir.read("offload.toml");
+    assert!(
+        config.contains("command = \"python3 -m pytest\""),
+        "{config}"
+    );
+    assert!(
+        config.contains("No pytest-capable Python was found"),
+        "{config}"
+    );
+}
+
+#[test]
+fn init_says_what_to_commit_and_what_to_ignore() {
+    let dir = script_project();
+    dir.write(".gitignore", "/test-results\n");
+    let init = run_in(&dir.path, &["init"], &[]);
+    assert_exit(&init, 0);
+    let text = stdout(&init);
+    assert!(
+        text.contains("Commit offload.toml and, after the first run, offload.history.tsv:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Do not commit test-results/: the last run's reports and logs (.gitignore already ignores it)."),
+        "{text}"
+    );
+}
+
+/// A Node project whose `npm test` is `node --test`: one passing and one
+/// failing test file, a helper under test/ that is a test file by Node's rules.
+fn node_project() -> TempDir {
+    let dir = TempDir::new("ui-node");
+    dir.write(
+        "package.json",
+        "{\"name\": \"tiny\", \"version\": \"1.0.0\", \"scripts\": {\"test\": \"node --test\"}}\n",
+    );
+    dir.write(
+        "test/math.test.js",
+        "const test = require('node:test');\nconst assert = require('node:assert');\n\
+         test('adds', () => { assert.strictEqual(1 + 1, 2); });\n",
+    );
+    dir.write(
+        "src/util.test.mjs",
+        "import test from 'node:test';\nimport assert from 'node:assert';\n\
+         test('compares', () => { console.log('comparing <1> & <2>'); assert.strictEqual(1, 2); });\n",
+    );
+    dir.write(
+        "node_modules/dep/test/ignored.test.js",
+        "throw new Error('not ours');\n",
+    );
+    dir
+}
+
+#[test]
+fn init_on_a_node_project_validates_and_runs() {
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED init_on_a_node_project_validates_and_runs: `node` is not installed (install Node.js 20+ to run it)");
+        return;
+    }
+    let dir = node_project();
+    let out = init_validate_run(&dir, &[]);
+    let config = dir.read("offload.toml");
+    assert!(config.contains("type = \"default\""), "{config}");
+    assert!(config.contains("node --test"), "{config}");
+    let collect = run_in(&dir.path, &["collect"], &[]);
+    assert_eq!(
+        stdout(&collect),
+        "src/util.test.mjs\ntest/math.test.js\n2 tests in 1 groups\n",
+        "{}",
+        describe(&collect)
+    );
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Passed:   1") && text.contains("Failed:   1"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        text.contains(
+            "  src/util.test.mjs\n      compares: Expected values to be strictly equal:\n"
+        ),
+        "{text}"
+    );
+    // The failing file's output is in the report, escaped and back.
+    let logs = run_in(&dir.path, &["logs", "--failures"], &[]);
+    assert_exit(&logs, 0);
+    assert!(
+        stdout(&logs).contains("comparing <1> & <2>"),
+        "{}",
+        describe(&logs)
+    );
+    // Durations come from Node's own timing.
+    let history = dir.read("offload.history.tsv");
+    assert!(history.contains("test\ttest/math.test.js\t"), "{history}");
+}
+
 /// The directory sandboxes (`/tmp/offload-sandbox.*`) that exist now.
 fn directory_sandboxes() -> Vec<PathBuf> {
     std::fs::read_dir("/tmp")
