@@ -99,7 +99,7 @@ pub struct InitArgs {
     #[argh(option, short = 'p', default = "String::from(\"local\")")]
     pub provider: String,
 
-    /// framework type: pytest, cargo or default (default: detected from the project)
+    /// framework: pytest, cargo, node or default (default: detected from the project)
     #[argh(option, short = 'f')]
     pub framework: Option<String>,
 

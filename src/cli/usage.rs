@@ -221,6 +221,9 @@ fn unrecognized(args: &[String], top: &CommandInfoWithArgs, arg: &str) -> UsageE
             format!(" (did you mean `--{long}`?)")
         } else if top.commands.iter().any(|c| c.name == arg) {
             " (one command at a time)".to_string()
+        } else if flag(here, "--test").is_some_and(takes_value) {
+            // `offload logs tests/test_a.py::test_x`
+            format!(" (to choose a test: `--test {arg}`)")
         } else {
             String::new()
         };
@@ -452,6 +455,7 @@ mod tests {
         );
         assert!(message("logs failures").contains("(did you mean `--failures`?)"));
         assert!(message("run collect").contains("(one command at a time)"));
+        assert!(message("logs t.py::test_x").contains("(to choose a test: `--test t.py::test_x`)"));
         assert!(message("run --fail-fast=yes")
             .starts_with("`--fail-fast` is a switch and takes no value"));
     }
