@@ -105,6 +105,12 @@ fn summary(config: &Config, unknown_keys: &[String]) -> String {
     let _ = writeln!(out, "\nFramework: {}", config.framework.type_name());
     match &config.framework {
         FrameworkConfig::Pytest(f) => {
+            if f.paths.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  Paths: none (pytest chooses: its testpaths, else the whole project)"
+                );
+            }
             list(&mut out, "Paths", &f.paths);
             match &f.command {
                 Some(command) => {
