@@ -60,7 +60,7 @@ setup-docker:
 		{ ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1 || ldd "$$(command -v busybox)" >/dev/null 2>&1 || \
 		  { [ "$${OFFLOAD_DOCKER_PYTEST:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1; }; }; then \
 		echo "installing docker.io, busybox-static and debootstrap (needed by the Docker tests)"; \
-		apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static debootstrap >/dev/null; \
+		SUDO=; $(APT_UPDATE); $(APT_GET) install -y -qq docker.io busybox-static debootstrap >/dev/null; \
 	fi
 	$(DOCKER_ENGINE) start
 

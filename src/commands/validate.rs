@@ -16,9 +16,12 @@ pub fn validate(config: &Path, args: &ValidateArgs) -> Result<Verdict> {
         crate::config::load(config).map_err(|e| Error::new(e.to_string()))?
     };
     for w in &loaded.warnings {
-        eprintln!("warning: {w}");
+        crate::console::errln!("warning: {w}");
     }
-    print!("{}", summary(&loaded.config, &loaded.unknown_keys));
+    crate::console::outln!(
+        "{}",
+        summary(&loaded.config, &loaded.unknown_keys).trim_end()
+    );
     Ok(Verdict::Success)
 }
 

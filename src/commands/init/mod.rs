@@ -17,6 +17,7 @@ mod template;
 use std::path::{Path, PathBuf};
 
 use crate::cli::InitArgs;
+use crate::console::{errln, outln};
 use crate::error::{io_error, Error, Result};
 use crate::Verdict;
 
@@ -88,7 +89,7 @@ pub fn init(config_path: &Path, args: &InitArgs) -> Result<Verdict> {
     };
     let mut findings = Findings::default();
     let Some(framework) = framework_for(kind, &project, &mut findings) else {
-        eprintln!("interrupted while pytest was collecting the tests; nothing written");
+        errln!("interrupted while pytest was collecting the tests; nothing written");
         return Ok(Verdict::Interrupted);
     };
     let text = render_template(provider, &framework, &reason);
@@ -96,31 +97,34 @@ pub fn init(config_path: &Path, args: &InitArgs) -> Result<Verdict> {
         .map_err(|e| io_error(format!("cannot write {}", config_path.display()), &e))?;
 
     for w in &findings.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let provider_name = match provider {
         InitProvider::Local => "local provider",
         InitProvider::Directory => "default provider (directory sandboxes)",
     };
-    println!(
+    outln!(
         "Created {}: {} framework ({reason}), {provider_name}.",
         config_path.display(),
         framework_name(&framework)
     );
     match &framework {
-        InitFramework::Pytest(setup) => println!("pytest runs as: {}", setup.command),
-        InitFramework::Node(_) => println!("Each test file runs as: node --test FILE"),
+        InitFramework::Pytest(setup) => outln!("pytest runs as: {}", setup.command),
+        InitFramework::Node(_) => outln!("Each test file runs as: node --test FILE"),
         _ => {}
     }
     for line in &findings.facts {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!();
-    println!("Edit the configuration as needed, then run:");
-    println!("  {}", command_line(config_path, "doctor"));
-    println!("  {}", command_line(config_path, "run"));
-    println!();
-    print!("{}", version_control_advice(config_path, &project));
+    outln!();
+    outln!("Edit the configuration as needed, then run:");
+    outln!("  {}", command_line(config_path, "doctor"));
+    outln!("  {}", command_line(config_path, "run"));
+    outln!();
+    outln!(
+        "{}",
+        version_control_advice(config_path, &project).trim_end()
+    );
     Ok(Verdict::Success)
 }
 
