@@ -85,9 +85,11 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         return Ok(Verdict::Success);
     }
     if table.tests.is_empty() {
-        return Err(Error::new(
-            "no tests found in any group; check the groups' filters and the framework's paths (`offload collect` shows what discovery finds)",
-        ));
+        // The same words as `offload doctor`'s check, from the framework.
+        return Err(Error::new(format!(
+            "no tests found in any group; {}",
+            framework.hints().no_tests_fix
+        )));
     }
     let parallelism = config.offload.max_parallel.max(1);
     let plan = {
