@@ -1,6 +1,7 @@
 //! The vocabulary shared by every stage: tests, attempts, outcomes and the
-//! final record of each test. Frameworks produce [`TestAttempt`]s, the collector
-//! folds them into [`TestRecord`]s, and the reporters read those.
+//! final record of each test. Frameworks produce [`TestAttempt`]s, the run's
+//! state machine folds them into [`TestRecord`]s, and the reporters read
+//! those.
 
 use std::time::Duration;
 
