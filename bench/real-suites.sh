@@ -3,6 +3,7 @@
 # published test suites (see bench/README.md).
 #
 #   bench/real-suites.sh [--work DIR] [--rounds N] [--only REGEX] [--fetch-only]
+#   bench/real-suites.sh --startup [--only REGEX]    start-up costs, measured directly
 #
 # 1. fetch   pinned sdists / crates from PyPI and crates.io into the work dir
 #            (once; a second call reuses them), one virtualenv per Python suite
@@ -21,6 +22,7 @@ WORK=/var/tmp/offload-real
 ROUNDS=3
 ONLY=.
 FETCH_ONLY=0
+STARTUP=0
 OFFLOAD_BIN=${OFFLOAD_BIN:-$REPO/target/release/offload}
 PYTHON=${PYTHON:-python3}
 PARALLEL=4
@@ -35,13 +37,14 @@ PYTEST=8.4.2
 XDIST=3.8.0
 ITERTOOLS=0.14.0
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --work) WORK=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
         --fetch-only) FETCH_ONLY=1; shift ;;
+        --startup) STARTUP=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -50,6 +53,26 @@ case $WORK in /*) ;; *) WORK=$PWD/$WORK ;; esac
 mkdir -p "$WORK/downloads"
 
 log() { printf '[real-suites] %s\n' "$*" >&2; }
+
+# timed DIR OUT CMD: runs CMD (bash) in DIR with stdout/stderr in OUT/; prints
+# "wall_seconds exit_code cpu_seconds". Wall time from time.monotonic around the
+# child; CPU time (user + system of the child and all its descendants) from
+# getrusage, which a busy machine disturbs far less than wall time.
+timed() {
+    local dir=$1 out=$2 cmd=$3
+    mkdir -p "$out"
+    printf '%s\n' "$cmd" >"$out/command"
+    python3 - "$dir" "$out" "$cmd" <<'EOF'
+import resource, subprocess, sys, time
+dir, out, cmd = sys.argv[1:]
+with open(f"{out}/stdout", "wb") as so, open(f"{out}/stderr", "wb") as se:
+    start = time.monotonic()
+    code = subprocess.call(["bash", "-c", cmd], cwd=dir, stdout=so, stderr=se, stdin=subprocess.DEVNULL)
+    wall = time.monotonic() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.2f} {code} {usage.ru_utime + usage.ru_stime:.2f}")
+EOF
+}
 
 # ---------------------------------------------------------------------------
 # 1. Fetch (idempotent: each step is skipped when its result exists)
@@ -137,7 +160,8 @@ NX_5PKG="$NX_2PKG networkx/classes networkx/utils networkx/algorithms/flow"
 
 ROWS=(networkx-2pkg networkx-5pkg attrs itertools)
 
-# row_info ROW: sets KIND DIR NATIVE NATIVE_JUNIT FRAMEWORK LABEL
+# row_info ROW: sets KIND DIR LABEL, the NATIVE command, the Offload FRAMEWORK
+# lines, and for --startup ONE_TEST (one trivial test) and COLLECT (list them all).
 row_info() {
     case $1 in
         networkx-2pkg|networkx-5pkg)
@@ -151,6 +175,8 @@ row_info() {
 command = \"$py\"
 paths = [$(printf '"%s", ' $paths | sed 's/, $//')]"
             LABEL="networkx $NETWORKX, \`--doctest-modules\` $(echo "$paths" | wc -w) subpackages"
+            ONE_TEST="$py networkx/generators/tests/test_classic.py::TestGeneratorClassic::test_complete_digraph"
+            COLLECT="$py --collect-only -q $paths"
             ;;
         attrs)
             KIND=pytest
@@ -160,6 +186,8 @@ paths = [$(printf '"%s", ' $paths | sed 's/, $//')]"
 command = \"$WORK/venv-attrs/bin/python -m pytest\"
 paths = [\"tests\"]"
             LABEL="attrs $ATTRS (hypothesis $HYPOTHESIS)"
+            ONE_TEST="$WORK/venv-attrs/bin/python -m pytest tests/test_version_info.py::TestVersionInfo::test_suffix_is_preserved"
+            COLLECT="$WORK/venv-attrs/bin/python -m pytest --collect-only -q tests"
             ;;
         itertools)
             KIND=cargo
@@ -169,6 +197,8 @@ paths = [\"tests\"]"
             NATIVE="cargo nextest run --no-fail-fast --tool-config-file bench:$WORK/nextest-junit.toml --profile bench"
             FRAMEWORK='type = "cargo"'
             LABEL="itertools $ITERTOOLS"
+            ONE_TEST="cargo nextest run -E 'binary_id(itertools::zip) & test(=zip_longest_fused)'"
+            COLLECT="cargo nextest list"
             ;;
         *) echo "error: unknown row $1" >&2; exit 2 ;;
     esac
@@ -228,6 +258,32 @@ for row in "${selected[@]}"; do
 done
 [ "$FETCH_ONLY" = 1 ] && { log "fetched into $WORK"; exit 0; }
 
+# --startup: what one runner process costs before and around its tests, alone
+# on the machine (no other batch at the same time): the median of 5 runs of one
+# trivial test, and of listing the whole suite.
+if [ "$STARTUP" = 1 ]; then
+    out=$WORK/startup/$(date +%Y%m%d-%H%M%S)
+    median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+    echo "| suite | one trivial test: wall | CPU | list the whole suite: wall | CPU |"
+    echo "|---|---|---|---|---|"
+    for row in "${selected[@]}"; do
+        row_info "$row"
+        one_wall=() one_cpu=() all_wall=() all_cpu=()
+        for i in 1 2 3 4 5; do
+            read -r wall code cpu <<<"$(timed "$DIR" "$out/$row/one-$i" "$ONE_TEST")"
+            one_wall+=("$wall") one_cpu+=("$cpu")
+            [ "$code" = 0 ] || log "warning: $row: '$ONE_TEST' exited $code (see $out/$row/one-$i)"
+            read -r wall code cpu <<<"$(timed "$DIR" "$out/$row/list-$i" "$COLLECT")"
+            all_wall+=("$wall") all_cpu+=("$cpu")
+        done
+        echo "| $LABEL | $(median "${one_wall[@]}") s | $(median "${one_cpu[@]}") s |" \
+            "$(median "${all_wall[@]}") s | $(median "${all_cpu[@]}") s |"
+    done
+    echo
+    echo "Medians of 5; load at the end: $(uptime | sed 's/.*load average: //'); every run under $out"
+    exit 0
+fi
+
 [ -x "$OFFLOAD_BIN" ] || { echo "error: no Offload binary at $OFFLOAD_BIN: build it (cargo build --release) or set OFFLOAD_BIN" >&2; exit 2; }
 
 # ---------------------------------------------------------------------------
@@ -237,31 +293,15 @@ done
 RUN_DIR=$WORK/runs/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN_DIR"
 RESULTS=$RUN_DIR/results.tsv
-printf 'row\tround\tvariant\twall_s\texit\n' >"$RESULTS"
+printf 'row\tround\tvariant\twall_s\texit\tcpu_s\n' >"$RESULTS"
 { echo "offload: $OFFLOAD_BIN"; "$OFFLOAD_BIN" --version 2>&1 || true; echo "start: $(uptime)"; } >"$RUN_DIR/machine.txt"
 
-# timed DIR OUT CMD: runs CMD (bash) in DIR with stdout/stderr in OUT/; prints
-# "wall_seconds exit_code". Wall time from time.monotonic around the child.
-timed() {
-    local dir=$1 out=$2 cmd=$3
-    mkdir -p "$out"
-    printf '%s\n' "$cmd" >"$out/command"
-    python3 - "$dir" "$out" "$cmd" <<'EOF'
-import subprocess, sys, time
-dir, out, cmd = sys.argv[1:]
-with open(f"{out}/stdout", "wb") as so, open(f"{out}/stderr", "wb") as se:
-    start = time.monotonic()
-    code = subprocess.call(["bash", "-c", cmd], cwd=dir, stdout=so, stderr=se, stdin=subprocess.DEVNULL)
-    wall = time.monotonic() - start
-print(f"{wall:.2f} {code}")
-EOF
-}
 
 # run_variant ROW ROUND VARIANT: one measured (or, for round 0, priming) run.
 run_variant() {
     local row=$1 round=$2 variant=$3
     row_info "$row"
-    local out=$RUN_DIR/$row/round$round-$variant result
+    local out=$RUN_DIR/$row/round$round-$variant result wall code cpu
     mkdir -p "$out"
     case $variant in
         native)
@@ -280,8 +320,9 @@ run_variant() {
             ;;
     esac
     [ "$round" = 0 ] && variant=warm-priming
-    printf '%s\t%s\t%s\t%s\t%s\n' "$row" "$round" "$variant" ${result% *} ${result#* } >>"$RESULTS"
-    log "$row round $round $variant: ${result% *} s, exit ${result#* }"
+    read -r wall code cpu <<<"$result"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$round" "$variant" "$wall" "$code" "$cpu" >>"$RESULTS"
+    log "$row round $round $variant: $wall s (CPU $cpu s), exit $code"
 }
 
 log "results in $RUN_DIR"
@@ -364,10 +405,13 @@ def compare(native, other):
 
 rows = [line.rstrip("\n").split("\t") for line in open(f"{run_dir}/rows.tsv")]
 runs = list(csv.DictReader(open(f"{run_dir}/results.tsv"), delimiter="\t"))
-table, notes = [], []
+table, cpu_table, notes = [], [], []
 for row, kind, label in rows:
-    walls = {v: [float(r["wall_s"]) for r in runs if r["row"] == row and r["variant"] == v]
-             for v in ("native", "cold", "warm")}
+    def medians(column):
+        return {v: statistics.median([float(r[column]) for r in runs
+                                      if r["row"] == row and r["variant"] == v] or [float("nan")])
+                for v in ("native", "cold", "warm")}
+    med, cpu = medians("wall_s"), medians("cpu_s")
     native_exit = {r["round"]: r["exit"] for r in runs if r["row"] == row and r["variant"] == "native"}
     for r in runs:
         if r["row"] == row and r["variant"] in ("cold", "warm") and r["exit"] != native_exit.get(r["round"]):
@@ -384,15 +428,22 @@ for row, kind, label in rows:
             problem = compare(native, other)
             if problem:
                 notes.append(f"{row} round {rnd} {variant} vs native: {problem}")
-    med = {v: statistics.median(w) if w else float("nan") for v, w in walls.items()}
     baseline = "`pytest -n 4`" if kind == "pytest" else "`cargo nextest run`"
     table.append(f"| {label} ({count} tests) | {baseline} | {med['native']:.1f} s | "
                  f"{med['cold']:.1f} s | {med['warm']:.1f} s | "
                  f"{med['cold'] / med['native']:.2f} | {med['warm'] / med['native']:.2f} |")
+    cpu_table.append(f"| {label} | {cpu['native']:.1f} s | {cpu['cold']:.1f} s | {cpu['warm']:.1f} s | "
+                     f"{cpu['cold'] / cpu['native']:.2f} | {cpu['warm'] / cpu['native']:.2f} |")
 
 print("| suite | baseline | baseline median | Offload cold median | Offload warm median | cold / baseline | warm / baseline |")
 print("|---|---|---|---|---|---|---|")
 print("\n".join(table))
+print()
+print("CPU time (user + system, all processes of the run; less disturbed by other load):")
+print()
+print("| suite | baseline CPU | cold CPU | warm CPU | cold / baseline | warm / baseline |")
+print("|---|---|---|---|---|---|")
+print("\n".join(cpu_table))
 print()
 print(f"Medians of {len(rounds)} alternated rounds; every run under {run_dir}.")
 print("IDs and outcomes: " + ("every Offload run matched the native runner." if not notes else "mismatches:"))
