@@ -4,6 +4,7 @@
 #
 #   bench/real-suites.sh [--work DIR] [--rounds N] [--only REGEX] [--fetch-only]
 #   bench/real-suites.sh --startup [--only REGEX]    start-up costs, measured directly
+#   bench/real-suites.sh --report RUN_DIR [--only REGEX]   the table of an earlier run
 #
 # 1. fetch   pinned sdists / crates from PyPI and crates.io into the work dir
 #            (once; a second call reuses them), one virtualenv per Python suite
@@ -23,6 +24,7 @@ ROUNDS=3
 ONLY=.
 FETCH_ONLY=0
 STARTUP=0
+REPORT_DIR=
 OFFLOAD_BIN=${OFFLOAD_BIN:-$REPO/target/release/offload}
 PYTHON=${PYTHON:-python3}
 PARALLEL=4
@@ -37,7 +39,7 @@ PYTEST=8.4.2
 XDIST=3.8.0
 ITERTOOLS=0.14.0
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case $1 in
         --work) WORK=$2; shift 2 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
         --only) ONLY=$2; shift 2 ;;
         --fetch-only) FETCH_ONLY=1; shift ;;
         --startup) STARTUP=1; shift ;;
+        --report) REPORT_DIR=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -248,6 +251,7 @@ done
 [ ${#selected[@]} -gt 0 ] || { echo "error: --only '$ONLY' matches no row of: ${ROWS[*]}" >&2; exit 2; }
 
 for row in "${selected[@]}"; do
+    [ -n "$REPORT_DIR" ] && break
     case $row in
         networkx*) fetch_networkx ;;
         attrs) fetch_attrs ;;
@@ -290,53 +294,57 @@ fi
 # 3. Run: rounds outside, rows inside, native / cold / warm alternating
 # ---------------------------------------------------------------------------
 
-RUN_DIR=$WORK/runs/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RUN_DIR"
-RESULTS=$RUN_DIR/results.tsv
-printf 'row\tround\tvariant\twall_s\texit\tcpu_s\n' >"$RESULTS"
-{ echo "offload: $OFFLOAD_BIN"; "$OFFLOAD_BIN" --version 2>&1 || true; echo "start: $(uptime)"; } >"$RUN_DIR/machine.txt"
+if [ -n "$REPORT_DIR" ]; then
+    RUN_DIR=$REPORT_DIR
+    [ -f "$RUN_DIR/results.tsv" ] || { echo "error: no results.tsv in $RUN_DIR" >&2; exit 2; }
+else
+    RUN_DIR=$WORK/runs/$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$RUN_DIR"
+    RESULTS=$RUN_DIR/results.tsv
+    printf 'row\tround\tvariant\twall_s\texit\tcpu_s\n' >"$RESULTS"
+    { echo "offload: $OFFLOAD_BIN"; "$OFFLOAD_BIN" --version 2>&1 || true; echo "start: $(uptime)"; } >"$RUN_DIR/machine.txt"
 
+    # run_variant ROW ROUND VARIANT: one measured (or, for round 0, priming) run.
+    run_variant() {
+        local row=$1 round=$2 variant=$3
+        row_info "$row"
+        local out=$RUN_DIR/$row/round$round-$variant result wall code cpu
+        mkdir -p "$out"
+        case $variant in
+            native)
+                rm -f "$DIR/target/nextest/bench/junit.xml"
+                result=$(JUNIT=$out/junit.xml timed "$DIR" "$out" "$NATIVE")
+                [ "$KIND" = cargo ] && cp "$DIR/target/nextest/bench/junit.xml" "$out/junit.xml" 2>/dev/null
+                ;;
+            cold|warm)
+                local name=offload-$row-$variant
+                if [ "$variant" = cold ] || [ "$round" = 0 ]; then
+                    rm -rf "$DIR/offload-results-$row-$variant" "$DIR/$name.history.tsv"
+                fi
+                result=$(timed "$DIR" "$out" "$OFFLOAD_BIN -c $name.toml run")
+                cp -r "$DIR/offload-results-$row-$variant/." "$out/" 2>/dev/null || true
+                cp "$DIR/$name.history.tsv" "$out/history.tsv" 2>/dev/null || true
+                ;;
+        esac
+        [ "$round" = 0 ] && variant=warm-priming
+        read -r wall code cpu <<<"$result"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$round" "$variant" "$wall" "$code" "$cpu" >>"$RESULTS"
+        log "$row round $round $variant: $wall s (CPU $cpu s), exit $code"
+    }
 
-# run_variant ROW ROUND VARIANT: one measured (or, for round 0, priming) run.
-run_variant() {
-    local row=$1 round=$2 variant=$3
-    row_info "$row"
-    local out=$RUN_DIR/$row/round$round-$variant result wall code cpu
-    mkdir -p "$out"
-    case $variant in
-        native)
-            rm -f "$DIR/target/nextest/bench/junit.xml"
-            result=$(JUNIT=$out/junit.xml timed "$DIR" "$out" "$NATIVE")
-            [ "$KIND" = cargo ] && cp "$DIR/target/nextest/bench/junit.xml" "$out/junit.xml" 2>/dev/null
-            ;;
-        cold|warm)
-            local name=offload-$row-$variant
-            if [ "$variant" = cold ] || [ "$round" = 0 ]; then
-                rm -rf "$DIR/offload-results-$row-$variant" "$DIR/$name.history.tsv"
-            fi
-            result=$(timed "$DIR" "$out" "$OFFLOAD_BIN -c $name.toml run")
-            cp -r "$DIR/offload-results-$row-$variant/." "$out/" 2>/dev/null || true
-            cp "$DIR/$name.history.tsv" "$out/history.tsv" 2>/dev/null || true
-            ;;
-    esac
-    [ "$round" = 0 ] && variant=warm-priming
-    read -r wall code cpu <<<"$result"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$row" "$round" "$variant" "$wall" "$code" "$cpu" >>"$RESULTS"
-    log "$row round $round $variant: $wall s (CPU $cpu s), exit $code"
-}
-
-log "results in $RUN_DIR"
-for row in "${selected[@]}"; do
-    run_variant "$row" 0 warm
-done
-for round in $(seq 1 "$ROUNDS"); do
+    log "results in $RUN_DIR"
     for row in "${selected[@]}"; do
-        for variant in native cold warm; do
-            run_variant "$row" "$round" "$variant"
+        run_variant "$row" 0 warm
+    done
+    for round in $(seq 1 "$ROUNDS"); do
+        for row in "${selected[@]}"; do
+            for variant in native cold warm; do
+                run_variant "$row" "$round" "$variant"
+            done
         done
     done
-done
-echo "end: $(uptime)" >>"$RUN_DIR/machine.txt"
+    echo "end: $(uptime)" >>"$RUN_DIR/machine.txt"
+fi
 
 # ---------------------------------------------------------------------------
 # 4. Report: medians, ratios, and the IDs/outcomes check against the native run
@@ -344,7 +352,7 @@ echo "end: $(uptime)" >>"$RUN_DIR/machine.txt"
 
 for row in "${selected[@]}"; do
     row_info "$row"
-    printf '%s\t%s\t%s\n' "$row" "$KIND" "$LABEL"
+    printf '%s\t%s\t%s\t%s\n' "$row" "$KIND" "$LABEL" "$DIR"
 done >"$RUN_DIR/rows.tsv"
 
 python3 - "$RUN_DIR" <<'EOF' | tee "$RUN_DIR/table.md"
@@ -363,17 +371,21 @@ def outcome(case):
             return "skipped"
     return "passed"
 
-def pytest_node_id(case):
-    """pytest's node ID from an xunit1 testcase: file, classes, name."""
-    file, classname, name = case.get("file", ""), case.get("classname", ""), case.get("name", "")
-    module = file[:-3].replace("/", ".") if file.endswith(".py") else file
-    if classname == module:
-        return f"{file}::{name}"
-    if classname.startswith(module + "."):
-        return "::".join([file] + classname[len(module) + 1:].split(".") + [name])
-    return f"{file}::{name}"
+def pytest_node_id(case, root):
+    """pytest's node ID from an xunit1 testcase. Its classname is the node ID's
+    dotted path (module, then classes) and its name the last part. The `file`
+    attribute is no help: it names where the function is defined, which for an
+    inherited test is another module. The module is the longest prefix of the
+    classname that is a file (or a package's __init__.py) under the rootdir."""
+    parts, name = case.get("classname", "").split("."), case.get("name", "")
+    for cut in range(len(parts), 0, -1):
+        path = "/".join(parts[:cut])
+        for file in (f"{path}.py", f"{path}/__init__.py"):
+            if os.path.isfile(os.path.join(root, file)):
+                return "::".join([file] + parts[cut:] + [name])
+    return f"{case.get('file', '')}::{name}"
 
-def read_junit(path, native_kind):
+def read_junit(path, native_kind, root=None):
     """{test ID: outcome}; native_kind says how a native runner's IDs are formed."""
     if not os.path.exists(path):
         return None
@@ -383,7 +395,7 @@ def read_junit(path, native_kind):
         if skipped is not None and skipped.get("message") == "collection skipped":
             continue  # a module pytest skipped while collecting: not a test
         if native_kind == "pytest":
-            key = pytest_node_id(case)
+            key = pytest_node_id(case, root)
         elif native_kind == "cargo":
             key = f"{case.get('classname')} {case.get('name')}"
         else:  # Offload's merged report: the canonical ID is the name
@@ -406,7 +418,7 @@ def compare(native, other):
 rows = [line.rstrip("\n").split("\t") for line in open(f"{run_dir}/rows.tsv")]
 runs = list(csv.DictReader(open(f"{run_dir}/results.tsv"), delimiter="\t"))
 table, cpu_table, notes = [], [], []
-for row, kind, label in rows:
+for row, kind, label, root in rows:
     def medians(column):
         return {v: statistics.median([float(r[column]) for r in runs
                                       if r["row"] == row and r["variant"] == v] or [float("nan")])
@@ -420,7 +432,7 @@ for row, kind, label in rows:
     rounds = sorted({r["round"] for r in runs if r["row"] == row and r["round"] != "0"})
     count = "?"
     for rnd in rounds:
-        native = read_junit(f"{run_dir}/{row}/round{rnd}-native/junit.xml", kind)
+        native = read_junit(f"{run_dir}/{row}/round{rnd}-native/junit.xml", kind, root)
         if native is not None:
             count = f"{len(native):,}"
         for variant in ("cold", "warm"):
@@ -445,7 +457,10 @@ print("| suite | baseline CPU | cold CPU | warm CPU | cold / baseline | warm / b
 print("|---|---|---|---|---|---|")
 print("\n".join(cpu_table))
 print()
-print(f"Medians of {len(rounds)} alternated rounds; every run under {run_dir}.")
+loads = [line.split("load average:")[-1].strip() for line in open(f"{run_dir}/machine.txt")
+         if "load average" in line]
+print(f"Medians of {len(rounds)} alternated rounds; load average (1, 5, 15 min) at the start "
+      f"and end: {' / '.join(loads)}; every run under {run_dir}.")
 print("IDs and outcomes: " + ("every Offload run matched the native runner." if not notes else "mismatches:"))
 for note in notes:
     print(f"* {note}")
