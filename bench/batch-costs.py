@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 
 def source_of(test_id):
     """The file (pytest node ID) or test binary (cargo `binary test`) of a test."""
-    if "::" in test_id:
+    if ".py::" in test_id:
         return test_id.split("::", 1)[0]
     return test_id.split(" ", 1)[0]
 
@@ -39,7 +39,7 @@ def main(out_dir):
         times[case.get("name")] = float(case.get("time") or 0)
 
     print(f"{'batch':>5} {'sandbox':>7} {'tests':>6} {'files':>6} {'start':>7} "
-          f"{'wall':>7} {'sum junit':>9} {'fixed':>7} {'runner says':>11}")
+          f"{'wall':>7} {'sum junit':>9} {'fixed':>7} {'runner says':>11} {'outside it':>10}")
     fixed_costs = []
     for e in batches:
         args = e["args"]
@@ -47,16 +47,18 @@ def main(out_dir):
         wall = e["dur"] / 1e6
         junit = sum(times.get(i, 0.0) for i in ids)
         fixed_costs.append(wall - junit)
-        said = ""
+        said = None
         for name in os.listdir(os.path.join(out_dir, "logs")):
             if name.startswith(f"batch-{args['batch']}."):
                 text = open(os.path.join(out_dir, "logs", name), errors="replace").read()
-                # pytest: "=== 217 passed, 15 skipped in 18.86s ==="; nextest: "Summary [  12.3s]"
-                m = re.findall(r" in ([0-9.]+)s", text) or re.findall(r"Summary \[\s*([0-9.]+)s\]", text)
-                said = f"{m[-1]} s" if m else ""
+                # nextest: "Summary [  12.3s]" (its run, after cargo and listing
+                # the binaries); pytest: "=== 217 passed, 15 skipped in 18.86s ==="
+                m = re.findall(r"Summary \[\s*([0-9.]+)s\]", text) or re.findall(r" in ([0-9.]+)s =", text)
+                said = float(m[-1]) if m else None
         print(f"{args['batch']:>5} {args.get('sandbox', ''):>7} {len(ids):>6} "
               f"{len({source_of(i) for i in ids}):>6} {e['ts'] / 1e6:>6.2f}s "
-              f"{wall:>6.2f}s {junit:>8.2f}s {wall - junit:>6.2f}s {said:>11}")
+              f"{wall:>6.2f}s {junit:>8.2f}s {wall - junit:>6.2f}s "
+              + (f"{said:>10.2f}s {wall - said:>9.2f}s" if said is not None else ""))
     total = run["dur"] / 1e6
     first = batches[0]["ts"] / 1e6 if batches else 0.0
     last_end = max((e["ts"] + e["dur"]) / 1e6 for e in batches) if batches else 0.0
