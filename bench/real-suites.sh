@@ -417,13 +417,25 @@ def compare(native, other):
 
 rows = [line.rstrip("\n").split("\t") for line in open(f"{run_dir}/rows.tsv")]
 runs = list(csv.DictReader(open(f"{run_dir}/results.tsv"), delimiter="\t"))
-table, cpu_table, notes = [], [], []
+table, cpu_table, paired_table, notes = [], [], [], []
 for row, kind, label, root in rows:
     def medians(column):
         return {v: statistics.median([float(r[column]) for r in runs
                                       if r["row"] == row and r["variant"] == v] or [float("nan")])
                 for v in ("native", "cold", "warm")}
     med, cpu = medians("wall_s"), medians("cpu_s")
+
+    def paired(column, variant):
+        """Median over rounds of that round's Offload / native: runs next to each
+        other share the machine's load, so this ratio is steadier."""
+        by_round = {}
+        for r in runs:
+            if r["row"] == row and r["round"] != "0":
+                by_round.setdefault(r["round"], {})[r["variant"]] = float(r[column])
+        ratios = [v[variant] / v["native"] for v in by_round.values() if variant in v and "native" in v]
+        return statistics.median(ratios) if ratios else float("nan")
+    paired_table.append(f"| {label} | {paired('wall_s', 'cold'):.2f} | {paired('wall_s', 'warm'):.2f} | "
+                        f"{paired('cpu_s', 'cold'):.2f} | {paired('cpu_s', 'warm'):.2f} |")
     native_exit = {r["round"]: r["exit"] for r in runs if r["row"] == row and r["variant"] == "native"}
     for r in runs:
         if r["row"] == row and r["variant"] in ("cold", "warm") and r["exit"] != native_exit.get(r["round"]):
@@ -456,6 +468,12 @@ print()
 print("| suite | baseline CPU | cold CPU | warm CPU | cold / baseline | warm / baseline |")
 print("|---|---|---|---|---|---|")
 print("\n".join(cpu_table))
+print()
+print("Ratios round by round (median over rounds of Offload / native in the same round):")
+print()
+print("| suite | wall cold / baseline | wall warm / baseline | CPU cold / baseline | CPU warm / baseline |")
+print("|---|---|---|---|---|")
+print("\n".join(paired_table))
 print()
 loads = [line.split("load average:")[-1].strip() for line in open(f"{run_dir}/machine.txt")
          if "load average" in line]
