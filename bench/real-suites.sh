@@ -268,19 +268,25 @@ done
 if [ "$STARTUP" = 1 ]; then
     out=$WORK/startup/$(date +%Y%m%d-%H%M%S)
     median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
-    echo "| suite | one trivial test: wall | CPU | list the whole suite: wall | CPU |"
-    echo "|---|---|---|---|---|"
+    echo "| suite | one trivial test: wall | CPU | $PARALLEL of them at once: wall | CPU per run |" \
+        "list the whole suite: wall | CPU |"
+    echo "|---|---|---|---|---|---|---|"
     for row in "${selected[@]}"; do
         row_info "$row"
-        one_wall=() one_cpu=() all_wall=() all_cpu=()
+        one_wall=() one_cpu=() par_wall=() par_cpu=() all_wall=() all_cpu=()
+        # $PARALLEL at once is what each of Offload's batches pays when they all start together.
+        parallel_one="for i in \$(seq $PARALLEL); do $ONE_TEST & done; wait"
         for i in 1 2 3 4 5; do
             read -r wall code cpu <<<"$(timed "$DIR" "$out/$row/one-$i" "$ONE_TEST")"
             one_wall+=("$wall") one_cpu+=("$cpu")
             [ "$code" = 0 ] || log "warning: $row: '$ONE_TEST' exited $code (see $out/$row/one-$i)"
+            read -r wall code cpu <<<"$(timed "$DIR" "$out/$row/parallel-$i" "$parallel_one")"
+            par_wall+=("$wall") par_cpu+=("$(python3 -c "print(f'{$cpu / $PARALLEL:.2f}')")")
             read -r wall code cpu <<<"$(timed "$DIR" "$out/$row/list-$i" "$COLLECT")"
             all_wall+=("$wall") all_cpu+=("$cpu")
         done
         echo "| $LABEL | $(median "${one_wall[@]}") s | $(median "${one_cpu[@]}") s |" \
+            "$(median "${par_wall[@]}") s | $(median "${par_cpu[@]}") s |" \
             "$(median "${all_wall[@]}") s | $(median "${all_cpu[@]}") s |"
     done
     echo
