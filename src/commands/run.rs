@@ -38,6 +38,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         output_dir: output_dir.clone(),
         junit_path: config.report.junit.then(|| junit_path.clone()),
         history_path: history_path.clone(),
+        test_order: crate::report::spans::TestOrder::of(&config.framework),
     });
     let mut session = Session::new(&cancel, Reporters::new(reporters));
 
