@@ -55,8 +55,7 @@ pub struct SandboxSpan {
     /// 0-based worker index.
     pub index: usize,
     /// Each creation, in order: the first, then each replacement (after a
-    /// timeout or repeated failures). A replacement's start-up ends with the
-    /// next batch on the sandbox: the run reports no `SandboxReady` for it.
+    /// timeout or repeated failures), each ended by its `SandboxReady`.
     pub startups: Vec<StartUp>,
     /// The provider's name for it (`local-0`, `sb-xyz`), once created.
     pub id: Option<String>,
