@@ -123,6 +123,21 @@ pub struct TestLayout {
 }
 
 impl BatchSpan {
+    /// The span of a batch that finished.
+    pub fn of(b: &crate::events::FinishedBatch) -> BatchSpan {
+        BatchSpan {
+            batch: b.batch,
+            kind: b.kind,
+            sandbox: b.sandbox,
+            started: b.started,
+            finished: Some(b.finished),
+            outcome: Some(b.outcome),
+            tests: Arc::clone(&b.tests),
+            outcomes: b.outcomes.clone(),
+            durations: b.durations.clone(),
+        }
+    }
+
     /// Each test of the batch with this attempt's outcome.
     pub fn results(&self) -> impl Iterator<Item = (&str, Option<Outcome>)> {
         self.tests
@@ -371,17 +386,7 @@ impl RunSpans {
                 });
             }
             Event::BatchFinished(b) => {
-                let span = BatchSpan {
-                    batch: b.batch,
-                    kind: b.kind,
-                    sandbox: b.sandbox,
-                    started: b.started,
-                    finished: Some(b.finished),
-                    outcome: Some(b.outcome),
-                    tests: Arc::clone(&b.tests),
-                    outcomes: b.outcomes.clone(),
-                    durations: b.durations.clone(),
-                };
+                let span = BatchSpan::of(b);
                 self.sandbox(b.sandbox);
                 match self.running.remove(&b.batch) {
                     Some(i) => self.batches[i] = span,
@@ -661,17 +666,7 @@ mod tests {
             vec![Some(Outcome::Passed); times.len()],
         );
         b.durations = times.iter().map(|t| t.map(ms)).collect();
-        BatchSpan {
-            batch: b.batch,
-            kind: b.kind,
-            sandbox: b.sandbox,
-            started: b.started,
-            finished: Some(b.finished),
-            outcome: Some(b.outcome),
-            tests: b.tests,
-            outcomes: b.outcomes,
-            durations: b.durations,
-        }
+        BatchSpan::of(&b)
     }
 
     /// `(test, lane, start ms, end ms)` of each slice.

@@ -573,19 +573,7 @@ pub fn node_major(version: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
-    fn temp_project(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("offload-detect-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn touch(dir: &Path, file: &str, text: &str) {
-        let path = dir.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use super::super::test_project::{temp_project, touch};
 
     #[test]
     fn detects_the_project_kind() {

@@ -377,6 +377,25 @@ fn node_setup(project: &Path, findings: &mut Findings) -> NodeSetup {
     }
 }
 
+/// Throwaway projects for the unit tests of `init`'s parts.
+#[cfg(test)]
+pub(super) mod test_project {
+    use std::path::{Path, PathBuf};
+
+    pub fn temp_project(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("offload-init-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    pub fn touch(dir: &Path, file: &str, text: &str) {
+        let path = dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -401,22 +401,11 @@ fn node_section(setup: &NodeSetup) -> Table {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::*;
 
-    fn temp_project(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("offload-init-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    fn touch(dir: &Path, file: &str, text: &str) {
-        let path = dir.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use super::super::test_project::{temp_project, touch};
 
     fn pytest(command: &str, paths: &[&str]) -> PytestSetup {
         PytestSetup {
