@@ -142,6 +142,10 @@ pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
         system_out: case.system_out,
         system_err: case.system_err,
         batch: 0,
+        started: case
+            .timestamp
+            .as_deref()
+            .and_then(crate::junit::timestamp::parse),
     }
 }
 

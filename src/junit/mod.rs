@@ -1,6 +1,7 @@
 //! JUnit XML in (a runner's per-batch results) and out (the merged report).
 pub mod escape;
 pub mod read;
+pub mod timestamp;
 pub mod write;
 pub mod xml;
 
@@ -55,6 +56,7 @@ pub(crate) mod tests {
                         .then(|| "some output <with> markup & stuff\n".repeat(3)),
                     system_err: None,
                     batch: i / 100 + 1,
+                    started: None,
                 }];
                 TestRecord {
                     id: format!(
@@ -147,6 +149,7 @@ pub(crate) mod tests {
                     system_out: Some(random_string(60)),
                     system_err: None,
                     batch: 1,
+                    started: None,
                 }];
                 TestRecord {
                     // Unique even if the random part is empty.

@@ -23,6 +23,9 @@ pub struct JunitCase {
     pub line: Option<u32>,
     /// Seconds; 0 when absent or unparsable.
     pub time: f64,
+    /// The raw `timestamp` attribute: when the test started, on the clock of
+    /// the machine that ran it (nextest writes one per testcase, RFC 3339).
+    pub timestamp: Option<String>,
     /// Failed for `<failure>`, Error for `<error>`, Skipped for `<skipped>`.
     pub outcome: Outcome,
     /// The `message` attribute of the failure/error/skipped element.
@@ -46,6 +49,7 @@ impl JunitCase {
             file: None,
             line: None,
             time: 0.0,
+            timestamp: None,
             outcome: Outcome::Passed,
             message: None,
             details: None,
@@ -282,7 +286,8 @@ impl Reader {
 }
 
 fn new_case(attributes: Attributes) -> JunitCase {
-    let (mut name, mut classname, mut file, mut line, mut time) = (None, None, None, None, None);
+    let (mut name, mut classname, mut file, mut line, mut time, mut timestamp) =
+        (None, None, None, None, None, None);
     for (key, value) in attributes {
         if key.starts_with("xmlns") {
             continue;
@@ -293,6 +298,7 @@ fn new_case(attributes: Attributes) -> JunitCase {
             "file" => &mut file,
             "line" => &mut line,
             "time" => &mut time,
+            "timestamp" => &mut timestamp,
             _ => continue,
         };
         // The first of duplicated attributes counts.
@@ -304,6 +310,7 @@ fn new_case(attributes: Attributes) -> JunitCase {
         file: non_empty(file),
         line: line.and_then(|l| l.trim().parse().ok()),
         time: time.map_or(0.0, |t| parse_seconds(&t)),
+        timestamp: non_empty(timestamp),
         ..JunitCase::named(name.map(|n| n.into_owned()).unwrap_or_default())
     }
 }
@@ -812,6 +819,20 @@ assertion `left == right` failed</system-err>
             .as_deref()
             .unwrap()
             .contains("out <ok> & fine ü"));
+        // Each testcase's start, as written (the testsuites' own is not one).
+        let stamps: Vec<_> = cases.iter().map(|c| c.timestamp.as_deref()).collect();
+        assert_eq!(
+            stamps,
+            [
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.014+00:00"),
+            ]
+        );
+        assert!(parse(REAL_PYTEST_XUNIT1)
+            .unwrap()
+            .iter()
+            .all(|c| c.timestamp.is_none()));
     }
 
     /// A runner killed mid-write leaves a report cut anywhere, even inside a
