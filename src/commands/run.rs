@@ -71,7 +71,14 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             &history_path,
             table.tests.iter().map(|t| t.id.as_str()),
         );
-        run::timing::plan(&mut table, &history, parallelism, framework.as_ref())
+        let timeout = Duration::from_secs(config.offload.test_timeout_secs);
+        run::timing::plan(
+            &mut table,
+            &history,
+            parallelism,
+            timeout,
+            framework.as_ref(),
+        )
     };
     let provider = match preparing.finish() {
         Ok(provider) => provider,
@@ -95,7 +102,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let collected = run::execute(
         &table,
         plan.batches,
-        framework,
+        Arc::clone(&framework),
         provider,
         ExecuteOptions {
             parallelism,
@@ -114,7 +121,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     drop(scratch);
     crate::process::kill_orphans();
 
-    let timings = run::timing::learn(&table, &collected);
+    let timings = run::timing::learn(&table, &collected, framework.as_ref());
     if let Err(e) = history::save(&history_path, &timings) {
         eprintln!(
             "warning: cannot save the timing history {}: {}",

@@ -50,6 +50,9 @@ pub struct BatchTiming {
     pub wall: Duration,
     /// The sum of its tests' JUnit times.
     pub reported: Duration,
+    /// First test start to last test end, on the runner's clock, when every
+    /// test reported when it started (see [`super::timing::span_of`]).
+    pub span: Option<Duration>,
     pub tests: usize,
     /// The group of its tests, when they all belong to one.
     pub group: Option<usize>,
@@ -484,6 +487,7 @@ impl<'a> Collector<'a> {
             self.batch_timings.push(BatchTiming {
                 wall: report.finished.saturating_duration_since(report.started),
                 reported: reported_secs,
+                span: super::timing::span_of(results.iter().flatten()),
                 tests: results.len(),
                 group: group.filter(|_| !results.is_empty()),
             });

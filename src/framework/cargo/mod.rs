@@ -170,6 +170,16 @@ impl Framework for CargoFramework {
         40
     }
 
+    /// nextest runs a batch's tests in parallel, one process each.
+    fn runs_tests_side_by_side(&self) -> bool {
+        true
+    }
+
+    /// The test binary: the ID up to its first space (`alpha::integ`).
+    fn locality_key<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.split_once(' ').map(|(binary, _)| binary)
+    }
+
     /// The filterset costs about `test(=…) | ` per test plus escapes, and the
     /// whole script is one argument (128 KiB on Linux), possibly quoted again
     /// by a remote provider.
@@ -185,6 +195,17 @@ mod tests {
 
     fn framework(config: CargoConfig) -> CargoFramework {
         CargoFramework::new(config, PathBuf::from("."))
+    }
+
+    #[test]
+    fn locality_is_the_test_binary() {
+        let f = framework(CargoConfig::default());
+        assert_eq!(
+            f.locality_key("alpha::integ shared name"),
+            Some("alpha::integ")
+        );
+        assert_eq!(f.locality_key("alpha tests::adds"), Some("alpha"));
+        assert!(f.runs_tests_side_by_side());
     }
 
     #[test]

@@ -290,6 +290,12 @@ impl Framework for PytestFramework {
         40
     }
 
+    /// The file: the part of the node ID before the first `::` (an item
+    /// without one, such as a plugin's whole-session check, has no file).
+    fn locality_key<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.split_once("::").map(|(file, _)| file)
+    }
+
     /// Each ID costs 3 bytes of quoting, more when a provider quotes the
     /// script again: 64 KiB of IDs keeps the script well under Linux's
     /// 128 KiB limit for one argument.
@@ -342,6 +348,21 @@ mod tests {
             f.discovery_script(&group("")),
             format!("python3 -m pytest -x '--co'\\''x' --collect-only -q -m 'not slow' {DISCOVERY_OPTIONS} tests 'my tests'")
         );
+    }
+
+    #[test]
+    fn locality_is_the_file() {
+        let f = PytestFramework::new(config(None), PathBuf::from("."));
+        assert_eq!(
+            f.locality_key("tests/a b.py::TestK::test_p[x::y]"),
+            Some("tests/a b.py")
+        );
+        assert_eq!(
+            f.locality_key("pkg/mod.py::pkg.mod.func"),
+            Some("pkg/mod.py")
+        );
+        assert_eq!(f.locality_key("session-check"), None);
+        assert!(!f.runs_tests_side_by_side());
     }
 
     #[test]
