@@ -17,6 +17,12 @@
 //!    least-loaded worker that holds no copy of it. The workers' loads end
 //!    within about one small test of each other. With equal guesses this is
 //!    exactly round-robin dealing.
+//!    **With locality** (tests that share a per-batch cost: a pytest file,
+//!    a cargo test binary), steps 1–2 place the tests of one locality
+//!    together instead: LPT over localities, a locality larger than a
+//!    worker's share cut first, one split where a worker reaches its share
+//!    (see [`locality_assign`]). The loads end as close as plain LPT's, and
+//!    each batch imports, collects or lists few files or binaries.
 //! 3. **Cut** each worker's list into batches: one batch with most of its load,
 //!    then a tail of batches halving in size. The queue gives the tail batches
 //!    to whichever worker finishes first, so they absorb the error of the
@@ -25,7 +31,9 @@
 //!    how reliable each test's duration is), and no tail batch carries less
 //!    than `min_work_per_startup` times the per-batch start-up cost: cheap
 //!    start-up gives more, smaller batches; expensive start-up fewer, bigger
-//!    ones — down to one batch per worker.
+//!    ones — down to one batch per worker. Cuts fall between localities
+//!    where that keeps the batch within a quarter of its size, and no batch
+//!    is planned past [`batch_time_limit`] of the per-batch timeout.
 //!
 //! Every step is deterministic (integer nanoseconds, explicit tie-breaks).
 
@@ -489,6 +497,10 @@ impl Pieces {
 
 const NO_PIECE: u32 = u32::MAX;
 
+/// Without history, a locality is cut into pieces of at most 1/this of a
+/// worker's share (see [`locality_assign`]).
+const COLD_PIECES: u64 = 4;
+
 /// Cut one worker's list into batches of about `caps` nanoseconds each (the
 /// last cap repeats if the list is longer), within the `limits`, keeping
 /// copies apart and locality pieces together: a batch that reaches its cap
@@ -550,12 +562,12 @@ fn cut(
 /// LPT over locality pieces instead of tests: each piece (the tests of one
 /// locality, in input order; a test without locality, with copies, or
 /// longer than an eighth of a worker's share is a piece of its own) to the
-/// least-loaded worker. A piece larger than a
-/// worker's fair share or than `work_cap` is first cut into equal parts;
-/// a piece that would take its worker past the fair share (by more than 1%)
-/// is split there, the rest going back to be placed — so at most one piece
-/// per worker is split for balance, and the loads end within about one test
-/// of each other, as with plain LPT. Returns each worker's positions in
+/// least-loaded worker. A piece larger than a worker's fair share (without
+/// history: a quarter of it) or than `work_cap` is first cut into equal
+/// parts; a piece that would take its worker past the fair share (by more
+/// than 1%) is split there, the rest going back to be placed — so about one
+/// piece per worker is split for balance, and the loads end within about
+/// one test of each other, as with plain LPT. Returns each worker's positions in
 /// assignment order (large pieces first), and each position's piece.
 fn locality_assign(
     tests: &[SchedTest],
@@ -589,7 +601,16 @@ fn locality_assign(
         }
     }
     let slack = target / 100;
-    let max_unit = target.min(work_cap).max(1);
+    // Without history every test weighs the same, and a slow file (or
+    // binary) would land whole on one worker: pieces of at most a quarter
+    // of a share spread each over a few batches, as the other tests are.
+    let guessed = positions.iter().all(|&p| !tests[p].known);
+    let share = if guessed {
+        target / COLD_PIECES
+    } else {
+        target
+    };
+    let max_unit = share.min(work_cap).max(1);
 
     let mut piece_of = vec![NO_PIECE; tests.len()];
     let mut next_piece = 0u32;
