@@ -12,9 +12,11 @@
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
 //! with `kind` = `test` (key: the canonical ID), `startup` (key: a group
 //! name, learned from batches of that group's tests only, or `*` for the run
-//! as a whole; the per-batch start-up cost), `pertest` (key `*`: what each
-//! test adds to a batch beyond its own JUnit time — the runner's bookkeeping
-//! and reporting — fitted over all batches) or
+//! as a whole; the per-batch fixed cost, see [`RunTimings::batch`]),
+//! `pertest` (key `*`: what each test adds to a batch beyond its own JUnit
+//! time — the runner's bookkeeping and reporting — where batches could tell
+//! it), `concurrency` (key: a group, or `*`; how many tests a batch runs at
+//! once, in per mille, for runners that run them side by side) or
 //! `error` (key `*`: how far off the durations were in the last run, in per
 //! mille; the scheduler sizes its tail of small batches by it); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
