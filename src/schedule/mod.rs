@@ -505,8 +505,9 @@ const COLD_PIECES: u64 = 4;
 /// last cap repeats if the list is longer), within the `limits`, keeping
 /// copies apart and locality pieces together: a batch that reaches its cap
 /// in the middle of a piece takes the rest of the piece when that overshoots
-/// the cap by at most a quarter, and a batch already three quarters full
-/// ends before a piece that would overshoot it by more.
+/// the cap by at most a quarter (of the smaller of this batch and the next),
+/// and a batch that close to full ends before a piece that would overshoot
+/// it by more.
 fn cut(
     tests: &[SchedTest],
     list: &[usize],
@@ -530,7 +531,10 @@ fn cut(
         let t = &tests[p];
         let d = nanos(t.expected);
         let cap = caps[k.min(caps.len() - 1)];
-        let slack = cap / 4;
+        // How far a batch may run over (or stop short of) its size to keep
+        // a piece whole: a quarter of the smaller of this batch and the
+        // next, so that the head batch does not swallow the tail.
+        let slack = cap.min(caps[(k + 1).min(caps.len() - 1)]) / 4;
         let inside_piece = i > 0 && pieces.together(list[i - 1], p);
         let over_time = if inside_piece {
             load.saturating_add(d / 2) > cap && load.saturating_add(rest[i]) > cap + slack
