@@ -520,8 +520,19 @@ fn sched_bench_100k() {
     let mut rng = Rng::new(1);
     for n in [100_000, 20_000] {
         let d = bench_like_ms(&mut rng, n);
-        for (label, known) in [("warm", true), ("cold", false)] {
-            let tests = sched_tests(&d, known);
+        let files = uneven_files(&mut Rng::new(2), n);
+        for (label, known, local) in [
+            ("warm", true, false),
+            ("cold", false, false),
+            ("warm, files", true, true),
+            ("cold, files", false, true),
+        ] {
+            let mut tests = sched_tests(&d, known);
+            if local {
+                for (t, &f) in tests.iter_mut().zip(&files) {
+                    t.locality = Some(f);
+                }
+            }
             let start = std::time::Instant::now();
             let plan = plan(&tests, &params(64, known.then_some(50)));
             let took = start.elapsed();
