@@ -89,6 +89,9 @@ pub struct BatchTiming {
     pub wall: Duration,
     /// The sum of its tests' JUnit times.
     pub reported: Duration,
+    /// First test start to last test end, on the runner's clock, when every
+    /// test reported when it started (see `run::timing::span_of`).
+    pub span: Option<Duration>,
     pub tests: usize,
     /// The `[groups.NAME]` index of its tests, when they all belong to one.
     pub group: Option<usize>,

@@ -3,7 +3,7 @@
 //! state machine folds them into [`TestRecord`]s, and the reporters read
 //! those.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Whether one attempt of a test passed. Ordered from best to worst so that
 /// "the worst outcome of a batch" is a `max`.
@@ -30,6 +30,11 @@ pub struct TestAttempt {
     pub system_err: Option<String>,
     /// The batch that produced this attempt (1-based, as in `logs/batch-N.*`).
     pub batch: usize,
+    /// When the test started, on the clock of the machine that ran it (the
+    /// JUnit `timestamp`, which nextest writes): with `duration`, how the
+    /// batch's tests were laid out in time, from which the timing history
+    /// learns the batch's fixed cost. `None` when the runner wrote none.
+    pub started: Option<SystemTime>,
 }
 
 impl TestAttempt {
@@ -43,6 +48,7 @@ impl TestAttempt {
             system_out: None,
             system_err: None,
             batch,
+            started: None,
         }
     }
 }

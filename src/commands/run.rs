@@ -38,6 +38,11 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         output_dir: output_dir.clone(),
         junit_path: config.report.junit.then(|| junit_path.clone()),
         history_path: history_path.clone(),
+        execution: if framework.runs_tests_side_by_side() {
+            history::Execution::SideBySide
+        } else {
+            history::Execution::Sequential
+        },
         test_order: crate::report::spans::TestOrder::of(&config.framework),
     });
     let mut session = Session::new(&cancel, Reporters::new(reporters));
@@ -100,7 +105,14 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             &history_path,
             table.tests.iter().map(|t| t.id.as_str()),
         );
-        crate::run::timing::plan(&mut table, &history, parallelism, framework.as_ref())
+        let timeout = Duration::from_secs(config.offload.test_timeout_secs);
+        crate::run::timing::plan(
+            &mut table,
+            &history,
+            parallelism,
+            timeout,
+            framework.as_ref(),
+        )
     };
     let provider = match session.wait_prepared(preparing) {
         Ok(provider) => provider,

@@ -954,6 +954,20 @@ assertion `left == right` failed</system-err>
             .as_deref()
             .unwrap()
             .contains("out <ok> & fine ü"));
+        // Each testcase's start, as written (the testsuites' own is not one).
+        let stamps: Vec<_> = cases.iter().map(|c| c.timestamp.as_deref()).collect();
+        assert_eq!(
+            stamps,
+            [
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.014+00:00"),
+            ]
+        );
+        assert!(parse(REAL_PYTEST_XUNIT1)
+            .unwrap()
+            .iter()
+            .all(|c| c.timestamp.is_none()));
     }
 
     /// A runner killed mid-write leaves a report cut anywhere, even inside a
