@@ -9,6 +9,19 @@ DOCKER_ENGINE := $(CURDIR)/examples/docker/private-engine.sh
 
 .PHONY: build test test-offload setup setup-python setup-ssh setup-chromium setup-docker stop-docker lint
 
+# apt-get waits up to 2 minutes for the dpkg lock that another apt (an
+# unattended upgrade, a second `make setup`) holds, instead of failing at once.
+# `apt-get update` takes the package lists' lock, which that option does not
+# cover: APT_UPDATE retries it, for up to 2 minutes, while that lock is taken.
+# Both expect SUDO to be set in the recipe (empty for root, else sudo).
+APT_GET := env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120
+APT_UPDATE = for try in 1 2 3 4 5 6 7 8 9 10 11 12; do \
+		if out=$$($$SUDO $(APT_GET) update -qq 2>&1); then break; fi; \
+		case "$$out" in *"Could not get lock"*) if [ $$try -lt 12 ]; then \
+			echo "apt-get update: another apt holds the package lists' lock; waiting"; sleep 10; continue; fi;; esac; \
+		printf '%s\n' "$$out" >&2; exit 1; \
+	done
+
 build:
 	cargo build --release
 
@@ -28,14 +41,14 @@ setup-ssh:
 	@if ! command -v /usr/sbin/sshd >/dev/null 2>&1 || ! command -v scp >/dev/null 2>&1; then \
 		echo "installing openssh-server and openssh-client (needed by the ssh sandbox tests)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+		$(APT_UPDATE); $$SUDO $(APT_GET) install -y -qq openssh-server openssh-client >/dev/null; \
 	fi
 
 setup-chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "installing chromium (needed by the timeline screenshot test)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		$(APT_UPDATE); $$SUDO $(APT_GET) install -y -qq chromium >/dev/null; \
 	fi
 
 ## A private Docker engine (root only; examples/docker/private-engine.sh says how it
@@ -47,7 +60,7 @@ setup-docker:
 		{ ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1 || ldd "$$(command -v busybox)" >/dev/null 2>&1 || \
 		  { [ "$${OFFLOAD_DOCKER_PYTEST:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1; }; }; then \
 		echo "installing docker.io, busybox-static and debootstrap (needed by the Docker tests)"; \
-		apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static debootstrap >/dev/null; \
+		SUDO=; $(APT_UPDATE); $(APT_GET) install -y -qq docker.io busybox-static debootstrap >/dev/null; \
 	fi
 	$(DOCKER_ENGINE) start
 

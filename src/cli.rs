@@ -1,11 +1,17 @@
-//! Command-line arguments (argh), one struct per subcommand.
+//! Command-line arguments (argh), one struct per subcommand, and [`parse`]:
+//! the command line to a [`Cli`], help to print, or a [`UsageError`] that
+//! says what is wrong and which `--help` to read (see `usage.rs`).
 
-use argh::FromArgs;
+mod usage;
+
+use argh::{ArgsInfo, FromArgs};
 use std::path::PathBuf;
+
+pub use usage::UsageError;
 
 /// Offload: a parallel test runner. Discovers tests, runs them in batches
 /// across sandboxes, retries failures, and writes one JUnit report.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 pub struct Cli {
     /// configuration file path (default: offload.toml)
     #[argh(option, short = 'c', default = "PathBuf::from(\"offload.toml\")")]
@@ -23,7 +29,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand)]
 pub enum Command {
     Run(RunArgs),
@@ -35,11 +41,11 @@ pub enum Command {
 }
 
 /// Run tests in parallel.
-#[derive(FromArgs, Debug, Default)]
+#[derive(FromArgs, ArgsInfo, Debug, Default)]
 #[argh(subcommand, name = "run")]
 pub struct RunArgs {
     /// override the maximum number of parallel sandboxes
-    #[argh(option)]
+    #[argh(option, from_str_fn(at_least_one))]
     pub parallel: Option<usize>,
 
     /// discover tests without running them
@@ -72,7 +78,7 @@ pub struct RunArgs {
 }
 
 /// Discover tests without running them.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "collect")]
 pub struct CollectArgs {
     /// output format: text or json (default: text)
@@ -81,19 +87,23 @@ pub struct CollectArgs {
 }
 
 /// Validate the configuration file and print a summary of its settings.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "validate")]
-pub struct ValidateArgs {}
+pub struct ValidateArgs {
+    /// make unknown keys errors, not warnings (as `[offload] unknown_keys = "error"` does)
+    #[argh(switch)]
+    pub strict: bool,
+}
 
 /// Generate a new offload.toml configuration file.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "init")]
 pub struct InitArgs {
     /// provider type: local or default (default: local)
     #[argh(option, short = 'p', default = "String::from(\"local\")")]
     pub provider: String,
 
-    /// framework type: pytest, cargo or default (default: detected from the project)
+    /// framework: pytest, cargo, node or default (default: detected from the project)
     #[argh(option, short = 'f')]
     pub framework: Option<String>,
 
@@ -103,7 +113,7 @@ pub struct InitArgs {
 }
 
 /// View per-test results of the most recent run.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "logs")]
 pub struct LogsArgs {
     /// show only failed tests
@@ -124,6 +134,52 @@ pub struct LogsArgs {
 }
 
 /// Check the config, the tools, discovery and one batch per group.
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, ArgsInfo, Debug)]
 #[argh(subcommand, name = "doctor")]
 pub struct DoctorArgs {}
+
+/// A whole number of at least 1 (`--parallel`). The message completes
+/// argh's "Error parsing option '--parallel' with value 'x': …", which
+/// [`usage`] turns into `--parallel expects a whole number of at least 1, got "x"`.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(usage::EXPECTS_AT_LEAST_ONE.to_string()),
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A command to run.
+    Command(Cli),
+    /// `--help` (or `help`): the text to print on stdout, exit 0.
+    Help(String),
+}
+
+/// Parse `args` (without the program name). `--name=value` is accepted for
+/// an option (`--parallel=4`), as most command lines do; argh itself only
+/// takes `--name value`.
+pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
+    let args = usage::split_equals(args);
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match Cli::from_args(&["offload"], &strs) {
+        Ok(cli) => Ok(Parsed::Command(cli)),
+        Err(exit) => match exit.status {
+            Ok(()) => Ok(Parsed::Help(exit.output)),
+            Err(()) => Err(usage::explain(&args, &exit.output)),
+        },
+    }
+}
+
+/// [`parse`] the process's arguments.
+pub fn parse_env() -> Result<Parsed, UsageError> {
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(a) => args.push(a),
+            Err(raw) => return Err(usage::not_utf8(&raw.to_string_lossy())),
+        }
+    }
+    parse(&args)
+}

@@ -89,6 +89,9 @@ pub struct BatchTiming {
     pub wall: Duration,
     /// The sum of its tests' JUnit times.
     pub reported: Duration,
+    /// First test start to last test end, on the runner's clock, when every
+    /// test reported when it started (see `run::timing::span_of`).
+    pub span: Option<Duration>,
     pub tests: usize,
     /// The `[groups.NAME]` index of its tests, when they all belong to one.
     pub group: Option<usize>,
@@ -429,20 +432,25 @@ pub struct RunStats {
 }
 
 impl RunStats {
-    /// The run's verdict: interrupted, failed (a test failed or was not
-    /// run, the run could not work, or a report could not be written),
-    /// flaky, or success.
+    /// The run's verdict, in this order: interrupted; a test failed; the
+    /// run could not work (no sandbox could be created: its tests are not
+    /// run through no fault of theirs); a test was not run; a report could
+    /// not be written; flaky; success. A test failure wins over Offload's
+    /// own failure, so that "tests failed" (exit 1) is never hidden behind
+    /// "Offload failed" (exit 3).
     pub fn verdict(&self) -> crate::Verdict {
         use crate::Verdict;
         let c = &self.counts;
         if self.stopped == Some(StopReason::Interrupted) {
             Verdict::Interrupted
-        } else if self.fatal.is_some()
-            || !self.report_failures.is_empty()
-            || c.failed > 0
-            || c.not_run > 0
-        {
+        } else if c.failed > 0 {
             Verdict::Failure
+        } else if self.fatal.is_some() {
+            Verdict::OffloadError
+        } else if c.not_run > 0 {
+            Verdict::Failure
+        } else if !self.report_failures.is_empty() {
+            Verdict::OffloadError
         } else if c.flaky > 0 {
             Verdict::Flaky
         } else {
@@ -531,12 +539,43 @@ mod tests {
             report_failures: vec!["cannot write junit.xml".into()],
             ..stats(passed)
         };
-        assert_eq!(unwritten.verdict(), Verdict::Failure);
+        assert_eq!(unwritten.verdict(), Verdict::OffloadError);
         let fatal = RunStats {
             fatal: Some("no sandbox could be created".into()),
-            ..stats(Counts::default())
+            ..stats(Counts {
+                total: 2,
+                not_run: 2,
+                ..Counts::default()
+            })
         };
-        assert_eq!(fatal.verdict(), Verdict::Failure);
+        assert_eq!(fatal.verdict(), Verdict::OffloadError);
+        // A test failure in the same run wins: the tests' verdict is never
+        // hidden behind Offload's.
+        let failed = Counts {
+            failed: 1,
+            passed: 1,
+            ..passed
+        };
+        let failed_and_unwritten = RunStats {
+            report_failures: vec!["cannot write junit.xml".into()],
+            ..stats(failed)
+        };
+        assert_eq!(failed_and_unwritten.verdict(), Verdict::Failure);
+        let failed_and_fatal = RunStats {
+            fatal: Some("no sandbox could be created".into()),
+            ..stats(failed)
+        };
+        assert_eq!(failed_and_fatal.verdict(), Verdict::Failure);
+        let not_run_and_unwritten = RunStats {
+            report_failures: vec!["cannot write junit.xml".into()],
+            ..stats(not_run)
+        };
+        assert_eq!(not_run_and_unwritten.verdict(), Verdict::Failure);
+        let flaky_and_unwritten = RunStats {
+            report_failures: vec!["cannot write junit.xml".into()],
+            ..stats(flaky)
+        };
+        assert_eq!(flaky_and_unwritten.verdict(), Verdict::OffloadError);
     }
 }
 

@@ -12,9 +12,11 @@
 //! git can merge it: every line is `kind<TAB>key<TAB>milliseconds<TAB>missed`
 //! with `kind` = `test` (key: the canonical ID), `startup` (key: a group
 //! name, learned from batches of that group's tests only, or `*` for the run
-//! as a whole; the per-batch start-up cost), `pertest` (key `*`: what each
-//! test adds to a batch beyond its own JUnit time — the runner's bookkeeping
-//! and reporting — fitted over all batches) or
+//! as a whole; the per-batch fixed cost, see [`RunTimings::batch`]),
+//! `pertest` (key `*`: what each test adds to a batch beyond its own JUnit
+//! time — the runner's bookkeeping and reporting — where batches could tell
+//! it), `concurrency` (key: a group, or `*`; how many tests a batch runs at
+//! once, in per mille, for runners that run them side by side) or
 //! `error` (key `*`: how far off the durations were in the last run, in per
 //! mille; the scheduler sizes its tail of small batches by it); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
@@ -77,6 +79,9 @@ pub struct History {
     pub startup: BTreeMap<String, Duration>,
     /// What each test adds to its batch beyond its JUnit time, by group.
     pub per_test: BTreeMap<String, Duration>,
+    /// How many tests a batch runs at once, by group (runners that run
+    /// them side by side).
+    pub concurrency: BTreeMap<String, f64>,
     /// How far off the durations were last time, as a fraction.
     pub estimate_error: Option<f64>,
 }
@@ -96,6 +101,9 @@ pub struct Estimates {
     /// What each test adds to its batch beyond its own duration (weighted
     /// the same way); zero when never measured.
     pub per_test: Duration,
+    /// How many tests a batch runs at once (weighted the same way); 1 for
+    /// runners that run them one after another, or when never measured.
+    pub concurrency: f64,
     /// How far off the history's durations were last time (a fraction), for
     /// [`crate::schedule::PlanParams::estimate_error`].
     pub estimate_error: Option<f64>,
@@ -120,7 +128,7 @@ impl History {
         history_path: &Path,
         mut ids: impl Iterator<Item = &'a str>,
     ) -> History {
-        let [errors, per_tests, startups, tests] = read_file(history_path).maps;
+        let [concurrency, errors, per_tests, startups, tests] = read_file(history_path).maps;
         let values = |map: FxHashMap<String, Entry>| -> BTreeMap<String, Duration> {
             map.into_iter().map(|(k, e)| (k, e.value)).collect()
         };
@@ -128,6 +136,10 @@ impl History {
             durations: tests.into_iter().map(|(k, e)| (k, e.value)).collect(),
             startup: values(startups),
             per_test: values(per_tests),
+            concurrency: concurrency
+                .into_iter()
+                .map(|(k, e)| (k, per_mille(e.value)))
+                .collect(),
             estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
         };
         if ids.any(|id| !h.durations.contains_key(id)) {
@@ -197,59 +209,111 @@ impl History {
         let per_test = weighted(&self.per_test)
             .filter(|_| !all.is_empty())
             .unwrap_or_default();
+        let concurrency: BTreeMap<String, Duration> = self
+            .concurrency
+            .iter()
+            .map(|(k, &c)| (k.clone(), Duration::from_secs_f64(c.clamp(1.0, 1e6))))
+            .collect();
+        let concurrency = weighted(&concurrency).map_or(1.0, |c| c.as_secs_f64().max(1.0));
         Estimates {
             durations,
             known: own.iter().map(Option::is_some).collect(),
             startup,
             per_test,
+            concurrency,
             estimate_error: self.estimate_error,
         }
     }
 }
 
-/// The `error` line stores a fraction as per mille in the milliseconds
-/// column: 1 ms of "duration" is 0.001.
+/// The `error` and `concurrency` lines store a number as per mille in the
+/// milliseconds column: 1 ms of "duration" is 0.001.
 fn per_mille(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// The cost each test adds to its batch, from batch overheads grouped by
-/// group: `overhead = startup(group) + tests × per_test`, fitted by least
-/// squares within each group (each group keeps its own start-up, so groups
-/// that start differently do not bias the slope). `None` when no group's
-/// batch sizes vary enough to tell start-up from per-test cost.
-fn fit_per_test<'s>(groups: impl Iterator<Item = &'s [(Duration, usize)]>) -> Option<Duration> {
-    let (mut cov, mut var, mut informative) = (0.0, 0.0, false);
-    for samples in groups {
-        let (Some(min_n), Some(max_n)) = (
-            samples.iter().map(|&(_, n)| n).min(),
-            samples.iter().map(|&(_, n)| n).max(),
-        ) else {
-            continue;
-        };
-        informative |= samples.len() >= 3 && max_n >= 2 * min_n.max(1) && max_n - min_n >= 4;
-        let count = samples.len() as f64;
-        let mean_n = samples.iter().map(|&(_, n)| n as f64).sum::<f64>() / count;
-        let mean_o = samples.iter().map(|(o, _)| o.as_secs_f64()).sum::<f64>() / count;
-        for &(o, n) in samples {
-            let dn = n as f64 - mean_n;
-            cov += dn * (o.as_secs_f64() - mean_o);
-            var += dn * dn;
-        }
-    }
-    (informative && var > 0.0).then(|| Duration::from_secs_f64((cov / var).max(0.0)))
-}
-
-/// A start-up cost from batch overheads, once `per_test` per test is taken
-/// off each: the median.
-fn startup_from(samples: &[(Duration, usize)], per_test: Duration) -> Option<Duration> {
-    let mut rest: Vec<Duration> = samples
-        .iter()
-        .map(|&(o, n)| {
-            o.saturating_sub(per_test.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)))
+/// The runner's cost per test beyond its JUnit time, from the batches of
+/// one run, when they can tell it: the gaps between consecutive tests where
+/// the runner wrote when each started (measured, no fit); otherwise the
+/// slope of overhead against batch size between batches of one group whose
+/// sizes differ at least twofold (the median of those pairwise slopes, which
+/// a noisy batch or two cannot drag far), or failing that between batches
+/// of any groups (one big batch per sandbox for one group, small ones for
+/// another). `None` when no batch tells it — batches all of one size cannot
+/// tell a start-up from a per-test cost.
+fn per_test_from(samples: &BTreeMap<&str, Vec<Said>>) -> Option<Duration> {
+    let mut gaps: Vec<Duration> = samples
+        .values()
+        .flatten()
+        .filter_map(|s| match *s {
+            Said::Measured { gap, .. } => gap,
+            Said::Overhead { .. } => None,
         })
         .collect();
-    median(&mut rest)
+    if let Some(gap) = median(&mut gaps) {
+        return Some(gap);
+    }
+    let overheads = |group: &[Said]| -> Vec<(f64, usize)> {
+        group
+            .iter()
+            .filter_map(|s| match *s {
+                Said::Overhead { overhead, tests } => Some((overhead.as_secs_f64(), tests)),
+                Said::Measured { .. } => None,
+            })
+            .collect()
+    };
+    let within: Vec<Vec<(f64, usize)>> = samples.values().map(|g| overheads(g)).collect();
+    let across: Vec<(f64, usize)> = within.iter().flatten().copied().collect();
+    let slope = median_slope(&within).or_else(|| median_slope(std::slice::from_ref(&across)))?;
+    // No batch can have spent less than nothing on starting.
+    let ceiling = across
+        .iter()
+        .filter(|&&(_, n)| n > 0)
+        .map(|&(o, n)| o / n as f64)
+        .fold(f64::INFINITY, f64::min);
+    Some(Duration::from_secs_f64(slope.clamp(0.0, ceiling.max(0.0))))
+}
+
+/// The median slope of overhead against size over the pairs of samples (of
+/// one set each) whose sizes differ at least twofold, and by at least 4.
+fn median_slope(sets: &[Vec<(f64, usize)>]) -> Option<f64> {
+    let mut slopes = Vec::new();
+    for set in sets {
+        // Pairs grow with the square of the batches: 256 of them are plenty.
+        let set: Vec<(f64, usize)> = set
+            .iter()
+            .step_by(set.len().div_ceil(256).max(1))
+            .copied()
+            .collect();
+        for (i, &a) in set.iter().enumerate() {
+            for &b in &set[i + 1..] {
+                let (lo, hi) = if a.1 <= b.1 { (a, b) } else { (b, a) };
+                if hi.1 >= 2 * lo.1.max(1) && hi.1 - lo.1 >= 4 {
+                    slopes.push((hi.0 - lo.0) / (hi.1 - lo.1) as f64);
+                }
+            }
+        }
+    }
+    slopes.sort_by(f64::total_cmp);
+    slopes.get(slopes.len() / 2).copied()
+}
+
+/// A start-up cost from what a group's batches said: the median of each
+/// batch's fixed cost (measured, or its overhead less `per_test` per test).
+/// Overheads without a per-test cost tell nothing (see [`per_test_from`]).
+fn startup_from<'s>(
+    samples: impl Iterator<Item = &'s Said>,
+    per_test: Option<Duration>,
+) -> Option<Duration> {
+    let mut fixed: Vec<Duration> = samples
+        .filter_map(|s| match *s {
+            Said::Measured { fixed, .. } => Some(fixed),
+            Said::Overhead { overhead, tests } => per_test.map(|p| {
+                overhead.saturating_sub(p.saturating_mul(u32::try_from(tests).unwrap_or(u32::MAX)))
+            }),
+        })
+        .collect();
+    median(&mut fixed)
 }
 
 fn median(v: &mut [Duration]) -> Option<Duration> {
@@ -284,25 +348,68 @@ fn junit_durations(path: &Path) -> FxHashMap<String, Duration> {
     out
 }
 
+/// How a runner executes one batch's tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Execution {
+    /// One after another (pytest, most runners): the batch's wall time is
+    /// its fixed cost, its tests' times, and a little bookkeeping per test.
+    #[default]
+    Sequential,
+    /// Side by side (cargo nextest, one process per test on every core):
+    /// the tests' times add up to more than the batch took.
+    SideBySide,
+}
+
+/// What one finished batch measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BatchSample {
+    /// From start to finish, as the run saw it.
+    pub wall: Duration,
+    /// The sum of its tests' JUnit times.
+    pub tests_total: Duration,
+    /// From the first test's start to the last test's end, on the runner's
+    /// clock (JUnit timestamps), when every test had a timestamp.
+    pub span: Option<Duration>,
+    /// Its number of tests.
+    pub tests: usize,
+}
+
+/// What one batch says about the costs (see [`RunTimings::batch`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Said {
+    /// Its fixed cost was measured: wall time less its tests' span; and,
+    /// for tests run one after another, the mean gap between two of them.
+    Measured {
+        fixed: Duration,
+        gap: Option<Duration>,
+    },
+    /// Only its overhead is known (wall time less its tests' times): a
+    /// start-up plus a cost per test.
+    Overhead { overhead: Duration, tests: usize },
+}
+
 /// What one run measured, to be folded into the history file by [`save`].
 #[derive(Clone, Debug, Default)]
 pub struct RunTimings<'a> {
     discovered: Vec<&'a str>,
+    execution: Execution,
     /// One entry per test (see [`RunTimings::test`]).
     tests: Vec<(&'a str, Duration)>,
-    /// Per group: each batch's overhead (wall time beyond its tests' JUnit
-    /// times) and its number of tests.
-    startup_samples: BTreeMap<&'a str, Vec<(Duration, usize)>>,
+    /// Per group: what each batch said about the fixed and per-test costs.
+    batches: BTreeMap<&'a str, Vec<Said>>,
+    /// Per group: how many tests ran at once in each side-by-side batch.
+    concurrency: BTreeMap<&'a str, Vec<f64>>,
 }
 
 impl<'a> RunTimings<'a> {
     /// Start recording a run whose discovery found `discovered` (canonical
     /// IDs): those tests count as seen even if they never got to run.
-    pub fn new(discovered: impl IntoIterator<Item = &'a str>) -> RunTimings<'a> {
+    pub fn new(discovered: impl IntoIterator<Item = &'a str>, execution: Execution) -> Self {
         let discovered: Vec<&str> = discovered.into_iter().collect();
         RunTimings {
             tests: Vec::with_capacity(discovered.len()),
             discovered,
+            execution,
             ..RunTimings::default()
         }
     }
@@ -314,47 +421,86 @@ impl<'a> RunTimings<'a> {
         self.tests.push((id, duration));
     }
 
-    /// A batch of `tests` of `group`'s tests ([`ANY_GROUP`] when it mixes
-    /// groups or the group is not known) took `wall` from start to finish,
-    /// and they reported `tests_total` between them: the difference is the
-    /// batch's overhead, a start-up cost plus a little per test. Record only
-    /// batches that ended normally (not timed out, cancelled or failed for
-    /// infrastructure reasons).
+    /// A batch of `group`'s tests ([`ANY_GROUP`] when it mixes groups or
+    /// the group is not known) finished normally (not timed out, cancelled
+    /// or failed for infrastructure reasons) and measured `sample`.
     ///
-    /// A batch whose tests reported more time than the batch took ran them
-    /// side by side (cargo nextest runs a batch's tests on every core): its
-    /// overhead cannot be told from its tests' times, and it is ignored —
-    /// counting it as zero start-up would plan many small batches that each
-    /// pay the runner's real start-up.
-    pub fn batch(&mut self, group: &'a str, wall: Duration, tests_total: Duration, tests: usize) {
-        if tests_total > wall {
-            return;
-        }
-        self.startup_samples
-            .entry(group)
-            .or_default()
-            .push((wall.saturating_sub(tests_total), tests));
+    /// Its fixed cost — process start, imports, collection, the runner's
+    /// listing — is measured directly where possible:
+    /// * tests run one after another, with timestamps: wall time less the
+    ///   span of the tests; the gaps between tests are the per-test cost;
+    /// * tests run one after another, without timestamps (pytest): wall
+    ///   time less the sum of the tests' times, which still holds the
+    ///   runner's bookkeeping per test (see [`per_test_from`]);
+    /// * tests run side by side (nextest): wall time less the span of the
+    ///   tests (without timestamps the batch teaches nothing: its tests'
+    ///   times overlap, so their sum says nothing about its start-up).
+    pub fn batch(&mut self, group: &'a str, sample: BatchSample) {
+        let BatchSample {
+            wall,
+            tests_total,
+            span,
+            tests,
+        } = sample;
+        let said = match (self.execution, span) {
+            (Execution::SideBySide, None) => return,
+            (Execution::SideBySide, Some(span)) => {
+                if !span.is_zero() {
+                    let at_once = tests_total.as_secs_f64() / span.as_secs_f64();
+                    self.concurrency
+                        .entry(group)
+                        .or_default()
+                        .push(at_once.max(1.0));
+                }
+                Said::Measured {
+                    fixed: wall.saturating_sub(span),
+                    gap: None,
+                }
+            }
+            // Sequential tests cannot take longer than their batch: this
+            // runner ran them side by side after all. Nothing to learn.
+            (Execution::Sequential, _) if tests_total > wall => return,
+            (Execution::Sequential, Some(span)) if span >= tests_total => Said::Measured {
+                fixed: wall.saturating_sub(span),
+                gap: (tests >= 2).then(|| (span - tests_total) / (tests as u32 - 1).max(1)),
+            },
+            (Execution::Sequential, _) => Said::Overhead {
+                overhead: wall - tests_total,
+                tests,
+            },
+        };
+        self.batches.entry(group).or_default().push(said);
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Kind {
+    /// How many tests a batch of a group runs at once (runners that run
+    /// them side by side), in per mille: 1850 = 1.85 tests at a time.
+    Concurrency = 0,
     /// The history's own error (key `*`): how far off the durations were
     /// in the last run that measured it, in per mille (mean absolute error
     /// over total duration).
-    Error = 0,
-    /// What each test adds to a batch (key: a group, as for `Startup`).
-    PerTest = 1,
-    Startup = 2,
-    Test = 3,
+    Error = 1,
+    /// What each test adds to a batch (key `*`: the runner's).
+    PerTest = 2,
+    Startup = 3,
+    Test = 4,
 }
 
 /// In file order (alphabetical, so that the file's lines are sorted).
-const KINDS: [Kind; 4] = [Kind::Error, Kind::PerTest, Kind::Startup, Kind::Test];
+const KINDS: [Kind; 5] = [
+    Kind::Concurrency,
+    Kind::Error,
+    Kind::PerTest,
+    Kind::Startup,
+    Kind::Test,
+];
 
 impl Kind {
     fn as_str(self) -> &'static str {
         match self {
+            Kind::Concurrency => "concurrency",
             Kind::Error => "error",
             Kind::PerTest => "pertest",
             Kind::Startup => "startup",
@@ -374,7 +520,7 @@ struct Entry {
 /// made when writing).
 #[derive(Debug, Default, PartialEq)]
 struct HistoryFile {
-    maps: [FxHashMap<String, Entry>; 4],
+    maps: [FxHashMap<String, Entry>; 5],
     /// Lines that could not be read (reported by tests; otherwise ignored).
     skipped: usize,
 }
@@ -447,6 +593,7 @@ fn parse_line(line: &str) -> Option<(Kind, String, Entry)> {
     let kind = match fields.next()? {
         "test" => Kind::Test,
         "startup" => Kind::Startup,
+        "concurrency" => Kind::Concurrency,
         "pertest" => Kind::PerTest,
         "error" => Kind::Error,
         _ => return None,
@@ -618,34 +765,50 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         }
     }
     tests.retain(|_, e| e.missed <= MAX_MISSED_RUNS);
-    // The cost per test is the runner's (one framework per config): fitted
-    // within groups when their batch sizes vary, else across all batches
-    // (e.g. one big batch per sandbox for one group, small ones for another).
-    // Each group's start-up is then what remains of its own batches'
-    // overheads; `*` holds the run's as a whole (the fallback for groups
+    // The cost per test is the runner's (one framework per config): what
+    // this run's batches tell of it, else what earlier runs told. Side by
+    // side, it is inside the tests' span, so there is none to learn. Each
+    // group's start-up is then what remains of its own batches' fixed
+    // costs; `*` holds the run's as a whole (the fallback for groups
     // without their own).
-    let all: Vec<(Duration, usize)> = run.startup_samples.values().flatten().copied().collect();
-    let fitted = fit_per_test(run.startup_samples.values().map(Vec::as_slice))
-        .or_else(|| fit_per_test(std::iter::once(all.as_slice())));
-    if let Some(per_test) = fitted {
-        let per_tests = file.map_mut(Kind::PerTest);
-        update(
-            per_tests,
-            ANY_GROUP,
-            per_test,
-            0.20,
-            Duration::from_micros(100),
-        );
+    let per_test = match run.execution {
+        Execution::SideBySide => Some(Duration::ZERO),
+        Execution::Sequential => {
+            let measured = per_test_from(&run.batches);
+            if let Some(p) = measured {
+                let per_tests = file.map_mut(Kind::PerTest);
+                update(per_tests, ANY_GROUP, p, 0.20, Duration::from_micros(100));
+            }
+            measured.or(file.get(Kind::PerTest, ANY_GROUP).map(|e| e.value))
+        }
+    };
+    let by_group = run.batches.iter().filter(|(g, _)| **g != ANY_GROUP);
+    let all = run.batches.values().flatten();
+    if let Some(startup) = startup_from(all, per_test) {
+        let startups = file.map_mut(Kind::Startup);
+        update(startups, ANY_GROUP, startup, 0.20, Duration::from_millis(2));
     }
-    let per_test = fitted
-        .or(file.get(Kind::PerTest, ANY_GROUP).map(|e| e.value))
-        .unwrap_or_default();
-    let by_group = run.startup_samples.iter().filter(|(g, _)| **g != ANY_GROUP);
-    let whole_run = std::iter::once((ANY_GROUP, &all));
-    for (group, samples) in whole_run.chain(by_group.map(|(g, s)| (*g, s))) {
-        if let Some(startup) = startup_from(samples, per_test) {
+    for (group, samples) in by_group {
+        if let Some(startup) = startup_from(samples.iter(), per_test) {
             let startups = file.map_mut(Kind::Startup);
             update(startups, group, startup, 0.20, Duration::from_millis(2));
+        }
+    }
+    let all_at_once: Vec<f64> = run.concurrency.values().flatten().copied().collect();
+    let whole_run = std::iter::once((ANY_GROUP, &all_at_once));
+    let by_group = run.concurrency.iter().filter(|(g, _)| **g != ANY_GROUP);
+    for (group, at_once) in whole_run.chain(by_group.map(|(g, c)| (*g, c))) {
+        let mut at_once = at_once.clone();
+        at_once.sort_by(f64::total_cmp);
+        if let Some(&c) = at_once.get(at_once.len() / 2) {
+            let map = file.map_mut(Kind::Concurrency);
+            update(
+                map,
+                group,
+                Duration::from_secs_f64(c.min(1e6)),
+                0.20,
+                Duration::from_millis(20),
+            );
         }
     }
 
@@ -653,11 +816,10 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
         e.missed = if seen { 0 } else { e.missed.saturating_add(1) };
         e.missed <= MAX_MISSED_RUNS
     };
-    let any_batch = !run.startup_samples.is_empty();
-    for kind in [Kind::Startup, Kind::PerTest] {
+    let any_batch = !run.batches.is_empty();
+    for kind in [Kind::Startup, Kind::PerTest, Kind::Concurrency] {
         file.map_mut(kind).retain(|key, e| {
-            let seen =
-                run.startup_samples.contains_key(key.as_str()) || (key == ANY_GROUP && any_batch);
+            let seen = run.batches.contains_key(key.as_str()) || (key == ANY_GROUP && any_batch);
             age(seen, e)
         });
     }

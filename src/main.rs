@@ -32,20 +32,27 @@ use std::process::ExitCode;
 pub enum Verdict {
     /// 0: everything passed (or the command succeeded).
     Success,
-    /// 1: a test failed or was not run, or the command failed.
+    /// 1: a test failed, errored or was not run.
     Failure,
     /// 2: everything passed, some only after a retry.
     Flaky,
+    /// 3: Offload could not do what was asked, whatever the tests would
+    /// say: a usage error (a bad flag), a broken config, a discovery that
+    /// failed, no sandbox could be created, a report not written, a failed
+    /// `doctor` check. Every error a subcommand returns ends here.
+    OffloadError,
     /// 130: interrupted by Ctrl-C.
     Interrupted,
 }
 
 impl Verdict {
+    /// The one place a verdict becomes an exit code (README, "Exit codes").
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Success => 0,
             Verdict::Failure => 1,
             Verdict::Flaky => 2,
+            Verdict::OffloadError => 3,
             Verdict::Interrupted => 130,
         }
     }
@@ -61,12 +68,30 @@ fn main() -> ExitCode {
         return process::supervisor::main();
     }
     limit_malloc_arenas();
-    let cli: cli::Cli = argh::from_env();
+    ExitCode::from(try_main().exit_code())
+}
+
+/// Parse the command line and run the subcommand. Every error, from the
+/// command line or the subcommand, is printed here and ends as
+/// [`Verdict::OffloadError`].
+fn try_main() -> Verdict {
+    let cli = match cli::parse_env() {
+        Ok(cli::Parsed::Command(cli)) => cli,
+        Ok(cli::Parsed::Help(text)) => {
+            // `offload --help | head -1` is not an error.
+            console::outln!("{text}");
+            return Verdict::Success;
+        }
+        Err(usage) => {
+            console::errln!("error: {usage}");
+            return Verdict::OffloadError;
+        }
+    };
     match commands::dispatch(cli) {
-        Ok(verdict) => ExitCode::from(verdict.exit_code()),
+        Ok(verdict) => verdict,
         Err(e) => {
-            crate::console::errln!("error: {e}");
-            ExitCode::from(1)
+            console::errln!("error: {e}");
+            Verdict::OffloadError
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The vocabulary shared by every stage: tests, attempts, outcomes and the
-//! final record of each test. Frameworks produce [`TestAttempt`]s, the collector
-//! folds them into [`TestRecord`]s, and the reporters read those.
+//! final record of each test. Frameworks produce [`TestAttempt`]s, the run's
+//! state machine folds them into [`TestRecord`]s, and the reporters read
+//! those.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Whether one attempt of a test passed. Ordered from best to worst so that
 /// "the worst outcome of a batch" is a `max`.
@@ -29,6 +30,11 @@ pub struct TestAttempt {
     pub system_err: Option<String>,
     /// The batch that produced this attempt (1-based, as in `logs/batch-N.*`).
     pub batch: usize,
+    /// When the test started, on the clock of the machine that ran it (the
+    /// JUnit `timestamp`, which nextest writes): with `duration`, how the
+    /// batch's tests were laid out in time, from which the timing history
+    /// learns the batch's fixed cost. `None` when the runner wrote none.
+    pub started: Option<SystemTime>,
 }
 
 impl TestAttempt {
@@ -42,6 +48,7 @@ impl TestAttempt {
             system_out: None,
             system_err: None,
             batch,
+            started: None,
         }
     }
 }

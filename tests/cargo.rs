@@ -170,6 +170,25 @@ fn run_selects_exactly_each_batch_and_keeps_the_projects_nextest_config() {
         describe(&out)
     );
 
+    // nextest runs a batch's tests side by side: the history learns the
+    // batch's fixed cost from the span of its tests' timestamps, and how
+    // many ran at once.
+    let history = std::fs::read_to_string(dir.join("offload.history.tsv")).unwrap();
+    let value = |kind: &str| -> f64 {
+        let line = history
+            .lines()
+            .find(|l| l.starts_with(&format!("{kind}\tall\t")))
+            .unwrap_or_else(|| panic!("no `{kind}` line for the group:\n{history}"));
+        line.split('\t').nth(2).unwrap().parse().unwrap()
+    };
+    let startup_ms = value("startup");
+    assert!(
+        startup_ms > 0.0 && startup_ms < 300_000.0,
+        "{startup_ms} ms\n{history}"
+    );
+    assert!(value("concurrency") >= 1000.0, "{history}");
+    assert!(!history.contains("pertest\t"), "{history}");
+
     // The report is keyed by canonical ID: the next run finds every duration.
     let again = run_offload(&dir, &["run"]);
     assert_eq!(again.status.code(), Some(1), "{}", describe(&again));

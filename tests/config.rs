@@ -1,4 +1,4 @@
-//! `offload validate` on real files: broken configs exit 1 with a message
+//! `offload validate` on real files: broken configs exit 3 with a message
 //! naming the file, line and key (or variable); a good one exits 0 with a
 //! summary of its settings, and warnings go to stderr.
 
@@ -18,7 +18,7 @@ fn validate(dir: &TempDir, text: &str, env: &[(&str, &str)]) -> Output {
 }
 
 fn assert_error(out: &Output, expected: &str) {
-    assert_eq!(out.status.code(), Some(1), "{}", describe(out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(out));
     assert!(stdout(out).is_empty(), "{}", describe(out));
     let err = stderr(out);
     assert!(
@@ -112,11 +112,18 @@ fn unknown_keys_warn_on_stderr_but_validate() {
         "warning: offload.toml:4:1: unknown key `offload.retry_cont` (did you mean \
          `retry_count`? it is a setting of [groups.NAME])\n"
     );
-    assert!(stdout(&out).starts_with("Configuration is valid!"));
+    // Valid, but not in silence: the first line says the key is ignored.
+    assert!(
+        stdout(&out).starts_with(
+            "Configuration is valid, but 1 unknown key is ignored: `offload.retry_cont`"
+        ),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
-fn bad_toml_exits_1_naming_file_line_and_column() {
+fn bad_toml_exits_3_naming_file_line_and_column() {
     let dir = TempDir::new("config-bad-toml");
     let out = validate(
         &dir,
@@ -127,7 +134,7 @@ fn bad_toml_exits_1_naming_file_line_and_column() {
 }
 
 #[test]
-fn unknown_provider_type_exits_1_with_the_choices() {
+fn unknown_provider_type_exits_3_with_the_choices() {
     let dir = TempDir::new("config-bad-provider");
     let out = validate(&dir, &GOOD.replace("\"local\"", "\"lcoal\""), &[]);
     assert_error(
@@ -138,7 +145,7 @@ fn unknown_provider_type_exits_1_with_the_choices() {
 }
 
 #[test]
-fn missing_required_field_exits_1_naming_section_and_key() {
+fn missing_required_field_exits_3_naming_section_and_key() {
     let dir = TempDir::new("config-missing");
     let out = validate(
         &dir,
@@ -153,7 +160,7 @@ fn missing_required_field_exits_1_naming_section_and_key() {
 }
 
 #[test]
-fn unset_variable_exits_1_naming_the_variable_and_key() {
+fn unset_variable_exits_3_naming_the_variable_and_key() {
     let dir = TempDir::new("config-unset");
     let text = GOOD.replace(
         "filters = \"slow\"",
@@ -185,13 +192,13 @@ fn variables_are_expanded_from_the_environment() {
 }
 
 #[test]
-fn missing_config_file_exits_1() {
+fn missing_config_file_exits_3() {
     let dir = TempDir::new("config-none");
     let out = run_within(
         offload(&dir.path, &["validate"], &[]),
         Duration::from_secs(20),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert_eq!(
         stderr(&out),
         "error: cannot read config file offload.toml: No such file or directory (create one \

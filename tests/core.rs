@@ -402,7 +402,7 @@ fn no_sandbox_can_be_created_fails_with_the_create_commands_words() {
     let toml = toml.replace("[offload]\n", "[offload]\nsandbox_project_root = \".\"\n");
     dir.write("offload.toml", &toml);
     let out = run(&dir);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(
         stderr(&out).contains("quota exceeded for project demo"),
         "{}",

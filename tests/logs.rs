@@ -97,10 +97,10 @@ fn assert_success(out: &Output) {
 }
 
 #[test]
-fn missing_report_exits_1_and_says_run_first() {
+fn missing_report_exits_3_and_says_run_first() {
     let dir = project(false);
     let out = logs(&dir, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = stderr(&out);
     assert!(err.contains("No test results found at"), "{err}");
     assert!(
@@ -249,11 +249,11 @@ fn no_match_exits_0_with_a_message() {
 }
 
 #[test]
-fn invalid_regex_exits_1_before_reading_anything() {
+fn invalid_regex_exits_3_before_reading_anything() {
     // No report at all: the pattern is still what gets reported.
     let dir = project(false);
     let out = logs(&dir, &["--test-regex", "test_("]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(
         stderr(&out).contains("Invalid --test-regex pattern"),
         "{}",

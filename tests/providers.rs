@@ -511,7 +511,7 @@ destroy_command = "{d}/destroy.sh {{sandbox_id}}""#
         ),
         Duration::from_secs(60),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = stderr(&out);
     assert!(err.contains("timed out after 2 s"), "{err}");
     assert!(!err.contains("retrying create_command"), "{err}");
@@ -726,9 +726,10 @@ fn sigkill_while_sandboxes_are_being_created_lets_the_creates_clean_up() {
     unsafe {
         libc::kill(pid, libc::SIGKILL);
     }
-    // The watchdog gives each create SIGTERM: its trap removes its copy.
+    // The watchdog gives each create SIGTERM: its trap removes its copy
+    // (slowly on a loaded machine: the bound is generous).
     let out = wait_within(child, Duration::from_secs(30));
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(45);
     while !s.leftover_boxes().is_empty() {
         assert!(
             Instant::now() < deadline,
@@ -944,7 +945,7 @@ exec_command = "sh -c {command}"
 destroy_command = "true""#,
     );
     let out = run_within(s.offload(&config, &[]), Duration::from_secs(20));
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     let err = stderr(&out);
     assert!(
         err.contains("create_command")
@@ -962,7 +963,7 @@ destroy_command = "true""#,
         ),
         Duration::from_secs(20),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(stderr(&out).contains("offload.toml:"), "{}", describe(&out));
     assert!(
         stderr(&out).contains("@modal_sandbx.py"),

@@ -170,7 +170,8 @@ pub fn doctor(config_path: &Path, verbose: bool) -> Result<Verdict> {
         Ok(Verdict::Success)
     } else {
         println!("{failed} of {total} checks failed; fix them and run `offload doctor` again.");
-        Ok(Verdict::Failure)
+        // What doctor found would stop a run before its tests: a setup error.
+        Ok(Verdict::OffloadError)
     }
 }
 

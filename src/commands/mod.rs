@@ -19,13 +19,13 @@ pub fn dispatch(cli: Cli) -> Result<Verdict> {
     }
     let Some(command) = cli.command else {
         return Err(Error::new(
-            "no subcommand given; try `offload run`, or `offload --help` for the list",
+            "no command given; try `offload run`, or `offload --help` for the commands",
         ));
     };
     match command {
         Command::Run(args) => run::run(&cli.config, cli.verbose, &args),
         Command::Collect(args) => collect::collect(&cli.config, &args),
-        Command::Validate(_) => validate::validate(&cli.config),
+        Command::Validate(args) => validate::validate(&cli.config, &args),
         Command::Init(args) => init::init(&cli.config, &args),
         Command::Logs(args) => logs::logs(&cli.config, &args),
         Command::Doctor(_) => doctor::doctor(&cli.config, cli.verbose),

@@ -38,6 +38,12 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         output_dir: output_dir.clone(),
         junit_path: config.report.junit.then(|| junit_path.clone()),
         history_path: history_path.clone(),
+        execution: if framework.runs_tests_side_by_side() {
+            history::Execution::SideBySide
+        } else {
+            history::Execution::Sequential
+        },
+        test_order: crate::report::spans::TestOrder::of(&config.framework),
     });
     let mut session = Session::new(&cancel, Reporters::new(reporters));
 
@@ -98,9 +104,11 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         return Ok(Verdict::Success);
     }
     if table.tests.is_empty() {
-        return Err(Error::new(
-            "no tests found in any group; check the groups' filters and the framework's paths (`offload collect` shows what discovery finds)",
-        ));
+        // The same words as `offload doctor`'s check, from the framework.
+        return Err(Error::new(format!(
+            "no tests found in any group; {}",
+            framework.hints().no_tests_fix
+        )));
     }
     let parallelism = config.offload.max_parallel.max(1);
     let plan = {
@@ -110,7 +118,14 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             &history_path,
             table.tests.iter().map(|t| t.id.as_str()),
         );
-        crate::run::timing::plan(&mut table, &history, parallelism, framework.as_ref())
+        let timeout = Duration::from_secs(config.offload.test_timeout_secs);
+        crate::run::timing::plan(
+            &mut table,
+            &history,
+            parallelism,
+            timeout,
+            framework.as_ref(),
+        )
     };
     let provider = match session.wait_prepared(preparing) {
         Ok(provider) => provider,

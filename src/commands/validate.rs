@@ -1,24 +1,56 @@
 //! `offload validate`: load the config (warnings go to stderr) and print a
-//! summary of its settings to stdout.
+//! summary of its settings to stdout. `--strict` makes unknown keys errors;
+//! without it they are warnings, and the summary says they are ignored.
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::config::{Config, FrameworkConfig, ProviderConfig};
-use crate::error::Result;
+use crate::cli::ValidateArgs;
+use crate::config::{Config, FrameworkConfig, ProviderConfig, UnknownKeys};
+use crate::error::{Error, Result};
 use crate::Verdict;
 
-pub fn validate(config: &Path) -> Result<Verdict> {
-    let config = super::load_config(config)?;
-    print!("{}", summary(&config));
+pub fn validate(config: &Path, args: &ValidateArgs) -> Result<Verdict> {
+    let loaded = if args.strict {
+        crate::config::load_strict(config).map_err(|e| Error::new(e.to_string()))?
+    } else {
+        crate::config::load(config).map_err(|e| Error::new(e.to_string()))?
+    };
+    for w in &loaded.warnings {
+        crate::console::errln!("warning: {w}");
+    }
+    crate::console::outln!(
+        "{}",
+        summary(&loaded.config, &loaded.unknown_keys).trim_end()
+    );
     Ok(Verdict::Success)
+}
+
+/// The first line: valid, or valid with keys that are ignored.
+fn verdict_line(unknown_keys: &[String]) -> String {
+    match unknown_keys {
+        [] => "Configuration is valid!".to_string(),
+        keys => {
+            let names: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            format!(
+                "Configuration is valid, but {} ignored: {} (see the warnings; \
+                 `offload validate --strict` makes unknown keys errors).",
+                if keys.len() == 1 {
+                    "1 unknown key is".to_string()
+                } else {
+                    format!("{} unknown keys are", keys.len())
+                },
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// The settings a user wants to check, defaults and resolved paths included.
 /// Environment values are not shown: they may hold secrets from `${VAR}`.
-fn summary(config: &Config) -> String {
+fn summary(config: &Config, unknown_keys: &[String]) -> String {
     let mut out = String::new();
     let o = &config.offload;
-    let _ = writeln!(out, "Configuration is valid!\n");
+    let _ = writeln!(out, "{}\n", verdict_line(unknown_keys));
     let _ = writeln!(out, "Settings ({}):", config.path.display());
     let _ = writeln!(out, "  Max parallel: {}", o.max_parallel);
     let _ = writeln!(out, "  Test timeout: {}s", o.test_timeout_secs);
@@ -34,6 +66,9 @@ fn summary(config: &Config) -> String {
     );
     if let Some(cmd) = &o.sandbox_init_cmd {
         let _ = writeln!(out, "  Sandbox init cmd: {cmd}");
+    }
+    if o.unknown_keys == UnknownKeys::Error {
+        let _ = writeln!(out, "  Unknown keys: errors");
     }
 
     let _ = writeln!(out, "\nProvider: {}", config.provider.type_name());
@@ -73,6 +108,12 @@ fn summary(config: &Config) -> String {
     let _ = writeln!(out, "\nFramework: {}", config.framework.type_name());
     match &config.framework {
         FrameworkConfig::Pytest(f) => {
+            if f.paths.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  Paths: none (pytest chooses: its testpaths, else the whole project)"
+                );
+            }
             list(&mut out, "Paths", &f.paths);
             match &f.command {
                 Some(command) => {
@@ -178,7 +219,7 @@ filters = "-m 'not slow'"
 [groups.all]
 "#;
         let loaded = crate::config::parse_str(text, Path::new("/proj/offload.toml")).unwrap();
-        let out = summary(&loaded.config);
+        let out = summary(&loaded.config, &loaded.unknown_keys);
         let expected = "\
 Configuration is valid!
 
@@ -207,5 +248,17 @@ Report:
   Batch logs: /proj/test-results/logs
 ";
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_as_ignored_in_the_first_line() {
+        assert_eq!(verdict_line(&[]), "Configuration is valid!");
+        assert_eq!(
+            verdict_line(&["offload.retry_cont".into()]),
+            "Configuration is valid, but 1 unknown key is ignored: `offload.retry_cont` (see the \
+             warnings; `offload validate --strict` makes unknown keys errors)."
+        );
+        assert!(verdict_line(&["a".into(), "b".into()])
+            .starts_with("Configuration is valid, but 2 unknown keys are ignored: `a`, `b` ("));
     }
 }

@@ -1,6 +1,7 @@
 //! Walks the parsed TOML document section by section and builds a [`Config`]:
 //! types checked, `${VAR}` expanded, defaults filled in, rules applied,
-//! unknown keys reported as warnings.
+//! unknown keys reported as warnings (`mod.rs` makes them errors when
+//! `[offload] unknown_keys = "error"` or `validate --strict` says so).
 
 use std::path::PathBuf;
 
@@ -16,6 +17,7 @@ const OFFLOAD_KEYS: &[&str] = &[
     "working_dir",
     "sandbox_project_root",
     "sandbox_init_cmd",
+    "unknown_keys",
     "stream_output",
     "reuse_discovery",
 ];
@@ -159,6 +161,7 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
             sandbox_project_root: None,
             sandbox_init_cmd: None,
             reuse_discovery: true,
+            unknown_keys: UnknownKeys::Warn,
         });
     };
     warn_unknown(s, "[offload]");
@@ -187,6 +190,10 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
         sandbox_project_root,
         sandbox_init_cmd: s.string("sandbox_init_cmd")?,
         reuse_discovery: s.bool("reuse_discovery")?.unwrap_or(true),
+        unknown_keys: match s.choice("unknown_keys", &["warn", "error"])?.as_deref() {
+            Some("error") => UnknownKeys::Error,
+            _ => UnknownKeys::Warn,
+        },
     })
 }
 

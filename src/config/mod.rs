@@ -14,7 +14,7 @@ mod load;
 mod read;
 mod schema;
 mod source;
-mod suggest;
+pub(crate) mod suggest;
 mod validate;
 
 pub use schema::*;
@@ -30,7 +30,11 @@ use source::Source;
 #[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
+    /// Every warning, unknown keys included, in file order.
     pub warnings: Vec<String>,
+    /// The unknown keys among them, dotted (`offload.retry_cont`): ignored
+    /// settings, which `validate` must not call a valid config in silence.
+    pub unknown_keys: Vec<String>,
 }
 
 /// A configuration problem, already phrased for the user:
@@ -48,8 +52,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Read, parse, expand and validate the config file at `path`.
+/// Read, parse, expand and validate the config file at `path`. Unknown
+/// keys are warnings, or errors when the file sets
+/// `[offload] unknown_keys = "error"`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, false)
+}
+
+/// [`load`], with unknown keys errors whatever the file says
+/// (`offload validate --strict`).
+pub fn load_strict(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, true)
+}
+
+fn load_with(path: &Path, strict: bool) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             " (create one with `offload init`, or pass another with -c PATH)"
@@ -64,21 +80,33 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             ),
         }
     })?;
-    parse_str(&text, path)
+    parse(&text, path, &|name| std::env::var(name).ok(), strict)
 }
 
 /// Parse config text as if it were the file at `path` (used for messages and
 /// to resolve relative paths).
+#[cfg(test)]
 pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     parse_with_env(text, path, &|name| std::env::var(name).ok())
 }
 
 /// [`parse_str`] reading `${VAR}`s through `lookup` instead of the process
 /// environment.
+#[cfg(test)]
 fn parse_with_env(
     text: &str,
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, ConfigError> {
+    parse(text, path, lookup, false)
+}
+
+/// The whole load; `strict`: unknown keys are errors whatever the file says.
+fn parse(
+    text: &str,
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    strict: bool,
 ) -> Result<Loaded, ConfigError> {
     let source = Source::new(path.display().to_string(), text);
     let document = toml_edit::Document::parse(text).map_err(|e| {
@@ -104,17 +132,70 @@ fn parse_with_env(
     let result = load::config(&root, absolute);
     let warnings = ctx.warnings.into_inner();
     match result {
-        Ok(config) => Ok(Loaded { config, warnings }),
+        Ok(config) => {
+            let why_strict = if strict {
+                Some((
+                    "with `--strict`".to_string(),
+                    " (without `--strict`, each is only a warning and the key is ignored)",
+                ))
+            } else if config.offload.unknown_keys == UnknownKeys::Error {
+                Some((
+                    format!(
+                        "because {} sets [offload] unknown_keys = \"error\"",
+                        path.display()
+                    ),
+                    "",
+                ))
+            } else {
+                None
+            };
+            match why_strict {
+                Some((why, note)) if warnings.iter().any(|w| w.unknown_key.is_some()) => {
+                    Err(unknown_keys_error(&warnings, &why, note))
+                }
+                _ => Ok(Loaded {
+                    config,
+                    unknown_keys: warnings
+                        .iter()
+                        .filter_map(|w| w.unknown_key.clone())
+                        .collect(),
+                    warnings: warnings.into_iter().map(|w| w.message).collect(),
+                }),
+            }
+        }
         // A misspelt key is often why a required one is "missing": keep the
         // warnings found so far with the error.
         Err(mut error) => {
             for warning in warnings {
                 error.message.push_str("\nwarning: ");
-                error.message.push_str(&warning);
+                error.message.push_str(&warning.message);
             }
             Err(error)
         }
     }
+}
+
+/// Every unknown key as an error, then why they are errors, then the other
+/// warnings.
+fn unknown_keys_error(warnings: &[read::Warning], why: &str, note: &str) -> ConfigError {
+    let (unknown, other): (Vec<_>, Vec<_>) = warnings.iter().partition(|w| w.unknown_key.is_some());
+    let mut message = unknown
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\nerror: ");
+    let (what, them) = match unknown.len() {
+        1 => ("an unknown key is an error", "it"),
+        _ => ("unknown keys are errors", "them"),
+    };
+    message.push_str(&format!(
+        "\nerror: {what} {why}: fix or remove {them}{note}"
+    ));
+    for w in other {
+        message.push_str("\nwarning: ");
+        message.push_str(&w.message);
+    }
+    ConfigError { message }
 }
 
 #[cfg(test)]

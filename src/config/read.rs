@@ -22,12 +22,24 @@ pub(super) struct Ctx<'a> {
     pub source: Source<'a>,
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
     pub base_dir: PathBuf,
-    pub warnings: RefCell<Vec<String>>,
+    pub warnings: RefCell<Vec<Warning>>,
+}
+
+/// A warning found while loading, in file order.
+#[derive(Clone, Debug)]
+pub(super) struct Warning {
+    /// `offload.toml:3:1: unknown key ...`, ready to print.
+    pub message: String,
+    /// For an unknown key: its dotted name (`offload.retry_cont`).
+    pub unknown_key: Option<String>,
 }
 
 impl Ctx<'_> {
     pub(super) fn warn(&self, message: String) {
-        self.warnings.borrow_mut().push(message);
+        self.warnings.borrow_mut().push(Warning {
+            message,
+            unknown_key: None,
+        });
     }
 }
 
@@ -255,6 +267,30 @@ impl<'a> Section<'a> {
         ))
     }
 
+    /// A string that must be one of `choices` (`unknown_keys = "error"`).
+    pub(super) fn choice(
+        &self,
+        key: &str,
+        choices: &[&str],
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(value) = self.string(key)? else {
+            return Ok(None);
+        };
+        if choices.contains(&value.as_str()) {
+            return Ok(Some(value));
+        }
+        let hint = match did_you_mean(&value, choices) {
+            Some(s) => format!(" (did you mean \"{s}\"?)"),
+            None => String::new(),
+        };
+        let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+        Err(self.error_at(
+            self.span_of(key),
+            key,
+            format!("expected {}, found \"{value}\"{hint}", quoted.join(" or ")),
+        ))
+    }
+
     /// A non-negative integer of at least `min` that fits in `u64`.
     pub(super) fn uint(&self, key: &str, min: u64) -> Result<Option<u64>, ConfigError> {
         let Some((k, item)) = self.table.get_key_value(key) else {
@@ -419,11 +455,14 @@ impl<'a> Section<'a> {
             } else {
                 String::new()
             };
-            self.ctx.warn(format!(
-                "{}: unknown key `{}`{hint}",
-                self.ctx.source.at(span),
-                self.dotted(name)
-            ));
+            self.ctx.warnings.borrow_mut().push(Warning {
+                message: format!(
+                    "{}: unknown key `{}`{hint}",
+                    self.ctx.source.at(span),
+                    self.dotted(name)
+                ),
+                unknown_key: Some(self.dotted(name)),
+            });
         }
     }
 

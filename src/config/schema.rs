@@ -35,6 +35,20 @@ pub struct OffloadSection {
     /// Reuse a group's last discovery while nothing it reads has changed.
     /// Default true.
     pub reuse_discovery: bool,
+    /// What a key Offload does not know is: a warning (default) or an error.
+    pub unknown_keys: UnknownKeys,
+}
+
+/// `[offload] unknown_keys`: what to do with a key Offload does not know
+/// (a typo such as `retry_cont`, a setting in the wrong table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// `"warn"`: a warning each, and the key is ignored.
+    #[default]
+    Warn,
+    /// `"error"`: the config is not loaded until they are fixed (what
+    /// `offload validate --strict` does for one check).
+    Error,
 }
 
 /// `[provider]`, tagged by `type`.
@@ -288,6 +302,7 @@ impl Config {
                 sandbox_project_root: root.map(str::to_string),
                 sandbox_init_cmd: None,
                 reuse_discovery: true,
+                unknown_keys: UnknownKeys::Warn,
             },
             provider,
             framework: FrameworkConfig::Default(DefaultFrameworkConfig {

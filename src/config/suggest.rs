@@ -1,9 +1,10 @@
-//! "did you mean" for misspelt keys and values.
+//! "did you mean" for misspelt keys and values (and, in `cli`, commands and
+//! options).
 
 /// The candidate closest to `word` by edit distance, if it is close enough to
 /// be a plausible typo (at most a third of its length, and at least 1 or 2
 /// edits depending on length).
-pub(super) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .iter()

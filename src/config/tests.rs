@@ -600,6 +600,79 @@ fn unknown_keys_warn_with_did_you_mean() {
 }
 
 #[test]
+fn unknown_keys_are_listed_by_their_dotted_names() {
+    let loaded = parse_with_env(
+        &format!("[offload]\nretry_cont = 3\nstream_output = true\n{LOCAL_DEFAULT}bogus = 1\n"),
+        Path::new("offload.toml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.unknown_keys,
+        ["offload.retry_cont", "groups.all.bogus"]
+    );
+    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.offload.unknown_keys, UnknownKeys::Warn);
+}
+
+/// The error of a strict load (`validate --strict`).
+fn strict_error(text: &str) -> String {
+    match super::parse(text, Path::new("offload.toml"), &env, true) {
+        Ok(loaded) => panic!("expected an error, got {:?}", loaded.config),
+        Err(e) => e.message,
+    }
+}
+
+#[test]
+fn strict_makes_every_unknown_key_an_error_and_keeps_other_warnings() {
+    let text =
+        format!("[offload]\nretry_cont = 3\nstream_output = true\n{LOCAL_DEFAULT}bogus = 1\n");
+    assert_eq!(
+        strict_error(&text),
+        "offload.toml:2:1: unknown key `offload.retry_cont` (did you mean `retry_count`? it is a \
+         setting of [groups.NAME])\n\
+         error: offload.toml:15:1: unknown key `groups.all.bogus`\n\
+         error: unknown keys are errors with `--strict`: fix or remove them (without \
+         `--strict`, each is only a warning and the key is ignored)\n\
+         warning: offload.toml:3:17: [offload] stream_output: does nothing and can be removed: \
+         batch output always goes to {output_dir}/logs, and -v streams it to the console"
+    );
+    // Without unknown keys, strict changes nothing.
+    assert!(super::parse(LOCAL_DEFAULT, Path::new("offload.toml"), &env, true).is_ok());
+}
+
+#[test]
+fn unknown_keys_error_in_the_file_makes_them_errors() {
+    let text = format!("[offload]\nunknown_keys = \"error\"\nmax_paralel = 2\n{LOCAL_DEFAULT}");
+    assert_eq!(
+        error(&text),
+        "offload.toml:3:1: unknown key `offload.max_paralel` (did you mean `max_parallel`?)\n\
+         error: an unknown key is an error because offload.toml sets [offload] unknown_keys = \
+         \"error\": fix or remove it"
+    );
+    let fine = format!("[offload]\nunknown_keys = \"error\"\n{LOCAL_DEFAULT}");
+    let loaded = parse(&fine).unwrap();
+    assert_eq!(loaded.config.offload.unknown_keys, UnknownKeys::Error);
+    let warn = format!("[offload]\nunknown_keys = \"warn\"\nmax_paralel = 2\n{LOCAL_DEFAULT}");
+    assert_eq!(warnings(&warn).len(), 1);
+}
+
+#[test]
+fn unknown_keys_takes_warn_or_error() {
+    assert_eq!(
+        error(&format!(
+            "[offload]\nunknown_keys = \"eror\"\n{LOCAL_DEFAULT}"
+        )),
+        "offload.toml:2:16: [offload] unknown_keys: expected \"warn\" or \"error\", found \
+         \"eror\" (did you mean \"error\"?)"
+    );
+    assert!(
+        error(&format!("[offload]\nunknown_keys = true\n{LOCAL_DEFAULT}"))
+            .contains("[offload] unknown_keys: expected a string, found boolean true")
+    );
+}
+
+#[test]
 fn keys_of_another_type_say_which_type_uses_them() {
     let w = warnings(&LOCAL_DEFAULT.replace(
         "type = \"local\"",

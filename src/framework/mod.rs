@@ -98,6 +98,23 @@ pub trait Framework: Send + Sync {
     fn unknown_startup_min_tests(&self) -> usize {
         0
     }
+
+    /// Whether a batch runs its tests side by side (cargo nextest: one
+    /// process per test, on every core) rather than one after another. The
+    /// timing history then learns a batch's fixed cost from when its tests
+    /// ran (JUnit timestamps), not from the sum of their times.
+    fn runs_tests_side_by_side(&self) -> bool {
+        false
+    }
+
+    /// What a test shares with others that a batch pays for once (its file
+    /// for pytest: the module is imported and collected once per batch; its
+    /// test binary for cargo: listed once per batch). The scheduler keeps
+    /// tests with the same key together where balance allows. `None`: IDs
+    /// are opaque (the default framework).
+    fn locality_key<'a>(&self, _id: &'a str) -> Option<&'a str> {
+        None
+    }
 }
 
 /// What `offload doctor` checks for a framework and what it advises: the
@@ -295,6 +312,10 @@ pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
         system_out: case.system_out,
         system_err: case.system_err,
         batch: 0,
+        started: case
+            .timestamp
+            .as_deref()
+            .and_then(crate::junit::timestamp::parse),
     }
 }
 

@@ -24,11 +24,47 @@ impl Drop for Scratch {
 }
 
 fn run_with<'a>(tests: &[(&'a str, u64)]) -> RunTimings<'a> {
-    let mut run = RunTimings::new(tests.iter().map(|(id, _)| *id));
+    run_of(tests, Execution::Sequential)
+}
+
+fn run_of<'a>(tests: &[(&'a str, u64)], execution: Execution) -> RunTimings<'a> {
+    let mut run = RunTimings::new(tests.iter().map(|(id, _)| *id), execution);
     for (id, d) in tests {
         run.test(id, ms(*d));
     }
     run
+}
+
+/// A batch whose tests reported `tests_total` between them, without
+/// timestamps.
+fn overhead_of(run: &mut RunTimings<'_>, wall: Duration, tests_total: Duration, tests: usize) {
+    run.batch(
+        ANY_GROUP,
+        BatchSample {
+            wall,
+            tests_total,
+            span: None,
+            tests,
+        },
+    );
+}
+
+fn batch_in<'a>(
+    run: &mut RunTimings<'a>,
+    group: &'a str,
+    wall: Duration,
+    tests_total: Duration,
+    tests: usize,
+) {
+    run.batch(
+        group,
+        BatchSample {
+            wall,
+            tests_total,
+            span: None,
+            tests,
+        },
+    );
 }
 
 #[test]
@@ -49,9 +85,17 @@ fn round_trip_through_the_file() {
     let path = dir.0.join("offload.history.tsv");
     let odd = "tests/t.py::test_x[a\tb\\c\nd] with spaces";
     let mut run = run_with(&[("a::one", 120), (odd, 7)]);
-    run.batch("unit", ms(400), ms(127), 2);
-    run.batch("unit", ms(390), ms(120), 2);
-    run.batch("unit", ms(900), ms(120), 2);
+    // A runner that writes when each test started: its tests' span is
+    // measured, and the rest of the wall time is the fixed cost.
+    for (wall, span) in [(400, 127), (390, 120), (900, 120)] {
+        let sample = BatchSample {
+            wall: ms(wall),
+            tests_total: ms(120),
+            span: Some(ms(span)),
+            tests: 2,
+        };
+        run.batch("unit", sample);
+    }
     save(&path, &run).unwrap();
 
     let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
@@ -65,8 +109,10 @@ fn round_trip_through_the_file() {
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(lines, sorted, "lines are sorted, so merges stay line-local");
-    // two tests, the group's start-up and the run's (`*`)
-    assert_eq!(lines.len(), 4);
+    // two tests, the group's start-up and the run's (`*`), the gap between
+    // tests (median of 7, 0, 0 ms)
+    assert_eq!(lines.len(), 5);
+    assert_eq!(h.per_test.get(ANY_GROUP), Some(&ms(0)));
 }
 
 #[test]
@@ -88,10 +134,10 @@ fn undiscovered_tests_age_out_and_discovered_ones_stay() {
     file = merge_run(file, &run_with(&[("gone", 10), ("kept", 10)]));
     for _ in 0..MAX_MISSED_RUNS {
         // "kept" is discovered but does not run (e.g. a cancelled run).
-        file = merge_run(file, &RunTimings::new(["kept"]));
+        file = merge_run(file, &RunTimings::new(["kept"], Execution::Sequential));
         assert!(file.get(Kind::Test, "gone").is_some());
     }
-    file = merge_run(file, &RunTimings::new(["kept"]));
+    file = merge_run(file, &RunTimings::new(["kept"], Execution::Sequential));
     assert!(file.get(Kind::Test, "gone").is_none());
     assert_eq!(file.get(Kind::Test, "kept").unwrap().missed, 0);
 }
@@ -199,7 +245,8 @@ fn concurrent_writers_lose_nothing() {
                 for k in 0..10u64 {
                     // Every run discovers the whole suite but measures one test.
                     let id = format!("w{w}-t{k}");
-                    let mut run = RunTimings::new(all.iter().map(String::as_str));
+                    let mut run =
+                        RunTimings::new(all.iter().map(String::as_str), Execution::Sequential);
                     run.test(&id, ms(10 + k));
                     save(&path, &run).unwrap();
                 }
@@ -320,11 +367,11 @@ fn history_bench_20k() {
     let ids: Vec<String> = (0..20_000)
         .map(|i| format!("m{:03}/t{i:05}_0ms_pass", i / 100))
         .collect();
-    let mut run = RunTimings::new(ids.iter().map(String::as_str));
+    let mut run = RunTimings::new(ids.iter().map(String::as_str), Execution::Sequential);
     for (i, id) in ids.iter().enumerate() {
         run.test(id, Duration::from_micros(10 + i as u64 % 7));
     }
-    run.batch(ANY_GROUP, ms(100), ms(1), 1);
+    overhead_of(&mut run, ms(100), ms(1), 1);
     let t = std::time::Instant::now();
     save(&path, &run).unwrap();
     let first = t.elapsed();
@@ -375,7 +422,7 @@ fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
     let mut run = run_with(&[("t", 10)]);
     for (n, noise) in [(3usize, 5u64), (3, 0), (120, 3), (124, 0), (126, 4)] {
         let overhead = ms(400 + 2 * n as u64 + noise);
-        run.batch(ANY_GROUP, ms(1000) + overhead, ms(1000), n);
+        overhead_of(&mut run, ms(1000) + overhead, ms(1000), n);
     }
     save(&path, &run).unwrap();
     let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
@@ -391,7 +438,7 @@ fn batch_overhead_is_split_into_start_up_and_per_test_cost() {
     // is kept, and the start-up is what remains of the overhead.
     let mut run = run_with(&[("t", 10)]);
     for _ in 0..3 {
-        run.batch(ANY_GROUP, ms(1000 + 500 + 100), ms(1000), 50);
+        overhead_of(&mut run, ms(1000 + 500 + 100), ms(1000), 50);
     }
     save(&path, &run).unwrap();
     let h2 = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
@@ -410,7 +457,7 @@ fn each_group_learns_its_own_start_up_with_the_runners_per_test_cost() {
     for (group, start, sizes) in [("slow", 900, [2usize, 40, 80]), ("fast", 100, [5, 60, 120])] {
         for n in sizes {
             let overhead = ms(start + 2 * n as u64);
-            run.batch(group, ms(500) + overhead, ms(500), n);
+            batch_in(&mut run, group, ms(500) + overhead, ms(500), n);
         }
     }
     save(&path, &run).unwrap();
@@ -448,7 +495,7 @@ fn per_test_cost_is_fitted_across_groups_when_no_group_varies() {
         ("flaky", 3),
         ("flaky", 3),
     ] {
-        run.batch(group, ms(1000 + 400 + 2 * n as u64), ms(1000), n);
+        batch_in(&mut run, group, ms(1000 + 400 + 2 * n as u64), ms(1000), n);
     }
     save(&path, &run).unwrap();
     let h = History::load(&dir.0.join("no-junit.xml"), &path, std::iter::empty());
@@ -464,7 +511,7 @@ fn per_test_cost_is_fitted_across_groups_when_no_group_varies() {
 fn batches_that_ran_tests_side_by_side_teach_no_start_up() {
     // nextest: four tests of 1 s each on four cores finish in 1.1 s.
     let mut run = run_with(&[("t", 10)]);
-    run.batch(ANY_GROUP, ms(1100), ms(4000), 4);
+    overhead_of(&mut run, ms(1100), ms(4000), 4);
     let file = merge_run(HistoryFile::default(), &run);
     assert!(file.get(Kind::Startup, ANY_GROUP).is_none());
 }
@@ -484,4 +531,126 @@ fn junit_is_not_read_when_the_file_knows_every_test() {
     save(&path, &run_with(&[("a", 100)])).unwrap();
     let h = History::load(&junit, &path, ["a"].into_iter());
     assert_eq!(h.expected("b"), None);
+}
+
+#[test]
+fn equal_batches_do_not_pass_per_test_cost_off_as_start_up() {
+    // pytest, cold: four batches of 300 tests; 1 s start-up and 2 ms a test
+    // give each an overhead of 1.6 s. Nothing tells the two apart: no
+    // start-up is learned rather than a wrong one.
+    let mut run = run_with(&[("t", 10)]);
+    for noise in [0, 30, 10, 20] {
+        overhead_of(&mut run, ms(5000 + 1600 + noise), ms(5000), 300);
+    }
+    let file = merge_run(HistoryFile::default(), &run);
+    assert!(file.get(Kind::Startup, ANY_GROUP).is_none());
+    assert!(file.get(Kind::PerTest, ANY_GROUP).is_none());
+
+    // Once a run has told the per-test cost, equal batches take it off.
+    let mut file = file;
+    file.map_mut(Kind::PerTest).insert(
+        ANY_GROUP.into(),
+        Entry {
+            value: ms(2),
+            missed: 0,
+        },
+    );
+    let file = merge_run(file, &run);
+    let startup = file.get(Kind::Startup, ANY_GROUP).unwrap().value;
+    assert!(
+        (ms(1000)..=ms(1040)).contains(&startup),
+        "{startup:?}: the overhead less 300 × 2 ms"
+    );
+    assert_eq!(file.get(Kind::PerTest, ANY_GROUP).unwrap().value, ms(2));
+}
+
+#[test]
+fn the_per_test_slope_shrugs_off_a_noisy_batch() {
+    // 800 ms start-up, 1 ms a test; one batch slowed by 3 s (a busy machine).
+    let mut run = run_with(&[("t", 10)]);
+    for (n, extra) in [(20u64, 0u64), (40, 5), (100, 3000), (200, 2), (400, 4)] {
+        overhead_of(&mut run, ms(2000 + 800 + n + extra), ms(2000), n as usize);
+    }
+    let file = merge_run(HistoryFile::default(), &run);
+    let per_test = file.get(Kind::PerTest, ANY_GROUP).unwrap().value;
+    let startup = file.get(Kind::Startup, ANY_GROUP).unwrap().value;
+    assert!(
+        (Duration::from_micros(950)..=Duration::from_micros(1100)).contains(&per_test),
+        "{per_test:?}"
+    );
+    assert!((ms(790)..=ms(820)).contains(&startup), "{startup:?}");
+}
+
+#[test]
+fn a_per_test_cost_never_leaves_a_batch_a_negative_start_up() {
+    // Overheads that fall with size (noise): the slope is clamped at zero.
+    let mut run = run_with(&[("t", 10)]);
+    for (n, overhead) in [(10usize, 900u64), (40, 600), (100, 500)] {
+        overhead_of(&mut run, ms(1000 + overhead), ms(1000), n);
+    }
+    let file = merge_run(HistoryFile::default(), &run);
+    assert_eq!(file.get(Kind::PerTest, ANY_GROUP).unwrap().value, ms(0));
+    assert_eq!(file.get(Kind::Startup, ANY_GROUP).unwrap().value, ms(600));
+}
+
+#[test]
+fn timestamps_measure_start_up_and_gaps_of_sequential_tests() {
+    // A runner that writes when each test started, one after another: 40
+    // tests of 10 ms with 1 ms between them span 439 ms; the batch took 1 s.
+    let mut run = run_with(&[("t", 10)]);
+    for wall in [1000, 1010, 990] {
+        let sample = BatchSample {
+            wall: ms(wall),
+            tests_total: ms(400),
+            span: Some(ms(439)),
+            tests: 40,
+        };
+        run.batch("g", sample);
+    }
+    let file = merge_run(HistoryFile::default(), &run);
+    assert_eq!(file.get(Kind::PerTest, ANY_GROUP).unwrap().value, ms(1));
+    assert_eq!(file.get(Kind::Startup, "g").unwrap().value, ms(561));
+}
+
+#[test]
+fn side_by_side_batches_learn_start_up_from_their_span() {
+    // nextest: 100 tests of 20 ms on 4 cores, 2 s of test time in 0.5 s of
+    // span, in a batch of 1.3 s: 0.8 s of cargo and listing.
+    let mut run = run_of(&[("t", 20)], Execution::SideBySide);
+    for wall in [1300, 1350, 1280] {
+        let sample = BatchSample {
+            wall: ms(wall),
+            tests_total: ms(2000),
+            span: Some(ms(500)),
+            tests: 100,
+        };
+        run.batch("unit", sample);
+    }
+    // Without timestamps such a batch tells nothing.
+    let sample = BatchSample {
+        wall: ms(9000),
+        tests_total: ms(2000),
+        span: None,
+        tests: 100,
+    };
+    run.batch("unit", sample);
+    let file = merge_run(HistoryFile::default(), &run);
+    assert_eq!(file.get(Kind::Startup, "unit").unwrap().value, ms(800));
+    assert!(
+        file.get(Kind::PerTest, ANY_GROUP).is_none(),
+        "the per-test cost is inside the span"
+    );
+    let text = render(&file);
+    assert!(text.contains("concurrency\tunit\t4000.0\t0\n"), "{text}");
+
+    let dir = Scratch::new("concurrency");
+    let path = dir.0.join("h.tsv");
+    std::fs::write(&path, text).unwrap();
+    let mut h = History::load(Path::new("/x"), &path, std::iter::empty());
+    assert_eq!(h.concurrency.get("unit"), Some(&4.0));
+    h.durations.insert("t".into(), ms(20));
+    let e = h.estimate([("t", "unit")]);
+    assert_eq!(e.concurrency, 4.0);
+    assert_eq!(e.startup, Some(ms(800)));
+    assert_eq!(History::default().estimate([("t", "g")]).concurrency, 1.0);
 }

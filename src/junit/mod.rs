@@ -3,6 +3,7 @@ pub mod escape;
 pub mod id;
 pub mod prepass;
 pub mod read;
+pub mod timestamp;
 pub mod write;
 
 #[cfg(test)]
@@ -56,6 +57,7 @@ pub(crate) mod tests {
                         .then(|| "some output <with> markup & stuff\n".repeat(3)),
                     system_err: None,
                     batch: i / 100 + 1,
+                    started: None,
                 }];
                 TestRecord {
                     id: format!(
@@ -149,6 +151,7 @@ pub(crate) mod tests {
                     system_out: Some(random_string(60)),
                     system_err: None,
                     batch: 1,
+                    started: None,
                 }];
                 TestRecord {
                     // Unique even if the random part is empty.

@@ -22,8 +22,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use xml::attribute::OwnedAttribute;
-use xml::reader::{EventReader, ParserConfig, XmlEvent};
+use xml_rs::attribute::OwnedAttribute;
+use xml_rs::reader::{EventReader, ParserConfig, XmlEvent};
 
 use super::prepass::{Prepass, ATTRIBUTE_CAP, CUT_MARK, ESCAPE_MARK, TEXT_CAP};
 use crate::model::Outcome;
@@ -94,7 +94,7 @@ fn events<R: Read>(source: R) -> EventReader<Prepass<R>> {
         // Each piece of text as it comes, so that none grows past its cap.
         .coalesce_characters(false)
         // Reports are UTF-8 (the pre-pass made sure), whatever they declare.
-        .override_encoding(Some(xml::Encoding::Utf8))
+        .override_encoding(Some(xml_rs::Encoding::Utf8))
         .ignore_invalid_encoding_declarations(true)
         // No JUnit element has more; the pre-pass bounds values already,
         // these bound the rest of a tag.
@@ -954,6 +954,20 @@ assertion `left == right` failed</system-err>
             .as_deref()
             .unwrap()
             .contains("out <ok> & fine ü"));
+        // Each testcase's start, as written (the testsuites' own is not one).
+        let stamps: Vec<_> = cases.iter().map(|c| c.timestamp.as_deref()).collect();
+        assert_eq!(
+            stamps,
+            [
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.008+00:00"),
+                Some("2026-11-27T15:09:01.014+00:00"),
+            ]
+        );
+        assert!(parse(REAL_PYTEST_XUNIT1)
+            .unwrap()
+            .iter()
+            .all(|c| c.timestamp.is_none()));
     }
 
     /// A runner killed mid-write leaves a report cut anywhere, even inside a

@@ -27,6 +27,11 @@ pub struct ReportOptions {
     pub junit_path: Option<PathBuf>,
     /// `<config>.history.tsv`.
     pub history_path: PathBuf,
+    /// How the framework's runner runs a batch's tests.
+    pub execution: crate::history::Execution,
+    /// How the framework's runner runs a batch's tests: how the timeline
+    /// and the trace place each test inside its batch.
+    pub test_order: spans::TestOrder,
 }
 
 /// The reporters of a run, in the order they hear each event: progress
@@ -37,14 +42,17 @@ pub fn for_run<'a>(o: &ReportOptions) -> Vec<Box<dyn Reporter + 'a>> {
     let mut reporters: Vec<Box<dyn Reporter + 'a>> = vec![
         Box::new(progress::ProgressReporter::new(o.verbose)),
         Box::new(batch_logs::BatchLogsReporter::new(&logs_dir)),
-        Box::new(timing_history::TimingHistoryReporter::new(&o.history_path)),
-        Box::new(timeline::reporter(&o.output_dir)),
+        Box::new(timing_history::TimingHistoryReporter::new(
+            &o.history_path,
+            o.execution,
+        )),
+        Box::new(timeline::reporter(&o.output_dir, o.test_order)),
     ];
     if let Some(junit) = &o.junit_path {
         reporters.push(Box::new(junit_report::JunitReporter::new(junit)));
     }
     if o.trace {
-        reporters.push(Box::new(trace::reporter(&o.output_dir)));
+        reporters.push(Box::new(trace::reporter(&o.output_dir, o.test_order)));
     }
     reporters.push(Box::new(summary::SummaryReporter::new(
         o.junit_path.as_deref(),

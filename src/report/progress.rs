@@ -7,7 +7,7 @@
 //! Elsewhere (CI logs, pipes): a plain status line every few seconds and one
 //! at the end, never a control character.
 //!
-//! [`ProgressReporter`] runs on the collector thread and only keeps counts;
+//! [`ProgressReporter`] runs on the driver thread and only keeps counts;
 //! it hands snapshots and lines to a drawing thread over a channel, because
 //! the elapsed time and the ETA must move even when no event arrives. The
 //! drawing thread owns stderr; what it writes is decided by [`Painter`], a

@@ -366,6 +366,7 @@ mod tests {
             system_out: None,
             system_err: None,
             batch: 1,
+            started: None,
         }
     }
 

@@ -10,15 +10,18 @@ use crate::history::{self, RunTimings};
 
 pub struct TimingHistoryReporter {
     path: PathBuf,
+    /// How the runner runs a batch's tests (what its batch times mean).
+    execution: history::Execution,
     /// The run's group names, by index.
     groups: Vec<String>,
     batches: Vec<BatchTiming>,
 }
 
 impl TimingHistoryReporter {
-    pub fn new(path: &Path) -> Self {
+    pub fn new(path: &Path, execution: history::Execution) -> Self {
         TimingHistoryReporter {
             path: path.to_path_buf(),
+            execution,
             groups: Vec::new(),
             batches: Vec::new(),
         }
@@ -34,7 +37,8 @@ impl Reporter for TimingHistoryReporter {
             Event::BatchFinished(b) => self.batches.extend(b.timing),
             Event::RunFinished { records, .. } => {
                 // Every discovered test has a record: all count as seen.
-                let mut timings = RunTimings::new(records.iter().map(|r| r.id.as_str()));
+                let mut timings =
+                    RunTimings::new(records.iter().map(|r| r.id.as_str()), self.execution);
                 for r in records.iter() {
                     // Synthetic attempts (a timeout, a crash) carry a message
                     // and no time of their own.
@@ -55,7 +59,13 @@ impl Reporter for TimingHistoryReporter {
                         .group
                         .and_then(|g| self.groups.get(g))
                         .map_or(history::ANY_GROUP, String::as_str);
-                    timings.batch(group, b.wall, b.reported, b.tests);
+                    let sample = history::BatchSample {
+                        wall: b.wall,
+                        tests_total: b.reported,
+                        span: b.span,
+                        tests: b.tests,
+                    };
+                    timings.batch(group, sample);
                 }
                 history::save(&self.path, &timings).map_err(|e| {
                     ReportError::Warning(format!(

@@ -412,6 +412,12 @@ impl<'r> Session<'r> {
                 WorkerMsg::SandboxReady { worker, id } => {
                     state.sandbox_ready(worker, &id, now, &mut fx)
                 }
+                // Ready again, but busy reporting its batch: no idle worker more.
+                WorkerMsg::Replaced { worker, id } => fx.emit(&Event::SandboxReady {
+                    sandbox: worker,
+                    id: &id,
+                    at: now,
+                }),
                 WorkerMsg::SandboxFailed { worker, error } => {
                     state.sandbox_failed(worker, &error, now, &mut fx)
                 }

@@ -771,18 +771,20 @@ impl<'t> RunState<'t> {
         if !ran || job.tests.is_empty() {
             return None;
         }
-        let reported = fates
-            .iter()
-            .map(|f| match f {
-                Fate::Result(a) => a.duration,
-                _ => Duration::ZERO,
+        let attempts = || {
+            fates.iter().filter_map(|f| match f {
+                Fate::Result(a) => Some(a),
+                _ => None,
             })
-            .sum();
+        };
+        let reported = attempts().map(|a| a.duration).sum();
+        let span = super::timing::span_of(attempts());
         let group_of = |t: usize| self.table.tests[t].group;
         let first = group_of(job.tests[0]);
         Some(BatchTiming {
             wall,
             reported,
+            span,
             tests: job.tests.len(),
             group: job
                 .tests

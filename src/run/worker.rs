@@ -24,6 +24,12 @@ pub enum WorkerMsg {
         worker: usize,
         id: String,
     },
+    /// The sandbox was replaced (after a timeout or repeated failures) by
+    /// this one; the worker goes on with the batch it is reporting.
+    Replaced {
+        worker: usize,
+        id: String,
+    },
     /// The sandbox could not be created (or its replacement could not):
     /// this worker is gone.
     SandboxFailed {
@@ -125,6 +131,10 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
             match ctx.provider.create(worker, cancel) {
                 Ok(s) => {
                     guard = SandboxGuard::new(s, ctx.notices.clone());
+                    send(WorkerMsg::Replaced {
+                        worker,
+                        id: guard.id().to_string(),
+                    });
                     ctx.notices.send(&format!(
                         "sandbox {old_id} replaced by {} after {}",
                         guard.id(),

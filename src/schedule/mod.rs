@@ -17,6 +17,12 @@
 //!    least-loaded worker that holds no copy of it. The workers' loads end
 //!    within about one small test of each other. With equal guesses this is
 //!    exactly round-robin dealing.
+//!    **With locality** (tests that share a per-batch cost: a pytest file,
+//!    a cargo test binary), steps 1–2 place the tests of one locality
+//!    together instead: LPT over localities, a locality larger than a
+//!    worker's share cut first, one split where a worker reaches its share
+//!    (see [`locality_assign`]). The loads end as close as plain LPT's, and
+//!    each batch imports, collects or lists few files or binaries.
 //! 3. **Cut** each worker's list into batches: one batch with most of its load,
 //!    then a tail of batches halving in size. The queue gives the tail batches
 //!    to whichever worker finishes first, so they absorb the error of the
@@ -25,7 +31,9 @@
 //!    how reliable each test's duration is), and no tail batch carries less
 //!    than `min_work_per_startup` times the per-batch start-up cost: cheap
 //!    start-up gives more, smaller batches; expensive start-up fewer, bigger
-//!    ones — down to one batch per worker.
+//!    ones — down to one batch per worker. Cuts fall between localities
+//!    where that keeps the batch within a quarter of its size, and no batch
+//!    is planned past [`batch_time_limit`] of the per-batch timeout.
 //!
 //! Every step is deterministic (integer nanoseconds, explicit tie-breaks).
 
@@ -57,6 +65,10 @@ pub struct SchedTest {
     pub may_retry: bool,
     /// Bytes the ID adds to a batch command line.
     pub id_bytes: usize,
+    /// Tests with the same locality (a pytest file, a cargo test binary)
+    /// share a cost their batch pays once, so they are kept together where
+    /// balance allows. `None`: nothing shared (opaque IDs).
+    pub locality: Option<u32>,
 }
 
 /// A planned batch: which tests, and how long it is expected to take
@@ -91,6 +103,58 @@ pub struct PlanParams {
     /// While the start-up cost is unknown, no batch is planned with fewer
     /// tests than this (0: no such floor).
     pub unknown_startup_min_tests: usize,
+    /// The per-batch timeout (`test_timeout_secs`), when the durations are
+    /// real enough to plan against it (history): no batch is planned to
+    /// take longer than [`batch_time_limit`] of it, start-up included.
+    pub timeout: Option<Duration>,
+}
+
+/// The longest a batch may be planned to take under a per-batch `timeout`:
+/// half of it. The history's durations are means measured under one load;
+/// a batch on a busier machine (more sandboxes than cores, other jobs) runs
+/// up to twice as long as planned, and a batch killed at the timeout costs
+/// the whole timeout plus a re-run of its tests in pieces.
+pub fn batch_time_limit(timeout: Duration) -> Duration {
+    timeout / 2
+}
+
+/// Split one batch (`tests`, in order) into consecutive parts that are each
+/// expected to fit in `limit`, when its tests take `per_test` each on
+/// average and a batch `startup` on top: for re-splitting queued batches
+/// once the first batches have measured the rate (without history). Parts
+/// are as equal as possible and keep the batch's order, so tests that were
+/// kept together (one file, one binary) stay together; every part has at
+/// least one test. When the start-up alone leaves less than a quarter of
+/// `limit`, a quarter of it is used for tests anyway (the start-up is then
+/// mismeasured or the limit hopeless; splitting into single tests would
+/// only multiply start-ups).
+// Not called by the run yet: the run loop re-splits queued batches with it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn split_to_fit(
+    tests: &[usize],
+    per_test: Duration,
+    startup: Duration,
+    limit: Duration,
+) -> Vec<Vec<usize>> {
+    if tests.is_empty() {
+        return Vec::new();
+    }
+    let room = limit.saturating_sub(startup).max(limit / 4);
+    let fits = if per_test.is_zero() {
+        tests.len()
+    } else {
+        (room.as_nanos() / per_test.as_nanos()).clamp(1, tests.len() as u128) as usize
+    };
+    let parts = tests.len().div_ceil(fits);
+    let (base, extra) = (tests.len() / parts, tests.len() % parts);
+    let mut out = Vec::with_capacity(parts);
+    let mut at = 0;
+    for k in 0..parts {
+        let len = base + usize::from(k < extra);
+        out.push(tests[at..at + len].to_vec());
+        at += len;
+    }
+    out
 }
 
 /// The knobs of [`plan`], in one place (the unit tests study variations).
@@ -164,14 +228,28 @@ pub(crate) fn plan_tuned(
     let separate_retries = retry_total > 0 && retry_total <= total / 10;
     let (retriable, regular): (Vec<usize>, Vec<usize>) =
         (0..tests.len()).partition(|&p| separate_retries && tests[p].may_retry);
+    // No batch planned beyond the timeout's safe limit, whatever the
+    // start-up says; a test longer than that gets a batch of its own.
+    let work_cap = params.timeout.map_or(u64::MAX, |t| {
+        let limit = nanos(batch_time_limit(t));
+        limit.saturating_sub(startup).max(limit / 4).max(1)
+    });
+    let limits = Limits {
+        max_id_bytes: params.max_id_bytes,
+        work_cap,
+    };
     let mut early = Vec::new();
     if !retriable.is_empty() {
         let everything = [u64::MAX];
+        let mut retriable = retriable;
+        retriable.sort_by_key(|&p| (tests[p].locality.map_or(u32::MAX, |l| l), p));
+        let pieces = Pieces::of_locality(tests);
         cut(
             tests,
             &retriable,
             &everything,
-            params.max_id_bytes,
+            &limits,
+            &pieces,
             &copies,
             &mut early,
         );
@@ -182,8 +260,13 @@ pub(crate) fn plan_tuned(
         initial[0] = 2 * (early.len() as u64 * startup + retry_total);
     }
 
-    let order = dispatch_order(tests, &regular, workers);
-    let lists = lpt_assign(tests, &order, &initial, &copies);
+    let local = regular.iter().any(|&p| tests[p].locality.is_some());
+    let (lists, pieces) = if local {
+        locality_assign(tests, &regular, &initial, &copies, work_cap)
+    } else {
+        let order = dispatch_order(tests, &regular, workers);
+        (lpt_assign(tests, &order, &initial, &copies), Pieces::none())
+    };
 
     let regular_total: u64 = regular.iter().map(|&p| nanos(tests[p].expected)).sum();
     let per_worker = regular_total / workers as u64;
@@ -208,15 +291,8 @@ pub(crate) fn plan_tuned(
     let mut batches = Vec::new();
     for list in &lists {
         let load: u64 = list.iter().map(|&p| nanos(tests[p].expected)).sum();
-        let caps = capacities(load, tail.min(load / 2), min_batch);
-        cut(
-            tests,
-            list,
-            &caps,
-            params.max_id_bytes,
-            &copies,
-            &mut batches,
-        );
+        let caps = capacities(load, tail.min(load / 2), min_batch, work_cap);
+        cut(tests, list, &caps, &limits, &pieces, &copies, &mut batches);
     }
     finish(tests, early, batches, params.batch_startup)
 }
@@ -355,48 +431,125 @@ fn tail_size(
 /// halving while each piece stays at least `min_batch` (the last two tail
 /// pieces are equal, so the sizes sum to `load`). No tail when even one half
 /// of it is below `min_batch`.
-fn capacities(load: u64, tail: u64, min_batch: u64) -> Vec<u64> {
+///
+/// A size above `work_cap` (the timeout's limit) becomes as many equal
+/// sizes as it takes to stay under it.
+fn capacities(load: u64, tail: u64, min_batch: u64, work_cap: u64) -> Vec<u64> {
     let mut caps = vec![load - tail];
     if tail / 2 < min_batch {
         caps[0] = load;
-        return caps;
+    } else {
+        let mut piece = tail / 2;
+        let mut rest = tail;
+        while piece >= min_batch && rest > piece {
+            caps.push(piece);
+            rest -= piece;
+            piece /= 2;
+        }
+        caps.push(rest);
     }
-    let mut piece = tail / 2;
-    let mut rest = tail;
-    while piece >= min_batch && rest > piece {
-        caps.push(piece);
-        rest -= piece;
-        piece /= 2;
-    }
-    caps.push(rest);
-    caps
+    caps.into_iter()
+        .flat_map(|cap| {
+            let parts = cap.div_ceil(work_cap.max(1)).max(1);
+            std::iter::repeat(cap / parts).take(parts as usize)
+        })
+        .collect()
 }
 
+/// Hard limits on every batch.
+struct Limits {
+    /// Summed `id_bytes` (the command line).
+    max_id_bytes: usize,
+    /// Summed expected durations (the timeout), in nanoseconds.
+    work_cap: u64,
+}
+
+/// Which locality piece each position belongs to: tests of one piece are
+/// kept in one batch where the batch sizes allow.
+struct Pieces(Vec<u32>);
+
+impl Pieces {
+    /// No locality: every test stands alone.
+    fn none() -> Pieces {
+        Pieces(Vec::new())
+    }
+
+    /// One piece per locality key (for the early batches, whose tests are
+    /// not split by [`locality_assign`]).
+    fn of_locality(tests: &[SchedTest]) -> Pieces {
+        Pieces(
+            tests
+                .iter()
+                .map(|t| t.locality.unwrap_or(NO_PIECE))
+                .collect(),
+        )
+    }
+
+    fn of(&self, position: usize) -> u32 {
+        self.0.get(position).copied().unwrap_or(NO_PIECE)
+    }
+
+    /// Whether `a` and `b` (positions) belong together.
+    fn together(&self, a: usize, b: usize) -> bool {
+        let piece = self.of(a);
+        piece != NO_PIECE && piece == self.of(b)
+    }
+}
+
+const NO_PIECE: u32 = u32::MAX;
+
+/// Without history, a locality is cut into pieces of at most 1/this of a
+/// worker's share (see [`locality_assign`]).
+const COLD_PIECES: u64 = 4;
+
 /// Cut one worker's list into batches of about `caps` nanoseconds each (the
-/// last cap repeats if the list is longer), honouring the byte cap and keeping
-/// copies apart.
+/// last cap repeats if the list is longer), within the `limits`, keeping
+/// copies apart and locality pieces together: a batch that reaches its cap
+/// in the middle of a piece takes the rest of the piece when that overshoots
+/// the cap by at most a quarter (of the smaller of this batch and the next),
+/// and a batch that close to full ends before a piece that would overshoot
+/// it by more.
 fn cut(
     tests: &[SchedTest],
     list: &[usize],
     caps: &[u64],
-    max_id_bytes: usize,
+    limits: &Limits,
+    pieces: &Pieces,
     copies: &Copies,
     out: &mut Vec<Vec<usize>>,
 ) {
+    // What remains of each position's piece from it on (inclusive).
+    let mut rest = vec![0u64; list.len()];
+    for i in (0..list.len()).rev() {
+        let d = nanos(tests[list[i]].expected);
+        let same = i + 1 < list.len() && pieces.together(list[i], list[i + 1]);
+        rest[i] = d.saturating_add(if same { rest[i + 1] } else { 0 });
+    }
     let mut k = 0;
     let mut current: Vec<usize> = Vec::new();
     let (mut load, mut bytes) = (0u64, 0usize);
-    for &p in list {
+    for (i, &p) in list.iter().enumerate() {
         let t = &tests[p];
         let d = nanos(t.expected);
         let cap = caps[k.min(caps.len() - 1)];
-        let over_time = load.saturating_add(d / 2) > cap;
-        let over_bytes = bytes + t.id_bytes > max_id_bytes;
+        // How far a batch may run over (or stop short of) its size to keep
+        // a piece whole: a quarter of the smaller of this batch and the
+        // next, so that the head batch does not swallow the tail.
+        let slack = cap.min(caps[(k + 1).min(caps.len() - 1)]) / 4;
+        let inside_piece = i > 0 && pieces.together(list[i - 1], p);
+        let over_time = if inside_piece {
+            load.saturating_add(d / 2) > cap && load.saturating_add(rest[i]) > cap + slack
+        } else {
+            load.saturating_add(d / 2) > cap
+                || (load >= cap - slack && load.saturating_add(rest[i]) > cap + slack)
+        };
+        let over_limit = load.saturating_add(d) > limits.work_cap;
+        let over_bytes = bytes + t.id_bytes > limits.max_id_bytes;
         let copy_here =
             copies.has_copies(t.index) && current.iter().any(|&q| tests[q].index == t.index);
-        if !current.is_empty() && (over_time || over_bytes || copy_here) {
+        if !current.is_empty() && (over_time || over_limit || over_bytes || copy_here) {
             out.push(std::mem::take(&mut current));
-            if over_time {
+            if over_time || over_limit {
                 k += 1;
             }
             load = 0;
@@ -409,6 +562,166 @@ fn cut(
     if !current.is_empty() {
         out.push(current);
     }
+}
+
+/// LPT over locality pieces instead of tests: each piece (the tests of one
+/// locality, in input order; a test without locality, with copies, or
+/// longer than an eighth of a worker's share is a piece of its own) to the
+/// least-loaded worker. A piece larger than a worker's fair share (without
+/// history: a quarter of it) or than `work_cap` is first cut into equal
+/// parts; a piece that would take its worker past the fair share (by more
+/// than 1%) is split there, the rest going back to be placed — so about one
+/// piece per worker is split for balance, and the loads end within about
+/// one test of each other, as with plain LPT. Returns each worker's positions in
+/// assignment order (large pieces first), and each position's piece.
+fn locality_assign(
+    tests: &[SchedTest],
+    positions: &[usize],
+    initial: &[u64],
+    copies: &Copies,
+    work_cap: u64,
+) -> (Vec<Vec<usize>>, Pieces) {
+    let workers = initial.len().max(1);
+    let weight = |ps: &[usize]| ps.iter().map(|&p| nanos(tests[p].expected)).sum::<u64>();
+    let total: u64 = initial.iter().sum::<u64>() + weight(positions);
+    let target = total.div_ceil(workers as u64);
+    // A test that long decides the balance by itself: it is placed on its
+    // own, as LPT would, rather than wherever its locality's tests go.
+    let long = target / 8;
+    // The tests of each locality, in input order (first seen first).
+    let mut by_key: HashMap<u32, usize> = HashMap::new();
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for &p in positions {
+        let t = &tests[p];
+        let alone = copies.has_copies(t.index) || nanos(t.expected) > long;
+        match t.locality.filter(|_| !alone) {
+            Some(key) => {
+                let u = *by_key.entry(key).or_insert_with(|| {
+                    units.push(Vec::new());
+                    units.len() - 1
+                });
+                units[u].push(p);
+            }
+            None => units.push(vec![p]),
+        }
+    }
+    let slack = target / 100;
+    // Without history every test weighs the same, and a slow file (or
+    // binary) would land whole on one worker: pieces of at most a quarter
+    // of a share spread each over a few batches, as the other tests are.
+    let guessed = positions.iter().all(|&p| !tests[p].known);
+    let share = if guessed {
+        target / COLD_PIECES
+    } else {
+        target
+    };
+    let max_unit = share.min(work_cap).max(1);
+
+    let mut piece_of = vec![NO_PIECE; tests.len()];
+    let mut next_piece = 0u32;
+    // Max-heap of pieces: the long tests first (they cannot be split, so
+    // they go where there is room for them), then by weight (ties: the
+    // earlier first position).
+    let mut heap: BinaryHeap<(bool, u64, Reverse<usize>, u32)> = BinaryHeap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut add_piece =
+        |ps: Vec<usize>, heap: &mut BinaryHeap<_>, members: &mut Vec<Vec<usize>>| {
+            let id = next_piece;
+            next_piece += 1;
+            let w = weight(&ps);
+            heap.push((ps.len() == 1 && w > long, w, Reverse(ps[0]), id));
+            members.push(ps);
+        };
+    for unit in units {
+        let w = weight(&unit);
+        let parts = w.div_ceil(max_unit).clamp(1, unit.len() as u64);
+        if parts == 1 {
+            add_piece(unit, &mut heap, &mut members);
+            continue;
+        }
+        // Consecutive parts of about equal weight.
+        let share = w / parts;
+        let mut part = Vec::new();
+        let (mut acc, mut made) = (0u64, 1u64);
+        for p in unit {
+            let d = nanos(tests[p].expected);
+            if !part.is_empty() && made < parts && acc + d / 2 > share * made {
+                add_piece(std::mem::take(&mut part), &mut heap, &mut members);
+                made += 1;
+            }
+            part.push(p);
+            acc += d;
+        }
+        add_piece(part, &mut heap, &mut members);
+    }
+
+    let mut loads: BinaryHeap<Reverse<(u64, usize, usize)>> = initial
+        .iter()
+        .enumerate()
+        .map(|(w, &load)| Reverse((load, 0, w)))
+        .collect();
+    let mut lists: Vec<Vec<usize>> = vec![Vec::new(); workers];
+    let mut holders: HashMap<usize, Vec<usize>> = HashMap::new();
+    while let Some((_, piece_weight, _, id)) = heap.pop() {
+        let ps = std::mem::take(&mut members[id as usize]);
+        let first = &tests[ps[0]];
+        let copied = ps.len() == 1 && copies.has_copies(first.index);
+        let holds = |w: usize| copied && holders.get(&first.index).is_some_and(|h| h.contains(&w));
+        let mut popped = Vec::new();
+        let (load, count, w) = loop {
+            match loads.pop() {
+                Some(Reverse(entry)) if !holds(entry.2) => break entry,
+                Some(Reverse(entry)) => popped.push(entry),
+                None => break popped.remove(0),
+            }
+        };
+        loads.extend(popped.into_iter().map(Reverse));
+        if copied {
+            holders.entry(first.index).or_default().push(w);
+        }
+        // Past the fair share: fill this worker up to it (longest tests
+        // first, each that still fits: a worker's excess is final, a gap
+        // is filled by later pieces), and place the rest of the piece again;
+        // both parts keep input order. When none fits, the piece's tests
+        // are placed one by one.
+        let (mut here, mut later) = (ps, Vec::new());
+        if load + piece_weight > target + slack && here.len() > 1 {
+            let room = target.saturating_sub(load);
+            let mut longest: Vec<usize> = here.clone();
+            longest.sort_by_key(|&p| (Reverse(tests[p].expected), p));
+            let mut acc = 0u64;
+            let mut take: HashSet<usize> = HashSet::new();
+            for p in longest {
+                let d = nanos(tests[p].expected);
+                if acc + d <= room + slack {
+                    acc += d;
+                    take.insert(p);
+                }
+            }
+            if take.is_empty() {
+                // Every worker is about full: this piece is placed test by
+                // test, longest first, as plain LPT would.
+                for p in here {
+                    add_piece(vec![p], &mut heap, &mut members);
+                }
+                loads.push(Reverse((load, count, w)));
+                continue;
+            }
+            if take.len() < here.len() {
+                (here, later) = here.into_iter().partition(|p| take.contains(p));
+            }
+        }
+        if !later.is_empty() {
+            add_piece(later, &mut heap, &mut members);
+        }
+        let added = weight(&here);
+        for &p in &here {
+            piece_of[p] = id;
+            lists[w].push(p);
+        }
+        loads.push(Reverse((load + added, count + here.len(), w)));
+    }
+    (lists, Pieces(piece_of))
 }
 
 /// Positions to indices and expected durations: the `early` batches first,

@@ -76,6 +76,7 @@ pub fn sched_tests(ms: &[u64], known: bool) -> Vec<SchedTest> {
             known,
             may_retry: false,
             id_bytes: 24,
+            locality: None,
         })
         .collect()
 }

@@ -9,6 +9,7 @@ fn ms(v: u64) -> Duration {
 
 /// Study, not a check: makespan / LB of the plan on bench-like suites under
 /// several noise and start-up regimes. `cargo test --release study -- --ignored --nocapture`
+/// (`STUDY_LOCALITY=1`: the same suites with tests in files of 1 to 40 tests)
 #[test]
 #[ignore]
 fn study_makespan_ratios() {
@@ -136,7 +137,14 @@ fn study_makespan_ratios() {
                 for seed in 0..200u64 {
                     let mut rng = Rng::new(seed);
                     let d = bench_like_ms(&mut rng, n);
-                    let tests = sched_tests(&d, c.known);
+                    let mut tests = sched_tests(&d, c.known);
+                    if std::env::var("STUDY_LOCALITY").is_ok() {
+                        // The same suites in files of 1 to 40 tests.
+                        let files = uneven_files(&mut Rng::new(seed ^ 0x5eed), n);
+                        for (t, f) in tests.iter_mut().zip(files) {
+                            t.locality = Some(f);
+                        }
+                    }
                     let actual: Vec<Duration> = d
                         .iter()
                         .map(|&v| {
@@ -154,6 +162,7 @@ fn study_makespan_ratios() {
                             .then_some(0.8 * c.noise),
                         unknown_startup_min_fraction: None,
                         unknown_startup_min_tests: 0,
+                        timeout: None,
                     };
                     let plan = if *vname == "singletons" {
                         // Reference: every test its own batch, in input order
@@ -195,6 +204,7 @@ fn params(parallelism: usize, startup_ms: Option<u64>) -> PlanParams {
         estimate_error: None,
         unknown_startup_min_fraction: None,
         unknown_startup_min_tests: 0,
+        timeout: None,
     }
 }
 
@@ -205,6 +215,7 @@ fn test(index: usize, expected_ms: u64) -> SchedTest {
         known: true,
         may_retry: false,
         id_bytes: 10,
+        locality: None,
     }
 }
 
@@ -509,8 +520,19 @@ fn sched_bench_100k() {
     let mut rng = Rng::new(1);
     for n in [100_000, 20_000] {
         let d = bench_like_ms(&mut rng, n);
-        for (label, known) in [("warm", true), ("cold", false)] {
-            let tests = sched_tests(&d, known);
+        let files = uneven_files(&mut Rng::new(2), n);
+        for (label, known, local) in [
+            ("warm", true, false),
+            ("cold", false, false),
+            ("warm, files", true, true),
+            ("cold, files", false, true),
+        ] {
+            let mut tests = sched_tests(&d, known);
+            if local {
+                for (t, &f) in tests.iter_mut().zip(&files) {
+                    t.locality = Some(f);
+                }
+            }
             let start = std::time::Instant::now();
             let plan = plan(&tests, &params(64, known.then_some(50)));
             let took = start.elapsed();
@@ -543,4 +565,280 @@ fn small_suites_of_expensive_runners_get_one_batch_per_worker_when_cold() {
     // A cheap runner (the default framework's settings) keeps its tail.
     let cheap = plan(&tests, &params(4, None));
     assert!(cheap.len() > 4, "{} batches", cheap.len());
+}
+
+/// `ms` as tests of `files` files: test `i` is in file `file_of(i)`.
+fn in_files(ms: &[u64], known: bool, file_of: impl Fn(usize) -> u32) -> Vec<SchedTest> {
+    sched_tests(ms, known)
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| SchedTest {
+            locality: Some(file_of(i)),
+            ..t
+        })
+        .collect()
+}
+
+/// Σ over files of the batches that hold some of its tests.
+fn file_batches(tests: &[SchedTest], plan: &[PlannedBatch]) -> usize {
+    let mut pairs: Vec<(u32, usize)> = plan
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| {
+            batch
+                .tests
+                .iter()
+                .map(move |&i| (tests[i].locality.unwrap_or(u32::MAX), b))
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.len()
+}
+
+/// Files of uneven sizes (1 to 40 tests), in discovery order.
+fn uneven_files(rng: &mut Rng, n: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(n);
+    let mut file = 0;
+    while out.len() < n {
+        let size = rng.range(1, 40) as usize;
+        out.extend(std::iter::repeat(file).take(size.min(n - out.len())));
+        file += 1;
+    }
+    out
+}
+
+#[test]
+fn tests_of_a_file_stay_together_and_the_plan_stays_balanced() {
+    for seed in 0..40u64 {
+        let mut rng = Rng::new(seed);
+        let d = bench_like_ms(&mut rng, 500);
+        let files = uneven_files(&mut rng, d.len());
+        let actual: Vec<Duration> = d.iter().map(|&v| ms(v)).collect();
+        for (workers, startup) in [(8, 10), (4, 10), (4, 400), (16, 50)] {
+            let local = in_files(&d, true, |i| files[i]);
+            let opaque = sched_tests(&d, true);
+            let p = params(workers, Some(startup));
+            let with = plan(&local, &p);
+            let without = plan(&opaque, &p);
+            assert_covers(&local, &with);
+            let span = |plan: &[PlannedBatch]| makespan(plan, &actual, workers, ms(startup));
+            let lb = lower_bound(&actual, workers) + ms(startup);
+            assert!(
+                span(&with).as_secs_f64() <= 1.03 * span(&without).as_secs_f64()
+                    && span(&with).as_secs_f64() <= 1.10 * lb.as_secs_f64(),
+                "seed {seed}, {workers} workers, start-up {startup}: {:?} with locality, {:?} without, LB {lb:?}",
+                span(&with),
+                span(&without)
+            );
+            // Each batch boundary splits at most about one file.
+            let distinct = files.iter().max().unwrap() + 1;
+            let pairs = file_batches(&local, &with);
+            assert!(
+                pairs <= distinct as usize + 2 * with.len(),
+                "seed {seed}: {pairs} (file, batch) pairs for {distinct} files in {} batches",
+                with.len()
+            );
+            assert!(pairs < file_batches(&local, &without));
+        }
+    }
+}
+
+#[test]
+fn cold_plans_keep_files_together_too() {
+    let mut rng = Rng::new(9);
+    let d = bench_like_ms(&mut rng, 1000);
+    let files = uneven_files(&mut rng, d.len());
+    let tests = in_files(&d, false, |i| files[i]);
+    let p = PlanParams {
+        unknown_startup_min_fraction: Some(4),
+        unknown_startup_min_tests: 40,
+        ..params(4, None)
+    };
+    let batches = plan(&tests, &p);
+    assert_covers(&tests, &batches);
+    assert_eq!(
+        batches.len(),
+        4,
+        "one batch per sandbox until start-up is known"
+    );
+    // Balanced by count (every guess is the same)…
+    let sizes: Vec<usize> = batches.iter().map(|b| b.tests.len()).collect();
+    assert!(sizes.iter().all(|&n| (249..=251).contains(&n)), "{sizes:?}");
+    // …and at most one file per sandbox is shared with another.
+    let distinct = *files.iter().max().unwrap() as usize + 1;
+    assert!(file_batches(&tests, &batches) <= distinct + 3);
+}
+
+#[test]
+fn a_file_larger_than_a_workers_share_is_split() {
+    // One file holds 90% of the work.
+    let mut tests: Vec<SchedTest> = (0..100)
+        .map(|i| SchedTest {
+            locality: Some(u32::from(i >= 90)),
+            ..test(i, 100)
+        })
+        .collect();
+    tests.push(SchedTest {
+        locality: Some(7),
+        ..test(100, 100)
+    });
+    let batches = plan(&tests, &params(4, Some(1000)));
+    assert_covers(&tests, &batches);
+    assert_eq!(batches.len(), 4);
+    let loads: Vec<u128> = batches.iter().map(|b| b.expected.as_millis()).collect();
+    let (lo, hi) = (loads.iter().min().unwrap(), loads.iter().max().unwrap());
+    assert!(hi - lo <= 100, "{loads:?}");
+}
+
+#[test]
+fn locality_within_20_percent_of_the_optimum_on_small_random_instances() {
+    let mut rng = Rng::new(43);
+    for case in 0..300 {
+        let n = rng.range(1, 9) as usize;
+        let workers = rng.range(1, 4) as usize;
+        let startup = [0, 5, 50][case % 3];
+        let d: Vec<u64> = (0..n)
+            .map(|_| {
+                if rng.unit() < 0.2 {
+                    rng.range(200, 1000)
+                } else {
+                    rng.range(1, 100)
+                }
+            })
+            .collect();
+        let tests: Vec<SchedTest> = d
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| SchedTest {
+                locality: Some(rng.range(0, 2) as u32),
+                ..test(i, v)
+            })
+            .collect();
+        let plan = plan(&tests, &params(workers, Some(startup)));
+        assert_covers(&tests, &plan);
+        let actual: Vec<Duration> = d.iter().map(|&v| ms(v)).collect();
+        let span = makespan(&plan, &actual, workers, ms(startup)).as_millis() as u64;
+        let opt = brute_force_optimum(&d, workers, startup);
+        assert!(
+            span as f64 <= 1.2 * opt as f64,
+            "case {case}: {d:?} on {workers} workers (start-up {startup}): {span} vs optimum {opt}"
+        );
+    }
+}
+
+#[test]
+fn copies_never_share_a_batch_with_locality() {
+    let mut rng = Rng::new(8);
+    for _ in 0..100 {
+        let n = rng.range(1, 40) as usize;
+        let workers = rng.range(1, 6) as usize;
+        let mut tests: Vec<SchedTest> = (0..n)
+            .map(|i| SchedTest {
+                locality: Some((i / 5) as u32),
+                ..test(i, rng.range(0, 500))
+            })
+            .collect();
+        for _ in 0..rng.range(0, 6) {
+            let i = rng.range(0, n as u64 - 1) as usize;
+            tests.push(tests[i].clone());
+        }
+        let plan = plan(&tests, &params(workers, Some(rng.range(0, 20))));
+        assert_covers(&tests, &plan);
+        for b in &plan {
+            let mut ids = b.tests.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), b.tests.len(), "{:?}", b.tests);
+        }
+    }
+}
+
+#[test]
+fn batches_are_planned_well_inside_the_timeout() {
+    let tests: Vec<SchedTest> = (0..200).map(|i| test(i, 1000)).collect();
+    let timeout = Duration::from_secs(20);
+    let limit = batch_time_limit(timeout);
+    for startup in [Some(2_000), Some(100), None] {
+        // An expensive start-up wants one batch per sandbox (50 s each): the
+        // timeout says no.
+        let p = PlanParams {
+            timeout: Some(timeout),
+            ..params(4, startup)
+        };
+        let batches = plan(&tests, &p);
+        assert_covers(&tests, &batches);
+        assert!(
+            batches.iter().all(|b| b.expected <= limit),
+            "start-up {startup:?}: {:?}",
+            batches.iter().map(|b| b.expected).collect::<Vec<_>>()
+        );
+    }
+    // Even a start-up above the limit leaves batches of a quarter of it.
+    let p = PlanParams {
+        timeout: Some(timeout),
+        ..params(4, Some(30_000))
+    };
+    let batches = plan(&tests, &p);
+    assert!(batches.iter().all(|b| b.tests.len() == 2), "{batches:?}");
+    // A test longer than the limit runs alone.
+    let mut tests: Vec<SchedTest> = (0..40).map(|i| test(i, 500)).collect();
+    tests.push(test(40, 15_000));
+    let p = PlanParams {
+        timeout: Some(timeout),
+        ..params(2, Some(100))
+    };
+    let batches = plan(&tests, &p);
+    assert_covers(&tests, &batches);
+    let long = batches.iter().find(|b| b.tests.contains(&40)).unwrap();
+    assert_eq!(long.tests, vec![40]);
+    assert!(batches
+        .iter()
+        .filter(|b| !b.tests.contains(&40))
+        .all(|b| b.expected <= limit));
+    // With locality, the cap still holds.
+    let tests: Vec<SchedTest> = (0..200)
+        .map(|i| SchedTest {
+            locality: Some((i / 50) as u32),
+            ..test(i, 1000)
+        })
+        .collect();
+    let p = PlanParams {
+        timeout: Some(timeout),
+        ..params(4, Some(2_000))
+    };
+    let batches = plan(&tests, &p);
+    assert_covers(&tests, &batches);
+    assert!(batches.iter().all(|b| b.expected <= limit));
+    assert_eq!(
+        file_batches(&tests, &batches),
+        batches.len(),
+        "one file each"
+    );
+}
+
+#[test]
+fn split_to_fit_keeps_order_and_fits() {
+    let tests: Vec<usize> = (0..10).collect();
+    // 1 s a test, 2 s to start, 6 s allowed: 4 tests fit, so 3 parts.
+    let parts = split_to_fit(&tests, ms(1000), ms(2000), ms(6000));
+    assert_eq!(parts, vec![vec![0, 1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]);
+    // Already fits: unchanged.
+    assert_eq!(
+        split_to_fit(&tests, ms(100), ms(2000), ms(6000)),
+        vec![tests.clone()]
+    );
+    assert_eq!(
+        split_to_fit(&tests, Duration::ZERO, ms(0), ms(1)),
+        vec![tests.clone()]
+    );
+    // A test longer than the limit: one per part.
+    assert_eq!(
+        split_to_fit(&tests[..3], ms(9000), ms(0), ms(6000)).len(),
+        3
+    );
+    // A start-up above the limit still leaves a quarter for tests.
+    let parts = split_to_fit(&tests, ms(1000), ms(9000), ms(8000));
+    assert_eq!(parts.len(), 5);
+    assert!(split_to_fit(&[], ms(1), ms(1), ms(1)).is_empty());
 }

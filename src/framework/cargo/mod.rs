@@ -351,6 +351,16 @@ impl Framework for CargoFramework {
         40
     }
 
+    /// nextest runs a batch's tests in parallel, one process each.
+    fn runs_tests_side_by_side(&self) -> bool {
+        true
+    }
+
+    /// The test binary: the ID up to its first space (`alpha::integ`).
+    fn locality_key<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.split_once(' ').map(|(binary, _)| binary)
+    }
+
     /// The filterset's `test(=…) | ` per test, with its escapes; the whole
     /// script is one argument (128 KiB on Linux). Large suites are few
     /// thousand tests: 32 KiB is plenty for a batch.
@@ -447,6 +457,17 @@ mod tests {
         );
         assert_eq!(r("   TRY 1 FAIL [   0.2s] alpha tests::flaky"), None);
         assert_eq!(r("    running 1 test"), None);
+    }
+
+    #[test]
+    fn locality_is_the_test_binary() {
+        let f = framework(CargoConfig::default());
+        assert_eq!(
+            f.locality_key("alpha::integ shared name"),
+            Some("alpha::integ")
+        );
+        assert_eq!(f.locality_key("alpha tests::adds"), Some("alpha"));
+        assert!(f.runs_tests_side_by_side());
     }
 
     #[test]

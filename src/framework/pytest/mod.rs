@@ -388,6 +388,12 @@ impl Framework for PytestFramework {
         };
         crate::process::quoted_bytes(id, 1) + prefix + 1
     }
+
+    /// The file: the part of the node ID before the first `::` (an item
+    /// without one, such as a plugin's whole-session check, has no file).
+    fn locality_key<'a>(&self, id: &'a str) -> Option<&'a str> {
+        id.split_once("::").map(|(file, _)| file)
+    }
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -434,6 +440,21 @@ mod tests {
             f.discovery_script(&group("")),
             format!("python3 -m pytest -x '--co'\\''x' --collect-only -q -m 'not slow' {DISCOVERY_OPTIONS} {ESCAPE_IDS} tests 'my tests'")
         );
+    }
+
+    #[test]
+    fn locality_is_the_file() {
+        let f = PytestFramework::new(config(None), PathBuf::from("."));
+        assert_eq!(
+            f.locality_key("tests/a b.py::TestK::test_p[x::y]"),
+            Some("tests/a b.py")
+        );
+        assert_eq!(
+            f.locality_key("pkg/mod.py::pkg.mod.func"),
+            Some("pkg/mod.py")
+        );
+        assert_eq!(f.locality_key("session-check"), None);
+        assert!(!f.runs_tests_side_by_side());
     }
 
     #[test]

@@ -1,261 +1,11 @@
-//! `offload init`: write a commented `offload.toml` for the project next to
-//! it — one that passes `offload validate` and runs as written.
-//!
-//! The framework is detected from the project unless `-f` names it; the
-//! provider is `local` (batches run here) or `default` (a working example of
-//! shell-driven sandboxes: each sandbox is a copy of the project in a temporary
-//! directory). The file is built with toml_edit, so it is always valid TOML.
-
-use std::path::{Path, PathBuf};
+//! The `offload.toml` that `offload init` writes: built with toml_edit (so
+//! it is always valid TOML), every section commented, and runnable as
+//! written. Shell commands are plain POSIX sh.
 
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 
-use crate::cli::InitArgs;
-use crate::error::{io_error, Error, Result};
-use crate::Verdict;
-
-/// Where batches run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InitProvider {
-    Local,
-    /// Directory sandboxes driven through the `default` provider's commands.
-    Directory,
-}
-
-/// What runs the tests, with what the template needs to know about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InitFramework {
-    Pytest { command: String, paths: Vec<String> },
-    Cargo,
-    Default,
-}
-
-/// Write the template to `config_path` (the global `-c`, default `offload.toml`).
-pub fn init(config_path: &Path, args: &InitArgs) -> Result<Verdict> {
-    let provider = parse_provider(&args.provider)?;
-    let project = project_dir(config_path);
-    if !project.is_dir() {
-        return Err(Error::new(format!(
-            "cannot write {}: directory {} does not exist; create it first or pass another path with -c",
-            config_path.display(),
-            project.display()
-        )));
-    }
-    if config_path.exists() && !args.force {
-        return Err(Error::new(format!(
-            "{} already exists; not overwriting it. Edit it by hand, or run `{}` to replace it",
-            config_path.display(),
-            command_line(config_path, "init --force")
-        )));
-    }
-
-    let (framework, reason) = match &args.framework {
-        Some(name) => (
-            parse_framework(name, &project)?,
-            format!("chosen with -f {name}"),
-        ),
-        None => {
-            let (kind, reason) = detect(&project);
-            (framework_for(kind, &project), reason)
-        }
-    };
-    let text = render_template(provider, &framework, &reason);
-    std::fs::write(config_path, &text)
-        .map_err(|e| io_error(format!("cannot write {}", config_path.display()), &e))?;
-
-    let provider_name = match provider {
-        InitProvider::Local => "local provider",
-        InitProvider::Directory => "default provider (directory sandboxes)",
-    };
-    println!(
-        "Created {}: {} framework ({reason}), {provider_name}.",
-        config_path.display(),
-        framework_name(&framework)
-    );
-    if let InitFramework::Pytest { command, .. } = &framework {
-        println!("pytest runs as: {command}");
-    }
-    println!();
-    println!("Edit the configuration as needed, then run:");
-    println!("  {}", command_line(config_path, "doctor"));
-    println!("  {}", command_line(config_path, "run"));
-    Ok(Verdict::Success)
-}
-
-/// `offload run`, or `offload -c path run` when the config is not the default.
-fn command_line(config_path: &Path, sub: &str) -> String {
-    if config_path == Path::new("offload.toml") {
-        format!("offload {sub}")
-    } else {
-        format!(
-            "offload -c {} {sub}",
-            crate::process::shell_quote(&config_path.display().to_string())
-        )
-    }
-}
-
-/// The directory the config file goes in: the project it describes.
-fn project_dir(config_path: &Path) -> PathBuf {
-    match config_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-fn parse_provider(name: &str) -> Result<InitProvider> {
-    match name {
-        "local" => Ok(InitProvider::Local),
-        "default" => Ok(InitProvider::Directory),
-        other => Err(Error::new(format!(
-            "unknown provider \"{other}\" for `offload init -p`; expected local or default \
-             (for Modal, write [provider] type = \"modal\" by hand: see the README's providers section)"
-        ))),
-    }
-}
-
-fn parse_framework(name: &str, project: &Path) -> Result<InitFramework> {
-    let kind = match name {
-        "pytest" => DetectedKind::Pytest,
-        "cargo" | "nextest" => DetectedKind::Cargo,
-        "default" => DetectedKind::Default,
-        other => {
-            return Err(Error::new(format!(
-                "unknown framework \"{other}\" for `offload init -f`; expected pytest, cargo (or nextest) or default"
-            )))
-        }
-    };
-    Ok(framework_for(kind, project))
-}
-
-fn framework_name(f: &InitFramework) -> &'static str {
-    match f {
-        InitFramework::Pytest { .. } => "pytest",
-        InitFramework::Cargo => "cargo",
-        InitFramework::Default => "default",
-    }
-}
-
-/// The kind of project found, before the details are worked out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DetectedKind {
-    Pytest,
-    Cargo,
-    Default,
-}
-
-/// Which framework the project in `dir` uses, and the evidence (for the
-/// message and the file's header). pytest configuration wins over a
-/// `Cargo.toml` (a Rust extension with Python tests is a pytest project);
-/// a `tests/` directory of `test_*.py` files counts when nothing else does.
-pub fn detect(dir: &Path) -> (DetectedKind, String) {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-    if dir.join("pytest.ini").is_file() {
-        return (DetectedKind::Pytest, "detected from pytest.ini".into());
-    }
-    if read("pyproject.toml").contains("[tool.pytest") {
-        return (
-            DetectedKind::Pytest,
-            "detected from [tool.pytest] in pyproject.toml".into(),
-        );
-    }
-    if read("setup.cfg").contains("[tool:pytest]") {
-        return (
-            DetectedKind::Pytest,
-            "detected from [tool:pytest] in setup.cfg".into(),
-        );
-    }
-    if read("tox.ini").contains("[pytest]") {
-        return (
-            DetectedKind::Pytest,
-            "detected from [pytest] in tox.ini".into(),
-        );
-    }
-    if dir.join("Cargo.toml").is_file() {
-        return (DetectedKind::Cargo, "detected from Cargo.toml".into());
-    }
-    for tests in ["tests", "test"] {
-        if has_python_tests(&dir.join(tests), 2) {
-            return (
-                DetectedKind::Pytest,
-                format!("detected from test_*.py files in {tests}/"),
-            );
-        }
-    }
-    (
-        DetectedKind::Default,
-        "no pytest or cargo project found".into(),
-    )
-}
-
-/// Whether `dir` (or its subdirectories, `depth` levels down) holds a
-/// `test_*.py` or `*_test.py` file.
-fn has_python_tests(dir: &Path, depth: usize) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().to_string();
-        if path.is_dir() {
-            if depth > 0 && !name.starts_with('.') && has_python_tests(&path, depth - 1) {
-                return true;
-            }
-        } else if name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
-        {
-            return true;
-        }
-    }
-    false
-}
-
-fn framework_for(kind: DetectedKind, project: &Path) -> InitFramework {
-    match kind {
-        DetectedKind::Pytest => InitFramework::Pytest {
-            command: pytest_command(project),
-            paths: vec![pytest_path(project)],
-        },
-        DetectedKind::Cargo => InitFramework::Cargo,
-        DetectedKind::Default => InitFramework::Default,
-    }
-}
-
-fn pytest_path(project: &Path) -> String {
-    ["tests", "test"]
-        .into_iter()
-        .find(|d| project.join(d).is_dir())
-        .unwrap_or(".")
-        .to_string()
-}
-
-/// How to start pytest in this project: `uv run pytest` with a uv lock
-/// file, the project's own virtualenv when it has one, else the first
-/// Python on PATH that can import pytest (else `python3 -m pytest`, which
-/// `offload doctor` will then report as missing).
-fn pytest_command(project: &Path) -> String {
-    if project.join("uv.lock").is_file() {
-        return "uv run pytest".into();
-    }
-    for venv in [".venv", "venv"] {
-        if project.join(venv).join("bin").join("python").is_file() {
-            return format!("{venv}/bin/python -m pytest");
-        }
-    }
-    for python in ["python", "python3"] {
-        let imports_pytest = std::process::Command::new(python)
-            .args(["-c", "import pytest"])
-            .current_dir(project)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if imports_pytest {
-            return format!("{python} -m pytest");
-        }
-    }
-    "python3 -m pytest".into()
-}
+use super::{framework_name, InitFramework, InitProvider, NodeSetup, PytestSetup};
+use crate::process::shell_quote;
 
 /// Set `key = v` in `table` with `comment` (one or more lines) above it.
 fn entry(table: &mut Table, key: &str, v: impl Into<Item>, comment: &str) {
@@ -421,26 +171,7 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
     doc.insert("provider", Item::Table(provider_table));
 
     let framework_table = match framework {
-        InitFramework::Pytest { command, paths } => {
-            let mut t = section("[framework]: how tests are found and run.");
-            entry(&mut t, "type", value("pytest"), "");
-            let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-            entry(
-                &mut t,
-                "paths",
-                string_array(&path_refs),
-                "Where pytest collects tests, relative to the project root.",
-            );
-            entry(
-                &mut t,
-                "command",
-                value(command.as_str()),
-                "How to start pytest (e.g. \"uv run pytest\", \".venv/bin/python -m pytest\").\n\
-                 Extra pytest arguments for batches only (not discovery), e.g.:\n\
-                 run_args = \"-p no:cacheprovider\"",
-            );
-            t
-        }
+        InitFramework::Pytest(setup) => pytest_section(setup),
         InitFramework::Cargo => {
             let mut t = section(
                 "[framework]: how tests are found and run. \"cargo\" uses cargo-nextest:\n\
@@ -450,6 +181,7 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
             entry(&mut t, "type", value("cargo"), "");
             t
         }
+        InitFramework::Node(setup) => node_section(setup),
         InitFramework::Default => {
             let mut t = section(
                 "[framework]: how tests are found and run. \"default\": any runner, through commands.\n\
@@ -480,8 +212,9 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
     doc.insert("framework", Item::Table(framework_table));
 
     let filters_example = match framework {
-        InitFramework::Pytest { .. } => "filters = \"-m 'not slow'\"",
+        InitFramework::Pytest(_) => "filters = \"-m 'not slow'\"",
         InitFramework::Cargo => "filters = \"-E 'not test(slow)'\"",
+        InitFramework::Node(_) => "filters = \"test/slow\"",
         InitFramework::Default => "filters = \"-name 'test_slow*'\"",
     };
     let mut groups = Table::new();
@@ -519,63 +252,183 @@ pub fn render_template(provider: InitProvider, framework: &InitFramework, reason
     doc.to_string()
 }
 
+/// `[framework] type = "pytest"`, with what `init` learnt in the comments.
+fn pytest_section(setup: &PytestSetup) -> Table {
+    let mut head = String::from("[framework]: how tests are found and run.");
+    for note in &setup.notes {
+        head.push('\n');
+        head.push_str(note);
+    }
+    let mut t = section(&head);
+    entry(&mut t, "type", value("pytest"), "");
+    let path_refs: Vec<&str> = setup.paths.iter().map(String::as_str).collect();
+    entry(
+        &mut t,
+        "paths",
+        string_array(&path_refs),
+        "Where pytest collects tests, relative to the project root. [] lets pytest choose,\n\
+         as a plain `pytest` would: its testpaths setting, else the whole project.",
+    );
+    let run_args_example = if setup.run_args.is_some() {
+        ""
+    } else {
+        "\nExtra pytest arguments for batches only (not discovery), e.g.:\n\
+         run_args = \"-p no:cacheprovider\""
+    };
+    entry(
+        &mut t,
+        "command",
+        value(setup.command.as_str()),
+        &format!(
+            "How to start pytest (e.g. \"uv run pytest\", \".venv/bin/python -m pytest\").{run_args_example}"
+        ),
+    );
+    if let Some(run_args) = &setup.run_args {
+        entry(
+            &mut t,
+            "run_args",
+            value(run_args.as_str()),
+            "Arguments for batches only (not discovery). Offload runs batches in parallel itself:\n\
+             -n 0 keeps the project's addopts from starting pytest-xdist workers in every batch.",
+        );
+    }
+    t
+}
+
+/// Node's default test file names (`node --test` with no file arguments),
+/// as an extended regular expression on paths: `*.test.js`, `*-test.js`,
+/// `*_test.js`, `test-*.js`, `test.js`, anything under a `test/` directory;
+/// `.js`, `.cjs`, `.mjs`.
+const NODE_TEST_FILES: &str = r"(^|/)(test/.*|[^/]*[._-]test|test-[^/]*|test)\.[cm]?js$";
+
+/// `discover_command` for `node --test`: the files Node would run, under the
+/// group's filters (paths) or else ROOTS, one per line.
+const NODE_DISCOVER: &str = r#"set -- {filters}
+[ $# -gt 0 ] || set -- ROOTS
+find "$@" -name node_modules -prune -o -name '.?*' -prune -o -type f -print |
+  grep -E 'PATTERN' | sed 's|^\./||' | sort
+"#;
+
+/// `run_command` for `node --test`: each test file on its own (NODE is the
+/// node command line), its output (TAP) to the batch log and, when it
+/// fails, into the report; one JUnit testcase per file, timed by Node's own
+/// `duration_ms`, its message the first failing test and the first line of
+/// its error (`inner: The expression evaluated to a falsy value:`). Node 20's JUnit
+/// reporter does not say which file a test is in, so its testcases could
+/// not be told apart: the file is the test.
+const NODE_RUN: &str = r#"x() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+{
+echo '<testsuite name="node --test">'
+for t in {tests}; do
+  n=$(printf '%s' "$t" | x)
+  if o=$(NODE "$t" 2>&1); then c=0; else c=$?; fi
+  printf '%s\n' "$o" >&2
+  s=$(printf '%s\n' "$o" | awk '/^# duration_ms /{d=$3} END{printf "%.3f", d/1000}')
+  if [ "$c" = 0 ]; then
+    echo "<testcase name=\"$n\" time=\"$s\"/>"
+  else
+    m=$(printf '%s\n' "$o" | awk '
+      /^ *not ok [0-9]+ - / && !n { n = $0; sub(/^ *not ok [0-9]+ - /, "", n); next }
+      n && /^ *error: / { e = $0; sub(/^ *error: */, "", e)
+        if (e ~ /^[|>]/) { getline e; sub(/^ */, "", e) }
+        gsub(/^\047|\047$/, "", e); print n ": " e; done = 1; exit }
+      END { if (n && !done) print n }' | x)
+    [ -n "$m" ] || m="node --test exited with code $c"
+    echo "<testcase name=\"$n\" time=\"$s\"><failure message=\"$m\"/><system-out>$(printf '%s' "$o" | x)</system-out></testcase>"
+  fi
+done
+echo '</testsuite>'
+} > {result_file}
+"#;
+
+pub(super) fn node_discover_command(roots: &[String]) -> String {
+    let roots: Vec<String> = roots.iter().map(|r| shell_quote(r)).collect();
+    NODE_DISCOVER
+        .replace("ROOTS", &roots.join(" "))
+        .replace("PATTERN", NODE_TEST_FILES)
+}
+
+/// [`NODE_RUN`] with `node --test` and the project's own node `flags`.
+pub(super) fn node_run_command(flags: &[String]) -> String {
+    let mut node = String::from("node --test");
+    for f in flags {
+        node.push(' ');
+        node.push_str(&shell_quote(f));
+    }
+    NODE_RUN.replace("NODE", &node)
+}
+
+/// `[framework] type = "default"` driving `node --test`.
+fn node_section(setup: &NodeSetup) -> Table {
+    let roots = setup
+        .roots
+        .iter()
+        .map(|r| format!("`{r}`"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut t = section(&format!(
+        "[framework]: how tests are found and run. \"default\": any runner, through commands;\n\
+         here Node's test runner (`node --test`), one test per test file: Node runs each file\n\
+         in a process of its own, and Offload spreads the files over the sandboxes.\n\
+         Test files are those `node --test` picks under {roots} ({}).",
+        "*.test.js, *-test.js, *_test.js, test-*.js, test.js, test/**/*.js; .cjs, .mjs"
+    ));
+    entry(&mut t, "type", value("default"), "");
+    entry(
+        &mut t,
+        "discover_command",
+        value(node_discover_command(&setup.roots)),
+        &format!(
+            "Print one test file per line. {{filters}}: the group's filters, paths to look in\n\
+             instead of {roots}."
+        ),
+    );
+    entry(
+        &mut t,
+        "run_command",
+        value(node_run_command(&setup.flags)),
+        "Run each test file {tests} with node --test and write one JUnit testcase per file to\n\
+         {result_file}; the output of a failing file is kept in the report (`offload logs`).",
+    );
+    entry(
+        &mut t,
+        "test_id_format",
+        value("{name}"),
+        "The testcases above are named by their file, as discovered.",
+    );
+    t
+}
+
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
-    fn temp_project(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("offload-init-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use super::super::test_project::{temp_project, touch};
 
-    fn touch(dir: &Path, file: &str, text: &str) {
-        let path = dir.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    #[test]
-    fn detects_the_project_kind() {
-        let d = temp_project("detect");
-        assert_eq!(detect(&d).0, DetectedKind::Default);
-        touch(&d, "tests/unit/test_x.py", "");
-        assert_eq!(
-            detect(&d),
-            (
-                DetectedKind::Pytest,
-                "detected from test_*.py files in tests/".into()
-            )
-        );
-        touch(&d, "Cargo.toml", "[package]");
-        assert_eq!(detect(&d).0, DetectedKind::Cargo);
-        touch(&d, "pyproject.toml", "[tool.pytest.ini_options]\n");
-        assert_eq!(
-            detect(&d),
-            (
-                DetectedKind::Pytest,
-                "detected from [tool.pytest] in pyproject.toml".into()
-            )
-        );
-        touch(&d, "uv.lock", "");
-        assert_eq!(
-            framework_for(DetectedKind::Pytest, &d),
-            InitFramework::Pytest {
-                command: "uv run pytest".into(),
-                paths: vec!["tests".into()]
-            }
-        );
-        let _ = std::fs::remove_dir_all(&d);
+    fn pytest(command: &str, paths: &[&str]) -> PytestSetup {
+        PytestSetup {
+            command: command.into(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            run_args: None,
+            notes: Vec::new(),
+        }
     }
 
     fn all_templates() -> Vec<(String, String)> {
         let frameworks = [
-            InitFramework::Pytest {
-                command: "python -m pytest".into(),
-                paths: vec!["tests".into()],
-            },
+            InitFramework::Pytest(pytest("python -m pytest", &["tests"])),
+            InitFramework::Pytest(PytestSetup {
+                run_args: Some("-n 0".into()),
+                notes: vec!["When this file was written, pytest collects 3 tests.".into()],
+                ..pytest(".venv/bin/python -m pytest", &[])
+            }),
             InitFramework::Cargo,
+            InitFramework::Node(NodeSetup {
+                roots: vec![".".into()],
+                flags: vec![],
+            }),
             InitFramework::Default,
         ];
         let mut out = Vec::new();
@@ -625,10 +478,7 @@ mod tests {
     fn local_pytest_template_snapshot_head() {
         let text = render_template(
             InitProvider::Local,
-            &InitFramework::Pytest {
-                command: "python -m pytest".into(),
-                paths: vec!["tests".into()],
-            },
+            &InitFramework::Pytest(pytest("python -m pytest", &["tests"])),
             "detected from pytest.ini",
         );
         let expected_start =
@@ -725,6 +575,59 @@ max_parallel = 4
              <testcase name=\"tests/test_bad.sh\"><failure message=\"exit code 3\"/></testcase>\n\
              <testcase name=\"tests/test_ok.sh\"/>\n\
              </testsuite>\n"
+        );
+        let _ = std::fs::remove_dir_all(&project);
+    }
+
+    /// The `node --test` discovery lists the files Node would run: its
+    /// default names anywhere, anything under test/, never node_modules.
+    #[test]
+    fn node_discovery_lists_the_files_node_would_run() {
+        let project = temp_project("nodedisc");
+        for f in [
+            "a.test.js",
+            "b-test.mjs",
+            "c_test.cjs",
+            "test-d.js",
+            "lib/test.js",
+            "test/helpers/anything.js",
+            "test/unit/e.test.js",
+            "src/helper.js",
+            "src/contest.js",
+            "src/x.spec.js",
+            "node_modules/dep/test/f.test.js",
+            ".cache/g.test.js",
+            "README.md",
+        ] {
+            touch(&project, f, "");
+        }
+        let discover = |roots: &[&str], filters: &str| {
+            let roots: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
+            let script = node_discover_command(&roots).replace("{filters}", filters);
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &script])
+                .current_dir(&project)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(
+            discover(&["."], ""),
+            "a.test.js\nb-test.mjs\nc_test.cjs\nlib/test.js\ntest-d.js\n\
+             test/helpers/anything.js\ntest/unit/e.test.js\n"
+        );
+        assert_eq!(
+            discover(&["test"], ""),
+            "test/helpers/anything.js\ntest/unit/e.test.js\n"
+        );
+        assert_eq!(
+            discover(&["."], "test/unit lib"),
+            "lib/test.js\ntest/unit/e.test.js\n"
         );
         let _ = std::fs::remove_dir_all(&project);
     }
