@@ -51,6 +51,9 @@ impl BatchOutcome {
 pub enum BatchKind {
     /// Planned from discovery.
     Fresh,
+    /// Unfinished tests of a batch that reached the timeout while still
+    /// finishing tests (it was too long, not hung), in batches that fit.
+    Split,
     /// Tests re-run because their batch gave no result for them (the runner
     /// crashed, the sandbox failed): split until a crasher is alone.
     Isolation,
@@ -65,6 +68,7 @@ impl BatchKind {
     pub fn as_str(self) -> &'static str {
         match self {
             BatchKind::Fresh => "fresh",
+            BatchKind::Split => "split to fit",
             BatchKind::Isolation => "isolation",
             BatchKind::Retry => "retry",
             BatchKind::HangSplit => "hang split",

@@ -489,3 +489,34 @@ fn the_count_rises_test_by_test_while_a_pytest_batch_runs() {
         .collect::<String>();
     assert!(!log.contains(".scratch-"), "{log}");
 }
+
+#[test]
+fn a_batch_still_finishing_tests_at_the_timeout_is_split_not_bisected() {
+    // 12 tests of 0.25 s in one batch with a 2 s timeout: the batch is
+    // stopped while it is still going. Not a hang: what pytest said of the
+    // finished tests stands, the rest run again in batches that fit.
+    let dir = TempDir::with_fixture("pytest-slow");
+    require_pytest();
+    dir.write(
+        "offload.toml",
+        "[offload]\nmax_parallel = 1\ntest_timeout_secs = 2\n\n\
+         [provider]\ntype = \"local\"\n\n\
+         [framework]\ntype = \"pytest\"\npaths = [\"tests\"]\ncommand = \"python -m pytest\"\n\n\
+         [groups.all]\nretry_count = 0\n",
+    );
+    let out = run_offload(&dir, &["run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("was still finishing tests when it reached the timeout (2 s): not a hang"),
+        "{}",
+        describe(&out)
+    );
+    let cases = junit_cases(&dir.join("test-results/junit.xml"));
+    assert_eq!(cases.len(), 12);
+    for c in &cases {
+        assert!(!c.message.contains("timed out"), "{c:?}");
+        let expected = if c.name.ends_with("[7]") { "failure" } else { "passed" };
+        assert_eq!(c.status, expected, "{c:?}");
+    }
+}

@@ -66,6 +66,7 @@ fn outcome_colour(outcome: BatchOutcome) -> &'static str {
 fn kind_class(kind: BatchKind) -> &'static str {
     match kind {
         BatchKind::Fresh => "fresh",
+        BatchKind::Split => "split",
         BatchKind::Retry => "retry",
         BatchKind::Isolation => "isolation",
         BatchKind::HangSplit => "hang-split",
@@ -206,7 +207,12 @@ pub fn render_timeline(spans: &RunSpans) -> String {
         )
     })
     .collect();
-    for kind in [BatchKind::Retry, BatchKind::Isolation, BatchKind::HangSplit] {
+    for kind in [
+        BatchKind::Split,
+        BatchKind::Retry,
+        BatchKind::Isolation,
+        BatchKind::HangSplit,
+    ] {
         let _ = write!(
             legend,
             r#"<span class="key"><span class="swatch {}"></span>{}</span>"#,
@@ -295,6 +301,7 @@ h1 { font-size: 16px; margin: 0 0 4px 0; }
 .success { --c: #2e9d4e; } .failure { --c: #d13b3b; } .error { --c: #e8871e; } .cancelled { --c: #9a9a9a; }
 .retry > summary, .swatch.retry { background-image: repeating-linear-gradient(135deg, rgba(255,255,255,.4) 0 3px, transparent 3px 7px); }
 .isolation > summary, .swatch.isolation { background-image: repeating-linear-gradient(90deg, rgba(255,255,255,.4) 0 2px, transparent 2px 6px); }
+.split > summary, .swatch.split { background-image: repeating-linear-gradient(45deg, rgba(0,0,0,.2) 0 2px, transparent 2px 6px); }
 .hang-split > summary, .swatch.hang-split { background-image: repeating-linear-gradient(0deg, rgba(0,0,0,.28) 0 2px, transparent 2px 5px); }
 .drawer { position: fixed; left: 0; right: 0; bottom: 0; max-height: 50vh; overflow: auto; z-index: 10; padding: 8px 24px 12px 24px; background: #fff; color: #222; font-size: 12px; border-top: 2px solid #222; box-shadow: 0 -4px 12px rgba(0,0,0,.15); cursor: auto; }
 .drawer h2 { font-size: 14px; margin: 0 0 2px 0; }

@@ -312,6 +312,7 @@ impl<'r> Session<'r> {
                 timeout: options.timeout,
                 fail_fast: options.fail_fast,
                 batch_startup: options.batch_startup,
+                cold: options.known_durations == 0,
             },
         );
         let planned = batches.len();
@@ -437,7 +438,7 @@ impl<'r> Session<'r> {
                     batch,
                     position,
                     outcome,
-                } => state.test_finished(batch, position, outcome, &mut fx),
+                } => state.test_finished(batch, position, outcome, now, &mut fx),
                 WorkerMsg::BatchDone(result) => state.batch_done(*result, now, &mut fx),
                 WorkerMsg::Exited { worker, panicked } => {
                     exited += 1;

@@ -75,6 +75,40 @@ impl BatchQueue {
         self.heap.is_empty()
     }
 
+    /// Replace each queued batch of fresh work by the parts `split` returns
+    /// for its tests (in its place in the order; `None` keeps it whole).
+    pub fn split_fresh(&mut self, mut split: impl FnMut(&[usize]) -> Option<Vec<Vec<usize>>>) {
+        let mut all: Vec<PendingBatch> = std::mem::take(&mut self.heap).into_vec();
+        all.sort_by_key(|b| b.seq);
+        let mut next = 0;
+        for b in all {
+            let parts = match b.kind {
+                BatchKind::Fresh => split(&b.tests),
+                _ => None,
+            };
+            match parts {
+                Some(parts) if parts.len() > 1 => {
+                    let total = b.tests.len().max(1) as u32;
+                    for part in parts {
+                        let expected = b.expected / total * part.len() as u32;
+                        self.heap.push(PendingBatch {
+                            kind: b.kind,
+                            expected,
+                            tests: part,
+                            seq: next,
+                        });
+                        next += 1;
+                    }
+                }
+                _ => {
+                    self.heap.push(PendingBatch { seq: next, ..b });
+                    next += 1;
+                }
+            }
+        }
+        self.next_seq = next;
+    }
+
     /// Remove everything (cancellation), returning the tests that were waiting.
     pub fn drain_tests(&mut self) -> Vec<usize> {
         self.heap.drain().flat_map(|b| b.tests).collect()

@@ -35,6 +35,10 @@ pub struct Settings {
     /// Expected start-up cost of a batch, for the expected durations of
     /// re-queued batches.
     pub batch_startup: Duration,
+    /// No test had a duration in the history: the plan could not keep
+    /// batches inside the timeout, so the first batches' measured rate does
+    /// (queued batches that would take too long are split).
+    pub cold: bool,
 }
 
 /// Where the state machine's decisions go.
@@ -77,6 +81,8 @@ struct InFlight {
     /// The worker running it, once one picked it up.
     sandbox: Option<usize>,
     started: Option<Duration>,
+    /// What the runner's live output said so far: (position, outcome, when).
+    live: Vec<(usize, Outcome, Duration)>,
 }
 
 /// What one position of a batch came to.
@@ -136,6 +142,9 @@ pub struct RunState<'t> {
     rediscovery: Rediscovery,
     /// Tests the runner did not find, waiting for the fresh discovery.
     parked: Vec<usize>,
+    /// Without history: the most a test and a batch's start have been seen
+    /// to cost, from the batches that ran to their end.
+    measured_rate: Option<(Duration, Duration)>,
 }
 
 impl<'t> RunState<'t> {
@@ -160,6 +169,7 @@ impl<'t> RunState<'t> {
             isolation_budget,
             rediscovery: Rediscovery::NotAsked,
             parked: Vec::new(),
+            measured_rate: None,
         }
     }
 
@@ -222,6 +232,7 @@ impl<'t> RunState<'t> {
                     job: job.clone(),
                     sandbox: None,
                     started: None,
+                    live: Vec::new(),
                 },
             );
             self.idle -= 1;
@@ -284,14 +295,16 @@ impl<'t> RunState<'t> {
         batch: usize,
         position: usize,
         outcome: Outcome,
+        now: Duration,
         fx: &mut dyn Effects,
     ) {
-        let Some(flight) = self.in_flight.get(&batch) else {
+        let Some(flight) = self.in_flight.get_mut(&batch) else {
             return;
         };
         let Some(&t) = flight.job.tests.get(position) else {
             return;
         };
+        flight.live.push((position, outcome, now));
         let state = &self.tests[t];
         if state.decided {
             return;
@@ -451,11 +464,10 @@ impl<'t> RunState<'t> {
             retiring,
             not_found: result_not_found,
         } = result;
-        let started = self
-            .in_flight
-            .remove(&job.batch)
-            .and_then(|f| f.started)
-            .unwrap_or(now);
+        let (started, live) = match self.in_flight.remove(&job.batch) {
+            Some(f) => (f.started.unwrap_or(now), f.live),
+            None => (now, Vec::new()),
+        };
         if !retiring {
             self.idle += 1;
         }
@@ -469,6 +481,9 @@ impl<'t> RunState<'t> {
         } else {
             None
         };
+        if let (true, Some(t)) = (self.settings.cold, &timing) {
+            self.fit_queued_batches(t);
+        }
         let outcomes: Vec<Option<Outcome>> = fates
             .iter()
             .map(|f| match f {
@@ -512,6 +527,46 @@ impl<'t> RunState<'t> {
             }
         }
         failed_for_good |= self.not_found(batch, not_found, again, fx);
+
+        // A timed-out batch that was making steady progress is not hung: it
+        // was too long. What the runner said of its finished tests is their
+        // result; the rest run again in batches that fit.
+        if unfinished.len() > 1 {
+            if let Some(per_test) = steady_rate(&live, started, now) {
+                let said: HashMap<usize, Outcome> = live.iter().map(|&(p, o, _)| (p, o)).collect();
+                let mut rest = Vec::new();
+                for (pos, &t) in job.tests.iter().enumerate() {
+                    if !unfinished.contains(&t) {
+                        continue;
+                    }
+                    match said.get(&pos) {
+                        Some(&outcome) => {
+                            let attempt = TestAttempt::synthetic(
+                                outcome,
+                                "as the runner's output said: the batch stopped at the timeout before writing its results",
+                                batch,
+                            );
+                            failed_for_good |= self.record_attempt(t, attempt, &mut retry, fx);
+                        }
+                        None => rest.push(t),
+                    }
+                }
+                let limit = crate::schedule::batch_time_limit(self.settings.timeout);
+                let parts = crate::schedule::split_to_fit(&rest, per_test, Duration::ZERO, limit);
+                let message = format!(
+                    "batch {batch} was still finishing tests when it reached the timeout ({timeout_secs} s): \
+                     not a hang; its {} unfinished tests run again in {} smaller batches",
+                    rest.len(),
+                    parts.len()
+                );
+                fx.emit(&Event::Notice { message: &message });
+                for part in parts {
+                    let expected = per_test.saturating_mul(part.len() as u32);
+                    self.queue.push(BatchKind::Split, expected, part);
+                }
+                unfinished.clear();
+            }
+        }
 
         // A timed-out batch: the hang is among the tests that did not
         // finish. Alone, it is the hang; otherwise split and run again.
@@ -752,6 +807,35 @@ impl<'t> RunState<'t> {
         self.requeue(BatchKind::Fresh, new, parts);
     }
 
+    /// Without history, the first batches that ran to their end say what a
+    /// test and a batch's start cost here: split each queued batch of fresh
+    /// work that would not fit in the planned share of the timeout. (With
+    /// history the plan already did.)
+    fn fit_queued_batches(&mut self, t: &BatchTiming) {
+        if t.tests == 0 {
+            return;
+        }
+        // A runner that runs tests side by side reports more time than the
+        // batch took: the wall time is then the measure.
+        let in_tests = t.reported.min(t.wall);
+        let per_test = t.span.unwrap_or(in_tests).min(t.wall) / t.tests as u32;
+        let startup = t
+            .wall
+            .saturating_sub(per_test.saturating_mul(t.tests as u32));
+        let rate = (per_test, startup);
+        let (per_test, startup) = match self.measured_rate {
+            Some((p, s)) => (p.max(rate.0), s.max(rate.1)),
+            None => rate,
+        };
+        self.measured_rate = Some((per_test, startup));
+        let limit = crate::schedule::batch_time_limit(self.settings.timeout);
+        self.queue.split_fresh(|tests| {
+            let expected = startup + per_test.saturating_mul(tests.len() as u32);
+            (tests.len() > 1 && expected > limit)
+                .then(|| crate::schedule::split_to_fit(tests, per_test, startup, limit))
+        });
+    }
+
     /// What the batch teaches the timing history: only a batch whose runner
     /// ended on its own and left results for its tests.
     fn timing(
@@ -859,6 +943,24 @@ pub fn split_parts(n: usize, workers: usize) -> usize {
     } else {
         (2 * workers).max(2)
     }
+}
+
+/// Whether a batch that timed out was making steady progress: its runner
+/// said tests finished, the last of them recently enough (within a tenth of
+/// the batch's time, or three of its tests' average) that the batch was
+/// still going. Then the average time per finished test, for re-splitting
+/// the rest; `None` for a batch that looks hung.
+fn steady_rate(
+    live: &[(usize, Outcome, Duration)],
+    started: Duration,
+    ended: Duration,
+) -> Option<Duration> {
+    let last = live.iter().map(|&(_, _, at)| at).max()?;
+    let ran = ended.saturating_sub(started);
+    let per_test = last.saturating_sub(started) / live.len() as u32;
+    let quiet = ended.saturating_sub(last);
+    (quiet <= (ran / 10).max(per_test.saturating_mul(3)))
+        .then_some(per_test.max(Duration::from_millis(1)))
 }
 
 /// What each test of the batch came to.

@@ -75,6 +75,7 @@ fn settings(workers: usize) -> Settings {
         timeout: Duration::from_secs(5),
         fail_fast: false,
         batch_startup: Duration::from_millis(200),
+        cold: false,
     }
 }
 
@@ -962,4 +963,130 @@ fn the_run_waits_for_the_fresh_discovery_and_a_failed_one_names_the_missing_test
         record(&f, "t_gone").not_run_reason.as_deref(),
         Some("the runner did not find this test, and discovering afresh failed: pytest crashed")
     );
+}
+
+#[test]
+fn a_batch_still_finishing_tests_at_the_timeout_is_not_a_hang() {
+    let names = ids(10, "pass");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let all: Vec<usize> = (0..10).collect();
+    let (mut s, mut fx) = start(&t, settings(1), &[&all], 1);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_started(0, job.batch, Duration::ZERO, &mut fx);
+    // Six tests finish, one every 0.8 s; the timeout (5 s) comes 0.2 s
+    // after the last: the batch was going, just too long.
+    for (pos, at) in (0..6).map(|p| (p, Duration::from_millis(800 * (p as u64 + 1)))) {
+        let outcome = if pos == 2 {
+            Outcome::Failed
+        } else {
+            Outcome::Passed
+        };
+        s.test_finished(job.batch, pos, outcome, at, &mut fx);
+    }
+    let stopped = Duration::from_millis(5000);
+    s.batch_done(done(0, job, BatchEnd::TimedOut(None)), stopped, &mut fx);
+    assert!(
+        fx.has("notice batch 1 was still finishing tests when it reached the timeout (5 s): not a hang; its 4 unfinished tests run again in"),
+        "{:?}",
+        fx.events
+    );
+    assert!(!fx.has("notice batch 1 timed out"), "no hang split");
+    assert!(fx.has("decided pass02 Failed") && fx.has("decided pass05 Passed"));
+    s.dispatch(&mut fx);
+    let again = fx.take_jobs();
+    assert_eq!(again.len(), 1, "one sandbox: one batch at a time");
+    assert_eq!(again[0].kind, BatchKind::Split);
+    // 0.8 s a test, 2.5 s a batch (half the timeout): up to three tests a
+    // batch, so the four go in two equal halves.
+    assert!(fx.has("notice batch 1 was still finishing tests when it reached the timeout (5 s): not a hang; its 4 unfinished tests run again in 2 smaller batches"));
+    assert_eq!(again[0].tests, vec![6, 7]);
+}
+
+#[test]
+fn a_batch_silent_for_long_before_the_timeout_is_a_hang() {
+    let t = table(&["pass_a", "pass_b", "hang_c"]);
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1, 2]], 1);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    s.batch_started(0, job.batch, Duration::ZERO, &mut fx);
+    s.test_finished(
+        job.batch,
+        0,
+        Outcome::Passed,
+        Duration::from_millis(100),
+        &mut fx,
+    );
+    // Nothing for 4.9 s, then the timeout.
+    s.batch_done(
+        done(0, job, BatchEnd::TimedOut(None)),
+        Duration::from_secs(5),
+        &mut fx,
+    );
+    assert!(
+        fx.has("notice batch 1 timed out after 5 s with 3 tests unfinished"),
+        "{:?}",
+        fx.events
+    );
+}
+
+#[test]
+fn without_history_the_first_batches_rate_splits_queued_batches_that_would_not_fit() {
+    let names = ids(12, "pass");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let first = [0, 1];
+    let rest: Vec<usize> = (2..12).collect();
+    let cold = Settings {
+        cold: true,
+        ..settings(1)
+    };
+    let (mut s, mut fx) = start(&t, cold, &[&first, &rest], 1);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    // Two tests of 0.8 s each in a batch of 2 s: 0.4 s to start.
+    let slow = |outcome| TestAttempt {
+        duration: Duration::from_millis(800),
+        ..attempt(outcome)
+    };
+    let results = BatchResults::Junit(MatchedResults {
+        matched: vec![(0, slow(Outcome::Passed)), (1, slow(Outcome::Passed))],
+        unmatched: Vec::new(),
+    });
+    let mut result = done(0, job, ran(0, results));
+    result.wall = Duration::from_secs(2);
+    s.batch_done(result, Duration::from_secs(2), &mut fx);
+    // The 10 queued tests would take 8.4 s, past half the timeout (2.5 s):
+    // they now go in batches of 2 (0.4 s + 2 × 0.8 s).
+    let mut sizes = Vec::new();
+    loop {
+        s.dispatch(&mut fx);
+        let Some(job) = fx.take_jobs().pop() else {
+            break;
+        };
+        sizes.push(job.tests.len());
+        s.batch_done(
+            fake_run(0, job.clone(), &job.ids),
+            Duration::from_secs(3),
+            &mut fx,
+        );
+    }
+    assert_eq!(sizes, [2, 2, 2, 2, 2]);
+}
+
+#[test]
+fn with_history_queued_batches_are_left_as_planned() {
+    let names = ids(12, "pass");
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = table(&refs);
+    let rest: Vec<usize> = (2..12).collect();
+    let (mut s, mut fx) = start(&t, settings(1), &[&[0, 1], &rest], 1);
+    s.dispatch(&mut fx);
+    let job = fx.take_jobs().remove(0);
+    let mut result = fake_run(0, job.clone(), &job.ids);
+    result.wall = Duration::from_secs(4);
+    s.batch_done(result, Duration::from_secs(4), &mut fx);
+    s.dispatch(&mut fx);
+    assert_eq!(fx.take_jobs()[0].tests.len(), 10);
 }
