@@ -325,8 +325,8 @@ impl Drop for Run {
 fn image_of(engine: &Engine, out: &Output) -> String {
     let image = stderr(out)
         .lines()
-        .find_map(|l| l.strip_prefix("offload: image "))
-        .unwrap_or_else(|| panic!("no `offload: image` line: {}", describe(out)))
+        .find_map(|l| l.strip_prefix("note: image "))
+        .unwrap_or_else(|| panic!("no `note: image` line: {}", describe(out)))
         .to_string();
     engine.built.borrow_mut().push(image.clone());
     image
