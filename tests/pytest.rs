@@ -516,7 +516,11 @@ fn a_batch_still_finishing_tests_at_the_timeout_is_split_not_bisected() {
     assert_eq!(cases.len(), 12);
     for c in &cases {
         assert!(!c.message.contains("timed out"), "{c:?}");
-        let expected = if c.name.ends_with("[7]") { "failure" } else { "passed" };
+        let expected = if c.name.ends_with("[7]") {
+            "failure"
+        } else {
+            "passed"
+        };
         assert_eq!(c.status, expected, "{c:?}");
     }
 }

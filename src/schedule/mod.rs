@@ -500,7 +500,7 @@ const NO_PIECE: u32 = u32::MAX;
 
 /// Without history, a locality is cut into pieces of at most 1/this of a
 /// worker's share (see [`locality_assign`]).
-const COLD_PIECES: u64 = 4;
+const COLD_PIECES: u64 = 8;
 
 /// Cut one worker's list into batches of about `caps` nanoseconds each (the
 /// last cap repeats if the list is longer), within the `limits`, keeping
@@ -607,8 +607,10 @@ fn locality_assign(
     }
     let slack = target / 100;
     // Without history every test weighs the same, and a slow file (or
-    // binary) would land whole on one worker: pieces of at most a quarter
-    // of a share spread each over a few batches, as the other tests are.
+    // binary) would land whole on one worker: pieces of at most an eighth
+    // of a share spread each over a few batches, as the other tests are
+    // (on attrs, whose slowest file holds 4% of the tests, an eighth ran
+    // cold 0.69x the wall time of a quarter; a sixteenth was between).
     let guessed = positions.iter().all(|&p| !tests[p].known);
     let share = if guessed {
         target / COLD_PIECES

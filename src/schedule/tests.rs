@@ -662,12 +662,20 @@ fn cold_plans_keep_files_together_too() {
         4,
         "one batch per sandbox until start-up is known"
     );
-    // Balanced by count (every guess is the same)…
+    // Balanced by count (every guess is the same), within the 1% slack a
+    // worker may overshoot its share by to keep a piece whole…
     let sizes: Vec<usize> = batches.iter().map(|b| b.tests.len()).collect();
-    assert!(sizes.iter().all(|&n| (249..=251).contains(&n)), "{sizes:?}");
-    // …and at most one file per sandbox is shared with another.
+    assert!(sizes.iter().all(|&n| (247..=253).contains(&n)), "{sizes:?}");
+    // …and at most one file per sandbox is shared with another, beside
+    // the files larger than a cold piece (an eighth of a share: 31 tests),
+    // which are cut in two.
     let distinct = *files.iter().max().unwrap() as usize + 1;
-    assert!(file_batches(&tests, &batches) <= distinct + 3);
+    let piece = 1000 / 4 / 8;
+    let big = (0..distinct as u32)
+        .filter(|&f| files.iter().filter(|&&g| g == f).count() > piece)
+        .count();
+    assert!(big > 0, "the suite has files larger than a piece");
+    assert!(file_batches(&tests, &batches) <= distinct + 3 + big);
 }
 
 #[test]
