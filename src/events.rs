@@ -136,6 +136,12 @@ pub enum Event<'a> {
         command: &'a str,
         at: Duration,
     },
+    /// A line the discovery command printed, as it comes (only with `-v`:
+    /// the cargo build that `cargo nextest list` runs, say).
+    DiscoveryOutput {
+        stream: Stream,
+        line: &'a str,
+    },
     /// Discovery of the group found `tests` tests.
     DiscoveryFinished {
         group: &'a str,

@@ -575,6 +575,13 @@ fn verbose_output_is_prefixed_with_the_batch_number() {
     let out = run_in(&dir.path, &["-v", "run"], &[("CI", "true")]);
     assert_exit(&out, 1);
     let err = stderr(&out);
+    // Discovery's own output streams too, before the run starts.
+    let discovered = err.find("\n[discovery] pass_a\n");
+    let running = err.find("running 2 tests on up to 1 sandbox");
+    assert!(
+        discovered.is_some() && discovered < running,
+        "discovery output before the run: {err}"
+    );
     let prefixed = regex::Regex::new(r"(?m)^\[batch \d+\] running pass_a$").unwrap();
     assert!(prefixed.is_match(&err), "{err}");
     let stderr_line =

@@ -460,6 +460,7 @@ fn check_discovery(
             Progress::Started { .. } | Progress::Note(_) => {}
         },
         None,
+        None,
     );
     for (group, tests) in &counts {
         let name = &config.groups[*group].name;

@@ -90,7 +90,7 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         }
     });
     let cache = discovery_cache.as_ref().map(|c| c.open(args.rediscover));
-    let mut table = match session.discover(&framework, &config.groups, cache) {
+    let mut table = match session.discover(&framework, &config.groups, cache, verbose) {
         Ok(t) => t,
         Err(_) if cancel.was_interrupted() => {
             drop(session);

@@ -12,6 +12,7 @@ use crate::cancel::Cancel;
 use crate::config::GroupConfig;
 use crate::error::{Error, Result};
 use crate::framework::Framework;
+use crate::process::LineSink;
 
 /// One discovered test.
 #[derive(Clone, Debug)]
@@ -78,13 +79,15 @@ pub enum Progress<'a> {
 /// Discover every group, one after another. An ID found by several groups
 /// runs once, in the first group that found it. With a `cache`, a group
 /// whose inputs did not change since its last discovery reuses it, and
-/// every fresh discovery is stored (the caller saves the cache).
+/// every fresh discovery is stored (the caller saves the cache). `output`
+/// gets the discovery commands' output lines as they come (`-v`).
 pub fn discover_all(
     framework: &dyn Framework,
     groups: &[GroupConfig],
     cancel: &Cancel,
     progress: &mut dyn FnMut(Progress<'_>),
     mut cache: Option<&mut cache::DiscoveryCache>,
+    output: Option<&LineSink>,
 ) -> Result<TestTable> {
     // Every group's IDs are kept until all are discovered, so duplicates are
     // found by borrowing them (no copy of each ID).
@@ -121,9 +124,9 @@ pub fn discover_all(
                         group.name
                     )));
                 }
-                (framework.discover(group, cancel)?, Some(key), false)
+                (framework.discover(group, cancel, output)?, Some(key), false)
             }
-            None => (framework.discover(group, cancel)?, None, false),
+            None => (framework.discover(group, cancel, output)?, None, false),
         };
         if cancel.is_cancelled() {
             return Err(Error::new("discovery cancelled"));
@@ -204,6 +207,7 @@ pub fn discover_all_quietly(
             }
         },
         None,
+        None,
     )
 }
 
@@ -217,7 +221,12 @@ mod tests {
     /// with a prefix when the group's name starts with `r`.
     struct Listed;
     impl Framework for Listed {
-        fn discover(&self, group: &GroupConfig, _: &Cancel) -> Result<Discovery> {
+        fn discover(
+            &self,
+            group: &GroupConfig,
+            _: &Cancel,
+            _: Option<&LineSink>,
+        ) -> Result<Discovery> {
             let ids: Vec<String> = group.filters.split(' ').map(str::to_string).collect();
             let runner_ids = group
                 .name
@@ -261,6 +270,7 @@ mod tests {
             &groups,
             &Cancel::new(),
             &mut |p| seen.push(format!("{p:?}")),
+            None,
             None,
         )
         .unwrap();

@@ -11,7 +11,7 @@ use crate::cancel::Cancel;
 use crate::config::{DefaultFrameworkConfig, GroupConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
-use crate::process::shell_quote;
+use crate::process::{shell_quote, LineSink};
 
 pub struct DefaultFramework {
     config: DefaultFrameworkConfig,
@@ -28,7 +28,12 @@ impl DefaultFramework {
 }
 
 impl Framework for DefaultFramework {
-    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+    fn discover(
+        &self,
+        group: &GroupConfig,
+        cancel: &Cancel,
+        output: Option<&LineSink>,
+    ) -> Result<Discovery> {
         let script = self.discovery_command(group);
         let out = super::run_discovery(
             group,
@@ -37,6 +42,7 @@ impl Framework for DefaultFramework {
             &self.working_dir,
             &[],
             cancel,
+            output,
         )?;
         if !out.success() {
             let stderr = out.stderr();

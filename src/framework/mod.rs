@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::junit::id;
 use crate::junit::read::JunitCase;
 use crate::model::TestAttempt;
-use crate::process::{self, CommandSpec, Ending, ProcessOutput};
+use crate::process::{self, CommandSpec, Ending, LineSink, ProcessOutput};
 
 pub mod cargo;
 pub mod default;
@@ -18,7 +18,14 @@ pub mod pytest;
 
 pub trait Framework: Send + Sync {
     /// Discover one group's tests, locally, in the runner's order.
-    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery>;
+    /// `output`, when given, gets each line of the discovery command's
+    /// output as it comes (`offload run -v`).
+    fn discover(
+        &self,
+        group: &GroupConfig,
+        cancel: &Cancel,
+        output: Option<&LineSink>,
+    ) -> Result<Discovery>;
 
     /// The command [`Framework::discover`] runs for `group`, as shown while
     /// it runs (with a note when it does more than list, as cargo builds).
@@ -157,13 +164,14 @@ pub(crate) fn run_discovery(
     working_dir: &Path,
     env: &[(String, String)],
     cancel: &Cancel,
+    output: Option<&LineSink>,
 ) -> Result<ProcessOutput> {
     let spec = CommandSpec {
         cwd: Some(working_dir),
         env,
         ..CommandSpec::sh(script)
     };
-    let out = process::run(&spec, None, cancel, None).map_err(|e| {
+    let out = process::run(&spec, None, cancel, output.cloned()).map_err(|e| {
         Error::new(format!(
             "group `{}`: cannot start {what}: {}\n  command: {script}",
             group.name,

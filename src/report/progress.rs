@@ -742,6 +742,15 @@ impl Reporter for ProgressReporter {
                 self.discovery_started = *at;
                 self.send(DrawMsg::Phase(format!("discovering group `{group}`: {command}")));
             }
+            Event::DiscoveryOutput { stream, line } => {
+                if self.verbose {
+                    let tag = match stream {
+                        Stream::Stdout => "",
+                        Stream::Stderr => "[stderr] ",
+                    };
+                    self.send(DrawMsg::Line(format!("[discovery] {tag}{line}")));
+                }
+            }
             Event::DiscoveryFinished { group, tests, at } => {
                 let took = super::summary::format_duration(at.saturating_sub(self.discovery_started));
                 let tests = if *tests == 1 { "1 test".into() } else { format!("{tests} tests") };

@@ -36,6 +36,7 @@ use crate::error::Result;
 use crate::events::{Event, Notices, Reporters, RunStats, StopReason};
 use crate::framework::Framework;
 use crate::model::TestRecord;
+use crate::process::{LineSink, Stream};
 use crate::provider::{Provider, ProviderError};
 use crate::schedule::PlannedBatch;
 use batch::{BatchContext, Job};
@@ -59,10 +60,18 @@ pub enum Msg {
 
 /// [`Progress`] that can cross a thread.
 pub enum OwnedProgress {
-    Started { group: usize, command: String },
+    Started {
+        group: usize,
+        command: String,
+    },
     Warning(String),
     Note(String),
-    Finished { group: usize, tests: usize },
+    Finished {
+        group: usize,
+        tests: usize,
+    },
+    /// A line of the discovery command's output (`-v`).
+    Output(Stream, String),
 }
 
 /// How to execute the planned batches.
@@ -182,11 +191,13 @@ impl<'r> Session<'r> {
         framework: &Arc<dyn Framework>,
         groups: &[GroupConfig],
         cache: Option<crate::discover::cache::DiscoveryCache>,
+        stream_output: bool,
     ) -> Result<TestTable> {
         let thread = spawn_discovery(
             Arc::clone(framework),
             groups.to_vec(),
             cache,
+            stream_output,
             &self.cancel,
             self.tx.clone(),
             Msg::Discovered,
@@ -205,6 +216,10 @@ impl<'r> Session<'r> {
                         }
                         OwnedProgress::Warning(w) => self.emit(&Event::Warning { message: &w }),
                         OwnedProgress::Note(n) => self.emit(&Event::Notice { message: &n }),
+                        OwnedProgress::Output(stream, line) => self.emit(&Event::DiscoveryOutput {
+                            stream,
+                            line: &line,
+                        }),
                         OwnedProgress::Finished { group, tests } => {
                             self.emit(&Event::DiscoveryFinished {
                                 group: &groups[group].name,
@@ -373,6 +388,8 @@ impl<'r> Session<'r> {
                     Arc::clone(&context_framework),
                     table.groups.clone(),
                     cache,
+                    // The batches' output streams meanwhile.
+                    false,
                     &self.cancel,
                     self.tx.clone(),
                     Msg::Rediscovered,
@@ -592,10 +609,25 @@ impl Effects for Fx<'_, '_> {
 /// Discover `groups` on a thread of its own, progress and the result sent
 /// to the driver (`done` wraps the result); the cache, if any, is saved
 /// there too.
+/// A discovery output line as `-v` shows it: `cargo nextest list` prints
+/// the whole list as one JSON line, which is cut to its start.
+fn shown_discovery_line(line: &str) -> String {
+    const MAX: usize = 300;
+    if line.len() <= MAX {
+        return line.to_string();
+    }
+    let mut end = MAX;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &line[..end], line.len())
+}
+
 fn spawn_discovery(
     framework: Arc<dyn Framework>,
     groups: Vec<GroupConfig>,
     mut cache: Option<crate::discover::cache::DiscoveryCache>,
+    stream_output: bool,
     cancel: &Cancel,
     tx: Sender<Msg>,
     done: fn(Result<TestTable>) -> Msg,
@@ -617,12 +649,20 @@ fn spawn_discovery(
                 };
                 let _ = progress_tx.send(Msg::Discovery(owned));
             };
+            let output: Option<LineSink> = stream_output.then(|| {
+                let tx = tx.clone();
+                Arc::new(move |stream, line: &str| {
+                    let line = shown_discovery_line(line.trim_end_matches(['\n', '\r']));
+                    let _ = tx.send(Msg::Discovery(OwnedProgress::Output(stream, line)));
+                }) as LineSink
+            });
             let result = crate::discover::discover_all(
                 framework.as_ref(),
                 &groups,
                 &cancel,
                 &mut progress,
                 cache.as_mut(),
+                output.as_ref(),
             );
             if let Some(cache) = cache.as_mut().filter(|_| result.is_ok()) {
                 if let Err(e) = cache.save() {
@@ -665,4 +705,20 @@ impl Drop for Preparing {
 /// worker that frees up first.
 pub fn expected_makespan(batches: &[PlannedBatch], workers: usize) -> Duration {
     crate::schedule::loads::makespan(batches.iter().map(|b| b.expected), workers)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_long_discovery_line_is_cut_at_a_char_boundary() {
+        assert_eq!(
+            super::shown_discovery_line("collected 3 items"),
+            "collected 3 items"
+        );
+        let long = "é".repeat(400);
+        let shown = super::shown_discovery_line(&long);
+        assert!(shown.starts_with(&"é".repeat(150)), "{shown}");
+        assert!(shown.ends_with("… (800 bytes)"), "{shown}");
+        assert!(shown.len() < 320, "{}", shown.len());
+    }
 }

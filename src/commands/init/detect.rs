@@ -300,7 +300,7 @@ pub fn ask_pytest(project: &Path, probe: &str) -> Collected {
         retry_count: 0,
         filters: String::new(),
     };
-    match framework.discover(&group, &cancel) {
+    match framework.discover(&group, &cancel, None) {
         _ if cancel.was_interrupted() => Collected::Interrupted,
         _ if cancel.is_cancelled() => Collected::Failed(format!(
             "`{probe} --collect-only -q` did not finish within {} s",

@@ -23,7 +23,7 @@ use crate::cancel::Cancel;
 use crate::config::{CargoConfig, GroupConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
-use crate::process::shell_quote;
+use crate::process::{shell_quote, LineSink};
 
 /// The nextest profile Offload adds; it inherits the project's `default`.
 const PROFILE: &str = "offload";
@@ -90,6 +90,7 @@ impl CargoFramework {
             &self.working_dir,
             &[],
             cancel,
+            None,
         )
         .ok()
         .filter(|o| o.success());
@@ -133,7 +134,12 @@ impl CargoFramework {
 }
 
 impl Framework for CargoFramework {
-    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+    fn discover(
+        &self,
+        group: &GroupConfig,
+        cancel: &Cancel,
+        output: Option<&LineSink>,
+    ) -> Result<Discovery> {
         let script = self.discovery_script(group);
         let out = super::run_discovery(
             group,
@@ -142,6 +148,7 @@ impl Framework for CargoFramework {
             &self.working_dir,
             &[],
             cancel,
+            output,
         )?;
         let stderr = out.stderr();
         if !out.success() {

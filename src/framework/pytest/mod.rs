@@ -21,7 +21,7 @@ use crate::config::{GroupConfig, PytestConfig};
 use crate::error::{Error, Result};
 use crate::junit::read::JunitCase;
 use crate::model::Outcome;
-use crate::process::{shell_quote, Ending};
+use crate::process::{shell_quote, Ending, LineSink};
 
 /// Options that make discovery output readable whatever the project's
 /// `addopts` (or a group's filters) say; they come after both, and the last
@@ -147,7 +147,12 @@ impl PytestFramework {
 }
 
 impl Framework for PytestFramework {
-    fn discover(&self, group: &GroupConfig, cancel: &Cancel) -> Result<Discovery> {
+    fn discover(
+        &self,
+        group: &GroupConfig,
+        cancel: &Cancel,
+        output: Option<&LineSink>,
+    ) -> Result<Discovery> {
         let script = self.discovery_script(group);
         let env = [("PYTHONIOENCODING".to_string(), "utf-8".to_string())];
         let out = super::run_discovery(
@@ -157,6 +162,7 @@ impl Framework for PytestFramework {
             &self.working_dir,
             &env,
             cancel,
+            output,
         )?;
         let parsed = collect_output::parse(&out.stdout());
         let mut warnings = Vec::new();
