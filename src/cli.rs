@@ -75,6 +75,18 @@ pub struct RunArgs {
     /// discover every group afresh, even when nothing discovery reads has changed
     #[argh(switch)]
     pub rediscover: bool,
+
+    /// what a run whose only problems are flaky tests exits with: exit2 (code 2, the default), pass (0) or fail (1)
+    #[argh(option, from_str_fn(flaky_result))]
+    pub flaky_result: Option<crate::config::FlakyResult>,
+
+    /// run only this part of the suite, K/N (1 <= K <= N): CI jobs each run one, split by measured time
+    #[argh(option, from_str_fn(shard))]
+    pub shard: Option<crate::schedule::shard::Shard>,
+
+    /// run only the tests that failed, errored or were not run in the last report
+    #[argh(switch)]
+    pub failed: bool,
 }
 
 /// Discover tests without running them.
@@ -84,6 +96,10 @@ pub struct CollectArgs {
     /// output format: text or json (default: text)
     #[argh(option, short = 'f', default = "String::from(\"text\")")]
     pub format: String,
+
+    /// list only the tests of shard K of N, as `offload run --shard K/N` runs them
+    #[argh(option, from_str_fn(shard))]
+    pub shard: Option<crate::schedule::shard::Shard>,
 }
 
 /// Validate the configuration file and print a summary of its settings.
@@ -146,6 +162,19 @@ fn at_least_one(value: &str) -> Result<usize, String> {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(usage::EXPECTS_AT_LEAST_ONE.to_string()),
     }
+}
+
+fn flaky_result(value: &str) -> Result<crate::config::FlakyResult, String> {
+    crate::config::FlakyResult::parse(value).ok_or_else(|| {
+        format!(
+            "expects one of {}",
+            crate::config::FlakyResult::CHOICES.join(", ")
+        )
+    })
+}
+
+fn shard(value: &str) -> Result<crate::schedule::shard::Shard, String> {
+    crate::schedule::shard::Shard::parse(value)
 }
 
 /// What the command line asks for.

@@ -448,7 +448,10 @@ impl RunStats {
     /// not be written; flaky; success. A test failure wins over Offload's
     /// own failure, so that "tests failed" (exit 1) is never hidden behind
     /// "Offload failed" (exit 3).
-    pub fn verdict(&self) -> crate::Verdict {
+    /// The run's exit code, decided here only; `flaky` says what a run whose
+    /// only problems are flaky tests ends as.
+    pub fn verdict(&self, flaky: crate::config::FlakyResult) -> crate::Verdict {
+        use crate::config::FlakyResult;
         use crate::Verdict;
         let c = &self.counts;
         if self.stopped == Some(StopReason::Interrupted) {
@@ -462,7 +465,11 @@ impl RunStats {
         } else if !self.report_failures.is_empty() {
             Verdict::OffloadError
         } else if c.flaky > 0 {
-            Verdict::Flaky
+            match flaky {
+                FlakyResult::Exit2 => Verdict::Flaky,
+                FlakyResult::Pass => Verdict::Success,
+                FlakyResult::Fail => Verdict::Failure,
+            }
         } else {
             Verdict::Success
         }
@@ -472,6 +479,7 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FlakyResult;
     use crate::Verdict;
 
     struct Failing;
@@ -522,34 +530,39 @@ mod tests {
             passed: 2,
             ..Counts::default()
         };
-        assert_eq!(stats(passed).verdict(), Verdict::Success);
+        assert_eq!(stats(passed).verdict(FlakyResult::Exit2), Verdict::Success);
         let flaky = Counts {
             flaky: 1,
             passed: 1,
             ..passed
         };
-        assert_eq!(stats(flaky).verdict(), Verdict::Flaky);
+        assert_eq!(stats(flaky).verdict(FlakyResult::Exit2), Verdict::Flaky);
+        assert_eq!(stats(flaky).verdict(FlakyResult::Pass), Verdict::Success);
+        assert_eq!(stats(flaky).verdict(FlakyResult::Fail), Verdict::Failure);
         let not_run = Counts {
             not_run: 1,
             passed: 1,
             ..passed
         };
-        assert_eq!(stats(not_run).verdict(), Verdict::Failure);
+        assert_eq!(stats(not_run).verdict(FlakyResult::Exit2), Verdict::Failure);
         let interrupted = RunStats {
             stopped: Some(StopReason::Interrupted),
             ..stats(not_run)
         };
-        assert_eq!(interrupted.verdict(), Verdict::Interrupted);
+        assert_eq!(
+            interrupted.verdict(FlakyResult::Exit2),
+            Verdict::Interrupted
+        );
         let fail_fast = RunStats {
             stopped: Some(StopReason::FailFast),
             ..stats(not_run)
         };
-        assert_eq!(fail_fast.verdict(), Verdict::Failure);
+        assert_eq!(fail_fast.verdict(FlakyResult::Exit2), Verdict::Failure);
         let unwritten = RunStats {
             report_failures: vec!["cannot write junit.xml".into()],
             ..stats(passed)
         };
-        assert_eq!(unwritten.verdict(), Verdict::OffloadError);
+        assert_eq!(unwritten.verdict(FlakyResult::Exit2), Verdict::OffloadError);
         let fatal = RunStats {
             fatal: Some("no sandbox could be created".into()),
             ..stats(Counts {
@@ -558,7 +571,7 @@ mod tests {
                 ..Counts::default()
             })
         };
-        assert_eq!(fatal.verdict(), Verdict::OffloadError);
+        assert_eq!(fatal.verdict(FlakyResult::Exit2), Verdict::OffloadError);
         // A test failure in the same run wins: the tests' verdict is never
         // hidden behind Offload's.
         let failed = Counts {
@@ -570,22 +583,34 @@ mod tests {
             report_failures: vec!["cannot write junit.xml".into()],
             ..stats(failed)
         };
-        assert_eq!(failed_and_unwritten.verdict(), Verdict::Failure);
+        assert_eq!(
+            failed_and_unwritten.verdict(FlakyResult::Exit2),
+            Verdict::Failure
+        );
         let failed_and_fatal = RunStats {
             fatal: Some("no sandbox could be created".into()),
             ..stats(failed)
         };
-        assert_eq!(failed_and_fatal.verdict(), Verdict::Failure);
+        assert_eq!(
+            failed_and_fatal.verdict(FlakyResult::Exit2),
+            Verdict::Failure
+        );
         let not_run_and_unwritten = RunStats {
             report_failures: vec!["cannot write junit.xml".into()],
             ..stats(not_run)
         };
-        assert_eq!(not_run_and_unwritten.verdict(), Verdict::Failure);
+        assert_eq!(
+            not_run_and_unwritten.verdict(FlakyResult::Exit2),
+            Verdict::Failure
+        );
         let flaky_and_unwritten = RunStats {
             report_failures: vec!["cannot write junit.xml".into()],
             ..stats(flaky)
         };
-        assert_eq!(flaky_and_unwritten.verdict(), Verdict::OffloadError);
+        assert_eq!(
+            flaky_and_unwritten.verdict(FlakyResult::Exit2),
+            Verdict::OffloadError
+        );
     }
 }
 

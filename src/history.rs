@@ -128,11 +128,24 @@ impl History {
         history_path: &Path,
         mut ids: impl Iterator<Item = &'a str>,
     ) -> History {
+        let mut h = History::from_file(history_path);
+        if ids.any(|id| !h.durations.contains_key(id)) {
+            for (id, d) in junit_durations(junit_path) {
+                h.durations.entry(id).or_insert(d);
+            }
+        }
+        h
+    }
+
+    /// The history file alone, without the last JUnit report: what every
+    /// job of a CI matrix sees alike (the committed file), where the last
+    /// report differs from job to job (`--shard`).
+    pub fn from_file(history_path: &Path) -> History {
         let [concurrency, errors, per_tests, startups, tests] = read_file(history_path).maps;
         let values = |map: FxHashMap<String, Entry>| -> BTreeMap<String, Duration> {
             map.into_iter().map(|(k, e)| (k, e.value)).collect()
         };
-        let mut h = History {
+        History {
             durations: tests.into_iter().map(|(k, e)| (k, e.value)).collect(),
             startup: values(startups),
             per_test: values(per_tests),
@@ -141,13 +154,7 @@ impl History {
                 .map(|(k, e)| (k, per_mille(e.value)))
                 .collect(),
             estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
-        };
-        if ids.any(|id| !h.durations.contains_key(id)) {
-            for (id, d) in junit_durations(junit_path) {
-                h.durations.entry(id).or_insert(d);
-            }
         }
-        h
     }
 
     pub fn expected(&self, id: &str) -> Option<Duration> {

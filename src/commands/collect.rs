@@ -17,8 +17,15 @@ pub fn collect(config_path: &Path, args: &CollectArgs) -> Result<Verdict> {
         )));
     }
     let framework = crate::framework::from_config(&config)?;
-    let table =
+    let mut table =
         crate::discover::discover_all_quietly(framework.as_ref(), &config.groups, &Cancel::new())?;
+    if let Some(shard) = args.shard {
+        // The same split as `offload run --shard`: discovery and the
+        // committed history alone.
+        let history = crate::history::History::from_file(&crate::history::path_for(&config));
+        let keep = crate::schedule::shard::select(&table, &history, shard);
+        table.retain(&keep);
+    }
     if args.format == "json" {
         print_json(&table);
     } else {

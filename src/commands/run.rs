@@ -99,6 +99,50 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         }
         Err(e) => return Err(e),
     };
+    if let Some(shard) = args.shard {
+        let keep =
+            crate::schedule::shard::select(&table, &History::from_file(&history_path), shard);
+        let all = table.tests.len();
+        table.retain(&keep);
+        session.emit(&crate::events::Event::Notice {
+            message: &format!(
+                "shard {shard}: {} of the {all} discovered tests",
+                table.tests.len()
+            ),
+        });
+    }
+    if args.failed {
+        match last_problems(&junit_path) {
+            Ok(ids) => {
+                let keep: Vec<bool> = table
+                    .tests
+                    .iter()
+                    .map(|t| ids.contains(crate::junit::id::normalize(&t.id).as_ref()))
+                    .collect();
+                table.retain(&keep);
+                if table.tests.is_empty() {
+                    drop(session);
+                    crate::console::errln!(
+                        "--failed: nothing to re-run: no test failed, errored or was left not run in {}",
+                        junit_path.display()
+                    );
+                    return Ok(Verdict::Success);
+                }
+                session.emit(&crate::events::Event::Notice {
+                    message: &format!(
+                        "--failed: re-running the {} tests that failed, errored or were not run in {}",
+                        table.tests.len(),
+                        junit_path.display()
+                    ),
+                });
+            }
+            Err(why) => {
+                drop(session);
+                crate::console::errln!("--failed: {why}; run `offload run` first");
+                return Ok(Verdict::Success);
+            }
+        }
+    }
     if args.collect_only {
         super::collect::print_text(&table);
         return Ok(Verdict::Success);
@@ -157,11 +201,43 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     )?;
     drop(scratch);
     crate::process::kill_orphans();
-    Ok(stats.verdict())
+    Ok(stats.verdict(config.offload.flaky_result))
+}
+
+/// The IDs (in their normal form, see `junit::id`) of the tests that
+/// failed, errored or were not run in the report at `path` (`--failed`).
+fn last_problems(path: &Path) -> std::result::Result<rustc_hash::FxHashSet<String>, String> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        format!(
+            "no last report at {}: {}",
+            path.display(),
+            crate::error::io_message(&e)
+        )
+    })?;
+    let cases = crate::junit::read::parse_reader(std::io::BufReader::new(file))
+        .map_err(|e| format!("cannot read the last report {}: {e}", path.display()))?;
+    Ok(cases
+        .into_iter()
+        .filter(|c| {
+            matches!(
+                c.outcome,
+                crate::model::Outcome::Failed | crate::model::Outcome::Error
+            )
+        })
+        .map(|c| crate::junit::id::normalize(&c.name).into_owned())
+        .collect())
 }
 
 /// `--parallel`, `--env`, `--copy-dir` on top of the config file.
 fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
+    if let Some(f) = args.flaky_result {
+        config.offload.flaky_result = f;
+    }
+    if let Some(shard) = args.shard {
+        // Each shard's own report, beside the others' when they are
+        // gathered in one place: junit-shard-2-of-4.xml.
+        config.report.junit_file = shard.tag_file_name(&config.report.junit_file);
+    }
     if let Some(p) = args.parallel {
         if p == 0 {
             return Err(Error::new("--parallel must be at least 1"));

@@ -20,6 +20,7 @@ const OFFLOAD_KEYS: &[&str] = &[
     "unknown_keys",
     "stream_output",
     "reuse_discovery",
+    "flaky_result",
 ];
 
 const PROVIDER_TYPES: &[&str] = &["local", "default", "modal"];
@@ -162,6 +163,7 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
             sandbox_init_cmd: None,
             reuse_discovery: true,
             unknown_keys: UnknownKeys::Warn,
+            flaky_result: FlakyResult::Exit2,
         });
     };
     warn_unknown(s, "[offload]");
@@ -194,6 +196,11 @@ fn offload(section: Option<&Section>) -> Result<OffloadSection, ConfigError> {
             Some("error") => UnknownKeys::Error,
             _ => UnknownKeys::Warn,
         },
+        flaky_result: s
+            .choice("flaky_result", &FlakyResult::CHOICES)?
+            .as_deref()
+            .and_then(FlakyResult::parse)
+            .unwrap_or_default(),
     })
 }
 

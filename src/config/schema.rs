@@ -37,6 +37,34 @@ pub struct OffloadSection {
     pub reuse_discovery: bool,
     /// What a key Offload does not know is: a warning (default) or an error.
     pub unknown_keys: UnknownKeys,
+    /// The exit code of a run whose only problems are flaky tests.
+    pub flaky_result: FlakyResult,
+}
+
+/// `[offload] flaky_result` / `offload run --flaky-result`: what a run whose
+/// only problems are flaky tests (failed, then passed on a retry) ends as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlakyResult {
+    /// `"exit2"`: exit code 2, the original contract (default).
+    #[default]
+    Exit2,
+    /// `"pass"`: exit code 0, as nextest, Gradle and Surefire treat them.
+    Pass,
+    /// `"fail"`: exit code 1, as a failing test.
+    Fail,
+}
+
+impl FlakyResult {
+    pub const CHOICES: [&'static str; 3] = ["exit2", "pass", "fail"];
+
+    pub fn parse(value: &str) -> Option<FlakyResult> {
+        match value {
+            "exit2" => Some(FlakyResult::Exit2),
+            "pass" => Some(FlakyResult::Pass),
+            "fail" => Some(FlakyResult::Fail),
+            _ => None,
+        }
+    }
 }
 
 /// `[offload] unknown_keys`: what to do with a key Offload does not know
@@ -303,6 +331,7 @@ impl Config {
                 sandbox_init_cmd: None,
                 reuse_discovery: true,
                 unknown_keys: UnknownKeys::Warn,
+                flaky_result: FlakyResult::Exit2,
             },
             provider,
             framework: FrameworkConfig::Default(DefaultFrameworkConfig {

@@ -48,12 +48,35 @@ pub struct TestTable {
     /// Per group: what its discovery left for its batches
     /// ([`crate::framework::Discovery::for_batches`]).
     pub for_batches: Vec<Option<Arc<str>>>,
+    /// Tests discovery found that this run leaves to others (the other
+    /// shards of `--shard`, the tests that passed for `--failed`): the
+    /// timing history counts them as seen, so that a run of a part of the
+    /// suite does not age out the rest.
+    pub left_out: Arc<[String]>,
 }
 
 impl TestTable {
     /// Whether group `group`'s IDs come from a reused discovery.
     pub fn is_reused(&self, group: usize) -> bool {
         self.reused.get(group).copied().unwrap_or(false)
+    }
+
+    /// Keep only the tests for which `keep` (by index) is true; the others
+    /// are [`TestTable::left_out`].
+    pub fn retain(&mut self, keep: &[bool]) {
+        let mut left_out: Vec<String> = self.left_out.to_vec();
+        let tests = std::mem::take(&mut self.tests);
+        for (entry, &k) in tests
+            .into_iter()
+            .zip(keep.iter().chain(std::iter::repeat(&false)))
+        {
+            if k {
+                self.tests.push(entry);
+            } else {
+                left_out.push(entry.id);
+            }
+        }
+        self.left_out = left_out.into();
     }
 
     /// What group `group`'s batches get from its discovery.
@@ -161,6 +184,7 @@ pub fn discover_all(
             .iter_mut()
             .map(|d| d.for_batches.take().map(Arc::from))
             .collect(),
+        left_out: Arc::from(Vec::new()),
     };
     for (g, (discovery, keep)) in found.into_iter().zip(keep).enumerate() {
         let duplicates = keep.iter().filter(|&&k| !k).count();

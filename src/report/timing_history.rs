@@ -14,6 +14,9 @@ pub struct TimingHistoryReporter {
     execution: history::Execution,
     /// The run's group names, by index.
     groups: Vec<String>,
+    /// Discovered tests this run leaves to others (`--shard`, `--failed`):
+    /// seen, so that their entries do not age out.
+    left_out: std::sync::Arc<[String]>,
     batches: Vec<BatchTiming>,
 }
 
@@ -23,6 +26,7 @@ impl TimingHistoryReporter {
             path: path.to_path_buf(),
             execution,
             groups: Vec::new(),
+            left_out: std::sync::Arc::from(Vec::new()),
             batches: Vec::new(),
         }
     }
@@ -33,12 +37,17 @@ impl Reporter for TimingHistoryReporter {
         match event {
             Event::RunStarted { table, .. } => {
                 self.groups = table.groups.iter().map(|g| g.name.clone()).collect();
+                self.left_out = std::sync::Arc::clone(&table.left_out);
             }
             Event::BatchFinished(b) => self.batches.extend(b.timing),
             Event::RunFinished { records, .. } => {
-                // Every discovered test has a record: all count as seen.
-                let mut timings =
-                    RunTimings::new(records.iter().map(|r| r.id.as_str()), self.execution);
+                // Every test of the run has a record: all count as seen,
+                // and so do those left to other shards.
+                let seen = records
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .chain(self.left_out.iter().map(String::as_str));
+                let mut timings = RunTimings::new(seen, self.execution);
                 for r in records.iter() {
                     // Synthetic attempts (a timeout, a crash) carry a message
                     // and no time of their own.

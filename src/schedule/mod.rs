@@ -42,6 +42,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
 pub mod loads;
+pub mod shard;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
