@@ -35,6 +35,19 @@ pub struct TestAttempt {
     /// batch's tests were laid out in time, from which the timing history
     /// learns the batch's fixed cost. `None` when the runner wrote none.
     pub started: Option<SystemTime>,
+    /// Where the test is or failed, when the runner says (pytest's JUnit
+    /// `file`/`line`, the `panicked at src/lib.rs:16:9` of a Rust panic):
+    /// for the CI annotations. Boxed: most attempts have none, and a run
+    /// keeps every attempt.
+    pub location: Option<Box<SourceLocation>>,
+}
+
+/// A place in the project's sources, as the runner names it: `file` is
+/// relative to the runner's working directory (or absolute).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: Option<u32>,
 }
 
 impl TestAttempt {
@@ -49,6 +62,7 @@ impl TestAttempt {
             system_err: None,
             batch,
             started: None,
+            location: None,
         }
     }
 }

@@ -324,6 +324,12 @@ pub fn attempt_from_case(case: JunitCase) -> TestAttempt {
             .timestamp
             .as_deref()
             .and_then(crate::junit::timestamp::parse),
+        location: case.file.filter(|f| !f.trim().is_empty()).map(|file| {
+            Box::new(crate::model::SourceLocation {
+                file,
+                line: case.line,
+            })
+        }),
     }
 }
 
@@ -423,6 +429,20 @@ mod tests {
 
     fn matched(m: &MatchedResults) -> Vec<usize> {
         m.matched.iter().map(|(i, _)| *i).collect()
+    }
+
+    #[test]
+    fn an_attempt_keeps_the_testcase_file_and_line() {
+        let mut case = JunitCase::named("test_len");
+        case.file = Some("tests/test_strings.py".into());
+        case.line = Some(7);
+        let location = attempt_from_case(case).location.expect("a location");
+        assert_eq!(location.file, "tests/test_strings.py");
+        assert_eq!(location.line, Some(7));
+        let mut blank = JunitCase::named("x");
+        blank.file = Some(" ".into());
+        assert_eq!(attempt_from_case(blank).location, None);
+        assert_eq!(attempt_from_case(JunitCase::named("y")).location, None);
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub(crate) mod tests {
                     system_err: None,
                     batch: i / 100 + 1,
                     started: None,
+                    location: None,
                 }];
                 TestRecord {
                     id: format!(
@@ -152,6 +153,7 @@ pub(crate) mod tests {
                     system_err: None,
                     batch: 1,
                     started: None,
+                    location: None,
                 }];
                 TestRecord {
                     // Unique even if the random part is empty.

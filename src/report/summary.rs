@@ -367,6 +367,7 @@ mod tests {
             system_err: None,
             batch: 1,
             started: None,
+            location: None,
         }
     }
 

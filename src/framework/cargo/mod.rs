@@ -288,6 +288,9 @@ impl Framework for CargoFramework {
             if let Some(message) = attempt.details.as_deref().and_then(panic_message) {
                 attempt.message = Some(message);
             }
+            if let Some(location) = attempt.details.as_deref().and_then(panic_location) {
+                attempt.location = Some(Box::new(location));
+            }
         }
         matched
     }
@@ -394,14 +397,7 @@ impl Framework for CargoFramework {
 /// `left: 4`, `right: 5`): joined on one line, with where it happened.
 fn panic_message(output: &str) -> Option<String> {
     let mut lines = output.lines();
-    let location = lines
-        .by_ref()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("thread '")
-                .and_then(|l| l.split_once(" panicked at "))
-        })
-        .map(|(_, at)| at.trim_end_matches(':').to_string())?;
+    let location = lines.by_ref().find_map(panicked_at)?;
     let what: Vec<&str> = lines
         .map(str::trim)
         .take_while(|l| {
@@ -409,6 +405,33 @@ fn panic_message(output: &str) -> Option<String> {
         })
         .collect();
     (!what.is_empty()).then(|| format!("{} (at {location})", what.join("; ")))
+}
+
+/// `src/lib.rs:16:9` from `thread 'x' (123) panicked at src/lib.rs:16:9:`.
+fn panicked_at(line: &str) -> Option<&str> {
+    line.trim()
+        .strip_prefix("thread '")
+        .and_then(|l| l.split_once(" panicked at "))
+        .map(|(_, at)| at.trim_end_matches(':'))
+}
+
+/// Where the first panic of a failed test's output happened, for the CI
+/// annotations: `src/lib.rs:16:9` as file `src/lib.rs`, line 16 (rustc's
+/// paths are relative to the workspace root, where nextest runs).
+fn panic_location(output: &str) -> Option<crate::model::SourceLocation> {
+    let mut at = output.lines().find_map(panicked_at)?;
+    // Before Rust 1.73: `panicked at 'boom', src/main.rs:2:5`.
+    if at.starts_with('\'') {
+        at = &at[at.rfind("', ")? + 3..];
+    }
+    let mut parts = at.rsplitn(3, ':');
+    let (column, line, file) = (parts.next()?, parts.next()?, parts.next()?);
+    let line: u32 = line.parse().ok()?;
+    column.parse::<u32>().ok()?;
+    (!file.is_empty()).then(|| crate::model::SourceLocation {
+        file: file.to_string(),
+        line: Some(line),
+    })
 }
 
 #[cfg(test)]
@@ -435,6 +458,28 @@ mod tests {
             Some("boom (at x.rs:1:1)")
         );
         assert_eq!(panic_message("test failed, no panic"), None);
+    }
+
+    #[test]
+    fn a_panic_says_where_it_happened() {
+        let output = "running 1 test\nthread 'tests::wrong' (4478) panicked at alpha/src/lib.rs:16:9:\nboom\n";
+        assert_eq!(
+            panic_location(output),
+            Some(crate::model::SourceLocation {
+                file: "alpha/src/lib.rs".into(),
+                line: Some(16),
+            })
+        );
+        // Before Rust 1.73 the message came first, quoted.
+        assert_eq!(
+            panic_location("thread 'main' panicked at 'a, b', src/main.rs:2:5"),
+            Some(crate::model::SourceLocation {
+                file: "src/main.rs".into(),
+                line: Some(2),
+            })
+        );
+        assert_eq!(panic_location("thread 'main' panicked at somewhere"), None);
+        assert_eq!(panic_location("no panic here"), None);
     }
 
     #[test]
