@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{FinalStatus, Outcome, TestRecord};
+use crate::model::{FinalStatus, Outcome, TestAttempt, TestRecord};
 use crate::process::{CapturedOutput, Stream};
 
 /// How a batch ended, as shown in logs (`batch-N.{success|failure|error|cancelled}`)
@@ -217,6 +217,17 @@ pub enum Event<'a> {
         outcome: Outcome,
         retried_if_failed: bool,
     },
+    /// One attempt of a test has its result: read from its batch's JUnit
+    /// file, or made up by the run (a timeout, a crash). `number` is 1 for
+    /// the first attempt, 2 for the first retry. A verdict, or a retry,
+    /// follows.
+    AttemptFinished {
+        id: &'a str,
+        /// Its `[groups.NAME]`.
+        group: &'a str,
+        number: u32,
+        attempt: &'a TestAttempt,
+    },
     /// A failed test goes back on the queue for attempt `attempt`.
     TestRetrying {
         id: &'a str,
@@ -226,6 +237,8 @@ pub enum Event<'a> {
     /// record comes with `RunFinished`.
     TestDecided {
         id: &'a str,
+        /// Its `[groups.NAME]`.
+        group: &'a str,
         status: FinalStatus,
     },
     /// The run stops dispatching; queued tests will not run.

@@ -714,7 +714,7 @@ impl Reporter for ProgressReporter {
                 }
                 self.send_state();
             }
-            Event::TestDecided { id, status } => {
+            Event::TestDecided { id, status, .. } => {
                 if let Some(line) = self.counts.decided(id, *status) {
                     self.send(DrawMsg::Line(line));
                 }
@@ -758,6 +758,7 @@ impl Reporter for ProgressReporter {
             }
             Event::RunStopping { .. }
             | Event::Prepared { .. }
+            | Event::AttemptFinished { .. }
             | Event::SandboxCreating { .. }
             | Event::ReportFailed { .. } => {}
         }
@@ -1077,6 +1078,7 @@ mod tests {
             },
             Event::TestDecided {
                 id: "a",
+                group: "all",
                 status: FinalStatus::Failed,
             },
             Event::RunFinished {

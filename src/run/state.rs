@@ -895,6 +895,15 @@ impl<'t> RunState<'t> {
         // (512 bytes a test, tens of megabytes at 100,000 tests).
         state.attempts.reserve_exact(1);
         state.attempts.push(attempt);
+        let test = &self.table.tests[t];
+        if let Some(attempt) = state.attempts.last() {
+            fx.emit(&Event::AttemptFinished {
+                id: &test.id,
+                group: &self.table.groups[test.group].name,
+                number: state.attempts.len() as u32,
+                attempt,
+            });
+        }
         if failed && state.failure_retries < retry_count {
             state.failure_retries += 1;
             retry.push(t);
@@ -909,8 +918,10 @@ impl<'t> RunState<'t> {
         let s = &mut self.tests[t];
         s.decided = true;
         let status = TestRecord::status_from_attempts(&s.attempts);
+        let test = &self.table.tests[t];
         fx.emit(&Event::TestDecided {
-            id: &self.table.tests[t].id,
+            id: &test.id,
+            group: &self.table.groups[test.group].name,
             status,
         });
         status.is_failure()

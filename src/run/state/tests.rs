@@ -28,7 +28,13 @@ impl Effects for Recorder {
                 format!("finished {} {:?}", b.batch, b.outcome)
             }
             Event::TestRetrying { id, attempt } => format!("retry {id} {attempt}"),
-            Event::TestDecided { id, status } => format!("decided {id} {status:?}"),
+            Event::AttemptFinished {
+                id,
+                group,
+                number,
+                attempt,
+            } => format!("attempt {id} ({group}) {number} {:?}", attempt.outcome),
+            Event::TestDecided { id, status, .. } => format!("decided {id} {status:?}"),
             Event::RunStopping { reason } => format!("stopping {reason:?}"),
             Event::Notice { message } => format!("notice {message}"),
             other => format!("{other:?}"),
@@ -297,6 +303,25 @@ fn a_failure_is_retried_up_to_retry_count_then_final() {
     assert_eq!(r.status, FinalStatus::Failed);
     assert_eq!(r.attempts.len(), 3);
     assert!(fx.has("retry fail_a 2") && fx.has("retry fail_a 3"));
+    // Each attempt's result comes before what follows from it: a retry,
+    // and at the end the verdict.
+    let about_fail_a: Vec<&str> = fx
+        .events
+        .iter()
+        .map(String::as_str)
+        .filter(|e| e.contains("fail_a"))
+        .collect();
+    assert_eq!(
+        about_fail_a,
+        [
+            "attempt fail_a (all) 1 Failed",
+            "retry fail_a 2",
+            "attempt fail_a (all) 2 Failed",
+            "retry fail_a 3",
+            "attempt fail_a (all) 3 Failed",
+            "decided fail_a Failed",
+        ]
+    );
 }
 
 #[test]
