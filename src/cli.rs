@@ -87,6 +87,14 @@ pub struct RunArgs {
     /// run only the tests that failed, errored or were not run in the last report
     #[argh(switch)]
     pub failed: bool,
+
+    /// in a GitHub Actions job, write no annotations and no job summary (as `[report] ci_reports = false` does)
+    #[argh(switch)]
+    pub no_ci_reports: bool,
+
+    /// what goes to stdout: human (the summary, default) or json (the run's events, one JSON object per line; the summary goes to stderr)
+    #[argh(option, from_str_fn(message_format))]
+    pub message_format: Option<crate::report::MessageFormat>,
 }
 
 /// Discover tests without running them.
@@ -169,6 +177,15 @@ fn flaky_result(value: &str) -> Result<crate::config::FlakyResult, String> {
         format!(
             "expects one of {}",
             crate::config::FlakyResult::CHOICES.join(", ")
+        )
+    })
+}
+
+fn message_format(value: &str) -> Result<crate::report::MessageFormat, String> {
+    crate::report::MessageFormat::parse(value).ok_or_else(|| {
+        format!(
+            "expects one of {}",
+            crate::report::MessageFormat::CHOICES.join(", ")
         )
     })
 }

@@ -44,6 +44,16 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
             history::Execution::Sequential
         },
         test_order: crate::report::spans::TestOrder::of(&config.framework),
+        github: (config.report.ci_reports && !args.no_ci_reports)
+            .then(|| {
+                crate::report::github::GithubEnv::detect(
+                    |k| std::env::var(k).ok(),
+                    &config.local_working_dir(),
+                )
+            })
+            .flatten(),
+        message_format: args.message_format.unwrap_or_default(),
+        flaky_result: config.offload.flaky_result,
     });
     let mut session = Session::new(&cancel, Reporters::new(reporters));
 

@@ -180,6 +180,9 @@ fn summary(config: &Config, unknown_keys: &[String]) -> String {
         let _ = writeln!(out, "  JUnit: off");
     }
     let _ = writeln!(out, "  Batch logs: {}", r.output_dir.join("logs").display());
+    if !r.ci_reports {
+        let _ = writeln!(out, "  CI reports: off ([report] ci_reports = false)");
+    }
     out
 }
 

@@ -69,7 +69,7 @@ const DEFAULT_FRAMEWORK_KEYS: &[&str] = &[
 ];
 
 const GROUP_KEYS: &[&str] = &["retry_count", "filters"];
-const REPORT_KEYS: &[&str] = &["output_dir", "junit", "junit_file"];
+const REPORT_KEYS: &[&str] = &["output_dir", "junit", "junit_file", "ci_reports"];
 
 /// Every table and its keys, to tell a user where a misplaced key belongs.
 const PLACES: &[(&str, &[&str])] = &[
@@ -127,6 +127,7 @@ pub(super) fn config(root: &Section, path: PathBuf) -> Result<Config, ConfigErro
             output_dir: root.resolve("test-results"),
             junit: true,
             junit_file: "junit.xml".to_string(),
+            ci_reports: true,
         },
     };
     Ok(Config {
@@ -477,5 +478,6 @@ fn report(s: &Section) -> Result<ReportConfig, ConfigError> {
         },
         junit: s.bool("junit")?.unwrap_or(true),
         junit_file,
+        ci_reports: s.bool("ci_reports")?.unwrap_or(true),
     })
 }

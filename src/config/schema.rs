@@ -222,6 +222,10 @@ pub struct ReportConfig {
     pub junit: bool,
     /// Default `junit.xml`.
     pub junit_file: String,
+    /// The GitHub Actions annotations and job summary, written when the run
+    /// is a GitHub Actions step. Default true; `offload run --no-ci-reports`
+    /// also turns them off.
+    pub ci_reports: bool,
 }
 
 impl ReportConfig {
@@ -351,6 +355,7 @@ impl Config {
                 output_dir: dir.join("test-results"),
                 junit: true,
                 junit_file: "junit.xml".into(),
+                ci_reports: true,
             },
         }
     }

@@ -74,7 +74,17 @@ fn minimal_config_gets_every_default() {
     assert_eq!(c.report.output_dir, PathBuf::from("/proj/test-results"));
     assert!(c.report.junit);
     assert_eq!(c.report.junit_file, "junit.xml");
+    assert!(c.report.ci_reports);
     assert_eq!(c.local_working_dir(), PathBuf::from("/proj"));
+}
+
+#[test]
+fn ci_reports_can_be_switched_off() {
+    let c = parse(&format!("{LOCAL_DEFAULT}\n[report]\nci_reports = false\n"))
+        .unwrap()
+        .config;
+    assert!(!c.report.ci_reports);
+    assert!(parse(&format!("{LOCAL_DEFAULT}\n[report]\nci_reports = \"no\"\n")).is_err());
 }
 
 #[test]

@@ -3,10 +3,13 @@
 //! the `logs` subcommand, which reads the merged report back.
 
 pub mod batch_logs;
+pub mod github;
+pub mod json_stream;
 pub mod junit_report;
 pub mod logs_cmd;
 pub mod progress;
 pub mod spans;
+pub mod step_summary;
 pub mod summary;
 pub mod timeline;
 pub mod timing_history;
@@ -32,11 +35,44 @@ pub struct ReportOptions {
     /// How the framework's runner runs a batch's tests: how the timeline
     /// and the trace place each test inside its batch.
     pub test_order: spans::TestOrder,
+    /// Inside a GitHub Actions job, unless `--no-ci-reports` or
+    /// `[report] ci_reports = false`: annotations and the job summary.
+    pub github: Option<github::GithubEnv>,
+    /// `--message-format`.
+    pub message_format: MessageFormat,
+    /// What a run whose only problems are flaky tests exits with (the JSON
+    /// stream's `run_finished` says the exit code).
+    pub flaky_result: crate::config::FlakyResult,
+}
+
+/// `--message-format`: what goes to stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageFormat {
+    /// The summary for people (default).
+    #[default]
+    Human,
+    /// The event stream, one JSON object per line (`json_stream.rs`); the
+    /// summary and the GitHub annotations go to stderr.
+    Json,
+}
+
+impl MessageFormat {
+    pub const CHOICES: &'static [&'static str] = &["human", "json"];
+
+    pub fn parse(value: &str) -> Option<MessageFormat> {
+        match value {
+            "human" => Some(MessageFormat::Human),
+            "json" => Some(MessageFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The reporters of a run, in the order they hear each event: progress
 /// first (its status line is erased before anything else prints at the
-/// end), the summary last (it names the reports that could not be written).
+/// end), the summary after every report (it names the reports that could
+/// not be written), the JSON stream last (its last line says the exit code,
+/// unwritten reports counted).
 pub fn for_run<'a>(o: &ReportOptions) -> Vec<Box<dyn Reporter + 'a>> {
     let logs_dir = o.output_dir.join("logs");
     let mut reporters: Vec<Box<dyn Reporter + 'a>> = vec![
@@ -54,9 +90,22 @@ pub fn for_run<'a>(o: &ReportOptions) -> Vec<Box<dyn Reporter + 'a>> {
     if o.trace {
         reporters.push(Box::new(trace::reporter(&o.output_dir, o.test_order)));
     }
+    let json = o.message_format == MessageFormat::Json;
+    if let Some(env) = &o.github {
+        reporters.push(Box::new(github::AnnotationsReporter::new(env, json)));
+        if let Some(path) = &env.step_summary {
+            reporters.push(Box::new(step_summary::StepSummaryReporter::new(path)));
+        }
+    }
     reporters.push(Box::new(summary::SummaryReporter::new(
         o.junit_path.as_deref(),
         &logs_dir,
+        json,
     )));
+    if json {
+        reporters.push(Box::new(json_stream::JsonStreamReporter::new(
+            o.flaky_result,
+        )));
+    }
     reporters
 }

@@ -155,14 +155,18 @@ pub struct SummaryReporter {
     junit_path: Option<std::path::PathBuf>,
     logs_dir: std::path::PathBuf,
     failures: Vec<String>,
+    /// `--message-format json`: stdout is the event stream, so the summary
+    /// goes to stderr.
+    to_stderr: bool,
 }
 
 impl SummaryReporter {
-    pub fn new(junit_path: Option<&Path>, logs_dir: &Path) -> Self {
+    pub fn new(junit_path: Option<&Path>, logs_dir: &Path, to_stderr: bool) -> Self {
         SummaryReporter {
             junit_path: junit_path.map(shown_path),
             logs_dir: shown_path(logs_dir),
             failures: Vec::new(),
+            to_stderr,
         }
     }
 }
@@ -189,9 +193,15 @@ impl Reporter for SummaryReporter {
                 );
                 // A closed stdout (`offload run | head`) is not an error.
                 use std::io::Write as _;
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(text.as_bytes());
-                let _ = stdout.flush();
+                if self.to_stderr {
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = stderr.write_all(text.as_bytes());
+                    let _ = stderr.flush();
+                } else {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(text.as_bytes());
+                    let _ = stdout.flush();
+                }
                 if let Some(fatal) = &stats.fatal {
                     crate::console::errln!("error: {fatal}");
                 }
@@ -212,7 +222,7 @@ pub fn shown_path(path: &Path) -> std::path::PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
-fn verdict_line(c: &Counts, cancelled: bool) -> String {
+pub(super) fn verdict_line(c: &Counts, cancelled: bool) -> String {
     if cancelled {
         return format!(
             "Run cancelled: {} of {} tests did not run.",
@@ -240,7 +250,10 @@ fn verdict_line(c: &Counts, cancelled: bool) -> String {
 
 /// The records whose status matches, sorted by ID in natural order
 /// (`test[2]` before `test[10]`) so the output is stable.
-fn by_id(records: &[TestRecord], keep: impl Fn(FinalStatus) -> bool) -> Vec<&TestRecord> {
+pub(super) fn by_id(
+    records: &[TestRecord],
+    keep: impl Fn(FinalStatus) -> bool,
+) -> Vec<&TestRecord> {
     let mut v: Vec<&TestRecord> = records.iter().filter(|r| keep(r.status)).collect();
     v.sort_by(|a, b| crate::text::natural_cmp(&a.id, &b.id));
     v
@@ -254,7 +267,7 @@ fn and_more(out: &mut String, more: usize, why: &str, command: &str) {
 }
 
 /// `1980` as `1,980`.
-fn thousands(n: usize) -> String {
+pub(super) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -268,7 +281,7 @@ fn thousands(n: usize) -> String {
 
 /// The first line of the deciding attempt's failure: its message, or else
 /// the first non-empty line of its details.
-fn first_failure_line(r: &TestRecord) -> String {
+pub(super) fn first_failure_line(r: &TestRecord) -> String {
     let Some(a) = r.deciding_attempt() else {
         return "(no failure message)".into();
     };
@@ -288,7 +301,7 @@ fn one_line(text: &str) -> String {
     truncate(first_nonempty_line(text).unwrap_or(""), MESSAGE_MAX_CHARS)
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(super) fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_string()
     } else {
@@ -297,7 +310,7 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-fn attempts_text(r: &TestRecord) -> String {
+pub(super) fn attempts_text(r: &TestRecord) -> String {
     let n = r.attempts.len();
     let passed_at = r
         .attempts
@@ -312,7 +325,7 @@ fn attempts_text(r: &TestRecord) -> String {
 
 /// The slowest tests by the duration of their deciding attempt, slowest
 /// first (ties by ID). Tests that never ran or took under 1 ms are left out.
-fn slowest(records: &[TestRecord]) -> Vec<(&TestRecord, Duration)> {
+pub(super) fn slowest(records: &[TestRecord]) -> Vec<(&TestRecord, Duration)> {
     let mut v: Vec<(&TestRecord, Duration)> = records
         .iter()
         .filter_map(|r| r.deciding_attempt().map(|a| (r, a.duration)))
@@ -325,7 +338,7 @@ fn slowest(records: &[TestRecord]) -> Vec<(&TestRecord, Duration)> {
 }
 
 /// A test's duration: `7ms`, `420ms`, `3.10s`.
-fn format_seconds(d: Duration) -> String {
+pub(super) fn format_seconds(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
