@@ -85,6 +85,11 @@ pub fn offload(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(offload_bin());
     cmd.args(args).current_dir(dir).stdin(Stdio::null());
     cmd.env_remove("CI");
+    // Tests run inside GitHub Actions too: its annotations only where a
+    // test asks for them.
+    for var in ["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE"] {
+        cmd.env_remove(var);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
