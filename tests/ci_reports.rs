@@ -303,3 +303,125 @@ fn an_unknown_message_format_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(stderr(&out).contains("human, json"), "{}", describe(&out));
 }
+
+/// Whether `program args` runs: the real runners are required (never
+/// skipped), as in `tests/pytest.rs` and `tests/cargo.rs`.
+fn require(program: &str, args: &[&str], how: &str) {
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "{program} {args:?} does not run: {how}");
+}
+
+/// The `::error` / `::warning` lines of a run's stdout.
+fn commands_of(out: &std::process::Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter(|l| l.starts_with("::"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn pytest_failures_are_annotated_on_the_line_they_failed_on() {
+    require(
+        "pytest",
+        &["--version"],
+        "run `make setup`, then the tests through `make test` (.venv/bin first on PATH)",
+    );
+    let dir = TempDir::with_fixture("pytest-basic");
+    dir.write(
+        "offload.toml",
+        "[offload]\nmax_parallel = 2\ntest_timeout_secs = 120\n\n\
+         [provider]\ntype = \"local\"\n\n\
+         [framework]\ntype = \"pytest\"\npaths = [\"tests\"]\ncommand = \"pytest\"\n\n\
+         [groups.all]\nretry_count = 1\n",
+    );
+    let state = dir.join("state");
+    let mut env = github_env(&dir, "");
+    env.retain(|(k, _)| *k != "GITHUB_STEP_SUMMARY");
+    env.push(("OFFLOAD_FIXTURE_STATE", state.to_str().unwrap()));
+    let out = run_within(offload(&dir.path, &["run"], &env), Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let commands = commands_of(&out);
+    // `assert 1 + 1 == 3, "this test fails on purpose"` is line 9 of
+    // tests/test_math.py (its `def` is line 8).
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| c.starts_with("::error"))
+            .collect::<Vec<_>>(),
+        [
+            "::error file=tests/test_math.py,line=9,title=Test failed%3A tests/test_math.py%3A%3Atest_fails::AssertionError: this test fails on purpose%0Aassert (1 + 1) == 3%0A(failed in all 2 attempts)"
+        ],
+        "{}",
+        describe(&out)
+    );
+    let flaky: Vec<&String> = commands
+        .iter()
+        .filter(|c| c.starts_with("::warning"))
+        .collect();
+    assert_eq!(flaky.len(), 1, "{commands:?}");
+    assert!(
+        flaky[0].starts_with("::warning file=tests/test_flaky.py,line=")
+            && flaky[0].contains(",title=Flaky test%3A tests/test_flaky.py%3A%3Atest_flaky_first_attempt::passed on attempt 2 of 2"),
+        "{}",
+        flaky[0]
+    );
+}
+
+#[test]
+fn a_rust_panic_is_annotated_where_it_happened_relative_to_the_repository() {
+    require(
+        "cargo",
+        &["nextest", "--version"],
+        "`cargo install cargo-nextest --locked` (see https://nexte.st)",
+    );
+    let dir = TempDir::new("ci-cargo");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let fixture = fixtures_dir().join("cargo-workspace");
+    dir.write(
+        "offload.toml",
+        &format!(
+            "[offload]\nmax_parallel = 2\ntest_timeout_secs = 300\nworking_dir = \"{}\"\n\n\
+             [provider]\ntype = \"local\"\n\n\
+             [framework]\ntype = \"cargo\"\n\n[groups.all]\nretry_count = 0\n",
+            fixture.display()
+        ),
+    );
+    let state = dir.join("state");
+    let target = PathBuf::from(repo).join("target/fixture-cargo-workspace");
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        // The repository: the fixture's paths get `fixtures/cargo-workspace/`.
+        ("GITHUB_WORKSPACE", repo),
+        ("OFFLOAD_FIXTURE_STATE", state.to_str().unwrap()),
+        ("CARGO_TARGET_DIR", target.to_str().unwrap()),
+        ("NEXTEST_PROFILE", "no-such-profile"),
+    ];
+    let out = run_within(offload(&dir.path, &["run"], &env), Duration::from_secs(300));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let commands = commands_of(&out);
+    let fails = commands
+        .iter()
+        .find(|c| c.contains("title=Test failed%3A alpha%3A%3Ainteg fails::"))
+        .unwrap_or_else(|| panic!("{}", describe(&out)));
+    assert!(
+        fails.starts_with(
+            "::error file=fixtures/cargo-workspace/alpha/tests/integ.rs,line=10,title="
+        ),
+        "{fails}"
+    );
+    assert!(
+        fails.ends_with("::assertion `left == right` failed: this test fails on purpose; left: 2; right: 3 (at alpha/tests/integ.rs:10:5)"),
+        "{fails}"
+    );
+    // The hand-written harness says nothing of where: no file, no line.
+    let custom = commands
+        .iter()
+        .find(|c| c.contains("title=Test failed%3A beta%3A%3Acustom fails%2C with comma::"))
+        .unwrap_or_else(|| panic!("{}", describe(&out)));
+    assert!(custom.starts_with("::error title="), "{custom}");
+}

@@ -324,7 +324,11 @@ impl Framework for PytestFramework {
     /// pytest itself prints (see [`PytestFramework::canonical_ids`]).
     fn match_results(&self, cases: Vec<JunitCase>, expected: &[String]) -> MatchedResults {
         let node_ids: Vec<&str> = expected.iter().map(String::as_str).collect();
-        junit_ids::match_cases(cases, &node_ids)
+        let mut matched = junit_ids::match_cases(cases, &node_ids);
+        for (_, attempt) in &mut matched.matched {
+            locate_failure(attempt);
+        }
+        matched
     }
 
     fn discovery_inputs(&self, group: &GroupConfig) -> Option<DiscoveryInputs> {
@@ -407,6 +411,29 @@ fn plural(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+/// Where a pytest test failed, for the CI annotations. pytest's JUnit
+/// `line` is the 0-based line of the test's `def`; a failure's traceback
+/// names the 1-based line it failed on in the test's file
+/// (`tests/test_math.py:9: AssertionError`): the last such line, when
+/// there is one, else the `def`.
+fn locate_failure(attempt: &mut crate::model::TestAttempt) {
+    let Some(location) = attempt.location.as_deref_mut() else {
+        return;
+    };
+    location.line = location.line.map(|l| l.saturating_add(1));
+    let Some(details) = attempt.details.as_deref() else {
+        return;
+    };
+    let prefix = format!("{}:", location.file);
+    let failed_at = details.lines().rev().find_map(|l| {
+        let (n, rest) = l.strip_prefix(&prefix)?.split_once(':')?;
+        rest.starts_with(' ').then(|| n.parse::<u32>().ok())?
+    });
+    if let Some(n) = failed_at {
+        location.line = Some(n);
     }
 }
 
@@ -507,5 +534,39 @@ mod tests {
         assert!(m.unmatched.is_empty(), "{:?}", m.unmatched);
         assert_eq!(m.matched.len(), 1);
         assert_eq!(m.matched[0].0, 1);
+    }
+
+    #[test]
+    fn a_failure_is_located_on_its_line_in_the_test_file() {
+        use crate::model::{SourceLocation, TestAttempt};
+        let at = |details: Option<&str>| {
+            let mut a = TestAttempt {
+                details: details.map(str::to_string),
+                location: Some(Box::new(SourceLocation {
+                    file: "tests/test_math.py".into(),
+                    line: Some(7),
+                })),
+                ..TestAttempt::synthetic(Outcome::Failed, "", 1)
+            };
+            locate_failure(&mut a);
+            a.location.unwrap().line
+        };
+        // No traceback: the `def`, 1-based.
+        assert_eq!(at(None), Some(8));
+        assert_eq!(
+            at(Some(
+                "def test_fails():\n>       assert 1 + 1 == 3\nE       AssertionError\n\ntests/test_math.py:9: AssertionError"
+            )),
+            Some(9)
+        );
+        // Through a helper: the last line in the test's own file.
+        assert_eq!(
+            at(Some(
+                "tests/test_math.py:12: in test_x\n    helper()\ntests/helpers.py:3: in helper\n    boom()\ntests/helpers.py:5: ValueError"
+            )),
+            Some(12)
+        );
+        // Another file's line is never taken for the test file's.
+        assert_eq!(at(Some("tests/test_math.pyc:4: nope")), Some(8));
     }
 }
