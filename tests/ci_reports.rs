@@ -364,8 +364,10 @@ fn pytest_failures_are_annotated_on_the_line_they_failed_on() {
         .filter(|c| c.starts_with("::warning"))
         .collect();
     assert_eq!(flaky.len(), 1, "{commands:?}");
+    // Where its first attempt failed (`raise AssertionError(…)`, line 9),
+    // not where the passing attempt says the test is (its `def`, line 4).
     assert!(
-        flaky[0].starts_with("::warning file=tests/test_flaky.py,line=")
+        flaky[0].starts_with("::warning file=tests/test_flaky.py,line=9,")
             && flaky[0].contains(",title=Flaky test%3A tests/test_flaky.py%3A%3Atest_flaky_first_attempt::passed on attempt 2 of 2"),
         "{}",
         flaky[0]

@@ -233,14 +233,18 @@ fn command(
     );
 }
 
-/// Where the test failed: the last attempt that says, its relative path
-/// made relative to the repository.
+/// Where the test failed: the last failed attempt that says (a flaky
+/// test's passing attempt only knows where the test is), else any; its
+/// relative path made relative to the repository.
 fn location(r: &TestRecord, path_prefix: &str) -> Option<SourceLocation> {
+    let failed = |a: &&TestAttempt| matches!(a.outcome, Outcome::Failed | Outcome::Error);
     let l = r
         .attempts
         .iter()
         .rev()
-        .find_map(|a| a.location.as_deref())?;
+        .filter(failed)
+        .find_map(|a| a.location.as_deref())
+        .or_else(|| r.attempts.iter().rev().find_map(|a| a.location.as_deref()))?;
     let file = l.file.strip_prefix("./").unwrap_or(&l.file);
     let file = if Path::new(file).is_absolute() {
         file.to_string()
@@ -364,7 +368,7 @@ mod tests {
                 "flaky_b",
                 vec![
                     attempt(Outcome::Failed, Some("flake"), Some(("./t.rs", 3))),
-                    attempt(Outcome::Passed, None, None),
+                    attempt(Outcome::Passed, None, Some(("./t.rs", 1))),
                 ],
             ),
             record(
