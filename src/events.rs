@@ -3,7 +3,8 @@
 //!
 //! The run (`crate::run`) emits [`Event`]s in order on one thread, the driver
 //! thread; every output — console progress, the summary, batch logs, the
-//! merged JUnit report, the timing history, `timeline.html`, `trace.json` —
+//! merged JUnit report, the timing history, `timeline.html`, `trace.json`,
+//! the GitHub Actions annotations and job summary, the JSON event stream —
 //! is a [`Reporter`] that consumes them. Reporters never import the runner
 //! and need no locking; nothing else writes to stdout or stderr while a run
 //! goes on. Adding an output is one file with a `Reporter` and one line in

@@ -302,6 +302,13 @@ fn an_unknown_message_format_is_a_usage_error() {
     let out = run(&dir, &["--message-format", "xml"], &[]);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert!(stderr(&out).contains("human, json"), "{}", describe(&out));
+    let out = run(&dir, &["--collect-only", "--message-format", "json"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("use `offload collect -f json`"),
+        "{}",
+        describe(&out)
+    );
 }
 
 /// Whether `program args` runs: the real runners are required (never

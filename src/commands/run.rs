@@ -240,6 +240,12 @@ fn last_problems(path: &Path) -> std::result::Result<rustc_hash::FxHashSet<Strin
 
 /// `--parallel`, `--env`, `--copy-dir` on top of the config file.
 fn apply_overrides(config: &mut Config, args: &RunArgs) -> Result<()> {
+    if args.collect_only && args.message_format == Some(crate::report::MessageFormat::Json) {
+        // Its stdout is the list of tests, not an event stream.
+        return Err(Error::new(
+            "--collect-only prints the tests, not events: for JSON, use `offload collect -f json`",
+        ));
+    }
     if let Some(f) = args.flaky_result {
         config.offload.flaky_result = f;
     }
