@@ -21,3 +21,18 @@ macro_rules! errln {
 }
 
 pub(crate) use {errln, outln};
+
+/// Write `text` whole to stdout (or stderr) and flush, ignoring a closed
+/// stream: one lock, so that another thread's line cannot cut into it.
+pub fn write_text(text: &str, to_stderr: bool) {
+    use std::io::Write as _;
+    if to_stderr {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}

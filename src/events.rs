@@ -659,6 +659,17 @@ pub mod testing {
         ids.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Test `id` of group `all`, its verdict decided from `attempts`.
+    pub fn record(id: &str, attempts: Vec<crate::model::TestAttempt>) -> TestRecord {
+        TestRecord {
+            id: id.into(),
+            group: "all".into(),
+            status: TestRecord::status_from_attempts(&attempts),
+            attempts,
+            not_run_reason: None,
+        }
+    }
+
     /// A finished batch with no output and no timing.
     pub fn finished(
         batch: usize,

@@ -118,23 +118,33 @@ impl Estimates {
 }
 
 impl History {
-    /// Read the history file, then fill in from the previous run's JUnit the
-    /// tests the file does not know — read only when one of `ids` (the run's
-    /// tests) is missing from the file: usually the file knows them all, and
-    /// the report would be parsed for nothing. Missing or damaged files give
-    /// what could be read (possibly nothing); this never fails.
+    /// The history file, then the last JUnit report (the tests' own
+    /// reading, as a run does it).
+    #[cfg(test)]
     pub fn load<'a>(
         junit_path: &Path,
         history_path: &Path,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> History {
+        History::from_file(history_path).with_last_report(junit_path, ids)
+    }
+
+    /// This history, filled in from the previous run's JUnit for the tests
+    /// it does not know — read only when one of `ids` (the run's tests) is
+    /// missing from the file: usually the file knows them all, and the
+    /// report would be parsed for nothing. Missing or damaged files give
+    /// what could be read (possibly nothing); this never fails.
+    pub fn with_last_report<'a>(
+        mut self,
+        junit_path: &Path,
         mut ids: impl Iterator<Item = &'a str>,
     ) -> History {
-        let mut h = History::from_file(history_path);
-        if ids.any(|id| !h.durations.contains_key(id)) {
+        if ids.any(|id| !self.durations.contains_key(id)) {
             for (id, d) in junit_durations(junit_path) {
-                h.durations.entry(id).or_insert(d);
+                self.durations.entry(id).or_insert(d);
             }
         }
-        h
+        self
     }
 
     /// The history file alone, without the last JUnit report: what every

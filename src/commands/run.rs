@@ -109,9 +109,11 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
         }
         Err(e) => return Err(e),
     };
+    // Read once: the shard split uses the file alone (what every CI job
+    // sees alike), the plan adds the last report's durations.
+    let history = History::from_file(&history_path);
     if let Some(shard) = args.shard {
-        let keep =
-            crate::schedule::shard::select(&table, &History::from_file(&history_path), shard);
+        let keep = crate::schedule::shard::select(&table, &history, shard);
         let all = table.tests.len();
         table.retain(&keep);
         session.emit(&crate::events::Event::Notice {
@@ -167,11 +169,8 @@ pub fn run(config_path: &Path, verbose: bool, args: &RunArgs) -> Result<Verdict>
     let parallelism = config.offload.max_parallel.max(1);
     let plan = {
         // Dropped once the plan is made: the run does not need it.
-        let history = History::load(
-            &junit_path,
-            &history_path,
-            table.tests.iter().map(|t| t.id.as_str()),
-        );
+        let history =
+            history.with_last_report(&junit_path, table.tests.iter().map(|t| t.id.as_str()));
         let timeout = Duration::from_secs(config.offload.test_timeout_secs);
         crate::run::timing::plan(
             &mut table,

@@ -111,17 +111,7 @@ impl Reporter for AnnotationsReporter {
     fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         if let Event::RunFinished { records, .. } = event {
             let text = render_annotations(records, &self.path_prefix);
-            use std::io::Write as _;
-            // A closed stream (`offload run | head`) is not an error.
-            if self.to_stderr {
-                let mut err = std::io::stderr().lock();
-                let _ = err.write_all(text.as_bytes());
-                let _ = err.flush();
-            } else {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(text.as_bytes());
-                let _ = out.flush();
-            }
+            crate::console::write_text(&text, self.to_stderr);
         }
         Ok(())
     }
@@ -282,6 +272,7 @@ fn failure_text(a: &TestAttempt) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::testing::record;
     use std::time::Duration;
 
     fn attempt(outcome: Outcome, message: Option<&str>, at: Option<(&str, u32)>) -> TestAttempt {
@@ -295,16 +286,6 @@ mod tests {
             }),
             message: message.map(str::to_string),
             ..TestAttempt::synthetic(outcome, "", 1)
-        }
-    }
-
-    fn record(id: &str, attempts: Vec<TestAttempt>) -> TestRecord {
-        TestRecord {
-            id: id.into(),
-            group: "all".into(),
-            status: TestRecord::status_from_attempts(&attempts),
-            attempts,
-            not_run_reason: None,
         }
     }
 

@@ -69,12 +69,7 @@ impl Reporter for JsonStreamReporter {
             Event::AttemptFinished { .. } | Event::TestRetrying { .. } | Event::TestDecided { .. }
         );
         if !per_test && !self.pending.is_empty() {
-            use std::io::Write as _;
-            // A closed stdout (`offload run --message-format json | head`)
-            // is not an error.
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(self.pending.as_bytes());
-            let _ = out.flush();
+            crate::console::write_text(&self.pending, false);
             self.pending.clear();
         }
         Ok(())

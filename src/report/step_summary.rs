@@ -193,6 +193,7 @@ fn cell_code(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::testing::record;
     use crate::model::{Outcome, TestAttempt};
     use std::time::Duration;
 
@@ -201,16 +202,6 @@ mod tests {
             duration: Duration::from_millis(ms),
             message: message.map(str::to_string),
             ..TestAttempt::synthetic(outcome, "", 1)
-        }
-    }
-
-    fn record(id: &str, attempts: Vec<TestAttempt>) -> TestRecord {
-        TestRecord {
-            id: id.into(),
-            group: "all".into(),
-            status: TestRecord::status_from_attempts(&attempts),
-            attempts,
-            not_run_reason: None,
         }
     }
 

@@ -191,17 +191,7 @@ impl Reporter for SummaryReporter {
                     stats.stopped.is_some(),
                     &self.failures,
                 );
-                // A closed stdout (`offload run | head`) is not an error.
-                use std::io::Write as _;
-                if self.to_stderr {
-                    let mut stderr = std::io::stderr().lock();
-                    let _ = stderr.write_all(text.as_bytes());
-                    let _ = stderr.flush();
-                } else {
-                    let mut stdout = std::io::stdout().lock();
-                    let _ = stdout.write_all(text.as_bytes());
-                    let _ = stdout.flush();
-                }
+                crate::console::write_text(&text, self.to_stderr);
                 if let Some(fatal) = &stats.fatal {
                     crate::console::errln!("error: {fatal}");
                 }
@@ -367,6 +357,7 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::testing::record;
     use crate::model::{Outcome, TestAttempt};
     use std::path::PathBuf;
 
@@ -381,16 +372,6 @@ mod tests {
             batch: 1,
             started: None,
             location: None,
-        }
-    }
-
-    fn record(id: &str, attempts: Vec<TestAttempt>) -> TestRecord {
-        TestRecord {
-            id: id.into(),
-            group: "all".into(),
-            status: TestRecord::status_from_attempts(&attempts),
-            attempts,
-            not_run_reason: None,
         }
     }
 
