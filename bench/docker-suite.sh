@@ -232,7 +232,7 @@ spans = [e for e in events if e.get("ph") == "X"]
 t0 = min(e["ts"] for e in spans)
 def end(e): return (e["ts"] + e.get("dur", 0) - t0) / 1e6
 def start(e): return (e["ts"] - t0) / 1e6
-batches = [e for e in spans if "batch" in (e.get("args") or {})]
+batches = [e for e in spans if e.get("cat") == "batch"]
 first_batch = min(start(e) for e in batches)
 last_batch = max(end(e) for e in batches)
 run_end = max(end(e) for e in spans)

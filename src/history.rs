@@ -18,7 +18,10 @@
 //! it), `concurrency` (key: a group, or `*`; how many tests a batch runs at
 //! once, in per mille, for runners that run them side by side) or
 //! `error` (key `*`: how far off the durations were in the last run, in per
-//! mille; the scheduler sizes its tail of small batches by it); `missed`
+//! mille; the scheduler sizes its tail of small batches by it) or `ready`
+//! (key: a rank k = 1, 2, …; how long after the run started creating
+//! sandboxes the k-th of them was ready: remote sandboxes come up one after
+//! another, and the scheduler gives a late one less work); `missed`
 //! counts the runs since the key was last seen. Reading tolerates anything:
 //! a damaged line, a conflict marker, and duplicate keys (their durations are
 //! averaged) — so a merge conflict is resolved by keeping both sides, and
@@ -84,6 +87,9 @@ pub struct History {
     pub concurrency: BTreeMap<String, f64>,
     /// How far off the durations were last time, as a fraction.
     pub estimate_error: Option<f64>,
+    /// When the k-th sandbox was ready (index k − 1), from the moment the
+    /// run started creating them.
+    pub ready: Vec<Duration>,
 }
 
 /// The scheduler's view of a run's tests, from [`History::estimate`].
@@ -107,6 +113,10 @@ pub struct Estimates {
     /// How far off the history's durations were last time (a fraction), for
     /// [`crate::schedule::PlanParams::estimate_error`].
     pub estimate_error: Option<f64>,
+    /// When each sandbox is expected to be ready, earliest first (empty
+    /// when never measured, or when the durations are not known: nominal
+    /// durations cannot be weighed against real delays).
+    pub ready: Vec<Duration>,
 }
 
 impl Estimates {
@@ -151,7 +161,7 @@ impl History {
     /// job of a CI matrix sees alike (the committed file), where the last
     /// report differs from job to job (`--shard`).
     pub fn from_file(history_path: &Path) -> History {
-        let [concurrency, errors, per_tests, startups, tests] = read_file(history_path).maps;
+        let [concurrency, errors, per_tests, ready, startups, tests] = read_file(history_path).maps;
         let values = |map: FxHashMap<String, Entry>| -> BTreeMap<String, Duration> {
             map.into_iter().map(|(k, e)| (k, e.value)).collect()
         };
@@ -164,6 +174,7 @@ impl History {
                 .map(|(k, e)| (k, per_mille(e.value)))
                 .collect(),
             estimate_error: errors.get(ANY_GROUP).map(|e| per_mille(e.value)),
+            ready: by_rank(&ready),
         }
     }
 
@@ -239,8 +250,21 @@ impl History {
             per_test,
             concurrency,
             estimate_error: self.estimate_error,
+            ready: if all.is_empty() {
+                Vec::new()
+            } else {
+                self.ready.clone()
+            },
         }
     }
+}
+
+/// The `ready` entries in rank order, as far as the ranks run 1, 2, 3, …
+/// without a gap.
+fn by_rank(map: &FxHashMap<String, Entry>) -> Vec<Duration> {
+    (1..)
+        .map_while(|k: usize| map.get(&k.to_string()).map(|e| e.value))
+        .collect()
 }
 
 /// The `error` and `concurrency` lines store a number as per mille in the
@@ -416,6 +440,8 @@ pub struct RunTimings<'a> {
     batches: BTreeMap<&'a str, Vec<Said>>,
     /// Per group: how many tests ran at once in each side-by-side batch.
     concurrency: BTreeMap<&'a str, Vec<f64>>,
+    /// When each sandbox was first ready, earliest first.
+    ready: Vec<Duration>,
 }
 
 impl<'a> RunTimings<'a> {
@@ -488,6 +514,13 @@ impl<'a> RunTimings<'a> {
         };
         self.batches.entry(group).or_default().push(said);
     }
+
+    /// The run's sandboxes were first ready so long after it started
+    /// creating them (in any order).
+    pub fn sandboxes_ready(&mut self, mut after: Vec<Duration>) {
+        after.sort_unstable();
+        self.ready = after;
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -501,15 +534,18 @@ enum Kind {
     Error = 1,
     /// What each test adds to a batch (key `*`: the runner's).
     PerTest = 2,
-    Startup = 3,
-    Test = 4,
+    /// When the k-th sandbox was ready (key: k).
+    Ready = 3,
+    Startup = 4,
+    Test = 5,
 }
 
 /// In file order (alphabetical, so that the file's lines are sorted).
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind::Concurrency,
     Kind::Error,
     Kind::PerTest,
+    Kind::Ready,
     Kind::Startup,
     Kind::Test,
 ];
@@ -520,6 +556,7 @@ impl Kind {
             Kind::Concurrency => "concurrency",
             Kind::Error => "error",
             Kind::PerTest => "pertest",
+            Kind::Ready => "ready",
             Kind::Startup => "startup",
             Kind::Test => "test",
         }
@@ -537,7 +574,7 @@ struct Entry {
 /// made when writing).
 #[derive(Debug, Default, PartialEq)]
 struct HistoryFile {
-    maps: [FxHashMap<String, Entry>; 5],
+    maps: [FxHashMap<String, Entry>; 6],
     /// Lines that could not be read (reported by tests; otherwise ignored).
     skipped: usize,
 }
@@ -612,6 +649,7 @@ fn parse_line(line: &str) -> Option<(Kind, String, Entry)> {
         "startup" => Kind::Startup,
         "concurrency" => Kind::Concurrency,
         "pertest" => Kind::PerTest,
+        "ready" => Kind::Ready,
         "error" => Kind::Error,
         _ => return None,
     };
@@ -842,6 +880,24 @@ fn merge_run(mut file: HistoryFile, run: &RunTimings<'_>) -> HistoryFile {
     }
     file.map_mut(Kind::Error)
         .retain(|_, e| age(error_measured, e));
+    // The k-th sandbox's delay moves like a start-up; ranks this run did
+    // not reach (fewer sandboxes) age out.
+    let ready = file.map_mut(Kind::Ready);
+    for (k, &d) in run.ready.iter().enumerate() {
+        update(
+            ready,
+            &(k + 1).to_string(),
+            d,
+            0.20,
+            Duration::from_millis(20),
+        );
+    }
+    ready.retain(|key, e| {
+        let seen = key
+            .parse::<usize>()
+            .is_ok_and(|k| k >= 1 && k <= run.ready.len());
+        age(seen, e)
+    });
 
     let excess = file.len().saturating_sub(MAX_ENTRIES);
     if excess > 0 {

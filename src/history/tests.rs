@@ -654,3 +654,38 @@ fn side_by_side_batches_learn_start_up_from_their_span() {
     assert_eq!(e.startup, Some(ms(800)));
     assert_eq!(History::default().estimate([("t", "g")]).concurrency, 1.0);
 }
+
+#[test]
+fn sandbox_ready_delays_are_learned_by_rank_and_drive_the_estimates() {
+    let dir = Scratch::new("ready");
+    let path = dir.0.join("offload.history.tsv");
+    let mut run = run_with(&[("a", 100), ("b", 100)]);
+    // Reported in whatever order the sandboxes came up.
+    run.sandboxes_ready(vec![ms(900), ms(300), ms(600)]);
+    save(&path, &run).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("ready\t1\t300.0\t0\n"), "{text}");
+    assert!(text.contains("ready\t3\t900.0\t0\n"), "{text}");
+    let h = History::from_file(&path);
+    assert_eq!(h.ready, vec![ms(300), ms(600), ms(900)]);
+    let e = h.estimate([("a", "all"), ("b", "all")]);
+    assert_eq!(e.ready, h.ready);
+    // Nothing known about the tests: nominal durations cannot be weighed
+    // against real delays.
+    let e = h.estimate([("c", "all")]);
+    assert!(e.ready.is_empty());
+
+    // A run with two sandboxes moves their ranks (off by over 20%: halfway)
+    // and ages the third.
+    let mut run = run_with(&[("a", 100), ("b", 100)]);
+    run.sandboxes_ready(vec![ms(100), ms(600)]);
+    save(&path, &run).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("ready\t1\t200.0\t0\n"), "{text}");
+    assert!(text.contains("ready\t2\t600.0\t0\n"), "{text}");
+    assert!(text.contains("ready\t3\t900.0\t1\n"), "{text}");
+    // A gap in the ranks ends the list.
+    let mut file = parse(&text);
+    file.map_mut(Kind::Ready).remove("2");
+    assert_eq!(by_rank(file.map(Kind::Ready)), vec![ms(200)]);
+}

@@ -18,6 +18,10 @@ pub struct TimingHistoryReporter {
     /// seen, so that their entries do not age out.
     left_out: std::sync::Arc<[String]>,
     batches: Vec<BatchTiming>,
+    /// When the run started creating sandboxes, and when each was first
+    /// ready (a replacement is not a sandbox coming up at the start).
+    run_started: std::time::Duration,
+    ready: rustc_hash::FxHashMap<usize, std::time::Duration>,
 }
 
 impl TimingHistoryReporter {
@@ -28,6 +32,8 @@ impl TimingHistoryReporter {
             groups: Vec::new(),
             left_out: std::sync::Arc::from(Vec::new()),
             batches: Vec::new(),
+            run_started: std::time::Duration::ZERO,
+            ready: rustc_hash::FxHashMap::default(),
         }
     }
 }
@@ -35,9 +41,14 @@ impl TimingHistoryReporter {
 impl Reporter for TimingHistoryReporter {
     fn on_event(&mut self, event: &Event<'_>) -> Result<(), ReportError> {
         match event {
-            Event::RunStarted { table, .. } => {
+            Event::RunStarted { table, at, .. } => {
                 self.groups = table.groups.iter().map(|g| g.name.clone()).collect();
                 self.left_out = std::sync::Arc::clone(&table.left_out);
+                self.run_started = *at;
+            }
+            Event::SandboxReady { sandbox, at, .. } => {
+                let after = at.saturating_sub(self.run_started);
+                self.ready.entry(*sandbox).or_insert(after);
             }
             Event::BatchFinished(b) => self.batches.extend(b.timing),
             Event::RunFinished { records, .. } => {
@@ -76,6 +87,7 @@ impl Reporter for TimingHistoryReporter {
                     };
                     timings.batch(group, sample);
                 }
+                timings.sandboxes_ready(self.ready.values().copied().collect());
                 history::save(&self.path, &timings).map_err(|e| {
                     ReportError::Warning(format!(
                         "cannot save the timing history {}: {}",

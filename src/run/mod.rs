@@ -41,7 +41,7 @@ use crate::provider::{Provider, ProviderError};
 use crate::schedule::PlannedBatch;
 use batch::{BatchContext, Job};
 use state::{Effects, RunState, Settings};
-use worker::WorkerMsg;
+use worker::{Order, WorkerMsg};
 
 /// What reaches the driver thread, from whichever thread.
 pub enum Msg {
@@ -242,8 +242,6 @@ impl<'r> Session<'r> {
         result
     }
 
-    /// Prepare `provider` (build an image) on a thread of its own, while
-    /// discovery runs; [`Session::wait_prepared`] takes it back.
     /// The preparation just ended: tell the reporters how long it took.
     fn prepared_at_last(&mut self) {
         if let Some(started) = self.preparing_since.take() {
@@ -252,6 +250,8 @@ impl<'r> Session<'r> {
         }
     }
 
+    /// Prepare `provider` (build an image) on a thread of its own, while
+    /// discovery runs; [`Session::wait_prepared`] takes it back.
     pub fn start_preparing(&mut self, provider: Box<dyn Provider>, prepare: bool) -> Preparing {
         if prepare {
             self.preparing_since = Some(self.now());
@@ -302,9 +302,14 @@ impl<'r> Session<'r> {
         provider: Arc<dyn Provider>,
         options: ExecuteOptions,
     ) -> Result<RunStats> {
-        // No more sandboxes than tests: a sandbox can cost real money.
-        let workers = options.parallelism.max(1).min(table.tests.len().max(1));
-        let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
+        // No more sandboxes than tests, or than planned batches: a sandbox
+        // can cost real money.
+        let workers = options
+            .parallelism
+            .max(1)
+            .min(table.tests.len().max(1))
+            .min(batches.len().max(1));
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<Order>();
         let context_framework = Arc::clone(&framework);
         let context = Arc::new(worker::WorkerContext {
             provider,
@@ -367,9 +372,7 @@ impl<'r> Session<'r> {
                 let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
                 state.stop(reason, &mut fx);
                 // Jobs no worker picked up yet will not run.
-                while let Ok(job) = job_rx.try_recv() {
-                    state.take_back(job, &mut fx);
-                }
+                take_back_orders(&job_rx, &mut state, &mut fx);
             }
             state.dispatch(&mut Fx::new(
                 &mut self.reporters,
@@ -467,9 +470,7 @@ impl<'r> Session<'r> {
         // queue so that the workers leave and destroy their sandboxes.
         let finished = {
             let mut fx = Fx::new(&mut self.reporters, &job_tx, &self.cancel, &mut fx_flags);
-            while let Ok(job) = job_rx.try_recv() {
-                state.take_back(job, &mut fx);
-            }
+            take_back_orders(&job_rx, &mut state, &mut fx);
             state.finish(&mut fx)
         };
         let wall = self.now();
@@ -558,7 +559,7 @@ impl<'r> Session<'r> {
 /// to the workers, and `--fail-fast` stopping the running batches.
 struct Fx<'a, 'r> {
     reporters: &'a mut Reporters<'r>,
-    jobs: &'a Sender<Job>,
+    jobs: &'a Sender<Order>,
     cancel: &'a Cancel,
     flags: &'a mut FxFlags,
 }
@@ -572,7 +573,7 @@ struct FxFlags {
 impl<'a, 'r> Fx<'a, 'r> {
     fn new(
         reporters: &'a mut Reporters<'r>,
-        jobs: &'a Sender<Job>,
+        jobs: &'a Sender<Order>,
         cancel: &'a Cancel,
         flags: &'a mut FxFlags,
     ) -> Self {
@@ -598,7 +599,11 @@ impl Effects for Fx<'_, '_> {
     }
 
     fn dispatch(&mut self, job: Job) {
-        let _ = self.jobs.send(job);
+        let _ = self.jobs.send(Order::Run(job));
+    }
+
+    fn retire(&mut self) {
+        let _ = self.jobs.send(Order::Retire);
     }
 
     fn rediscover(&mut self) {
@@ -606,9 +611,16 @@ impl Effects for Fx<'_, '_> {
     }
 }
 
-/// Discover `groups` on a thread of its own, progress and the result sent
-/// to the driver (`done` wraps the result); the cache, if any, is saved
-/// there too.
+/// Take back the orders no worker picked up (the run stopped or is over).
+fn take_back_orders(orders: &Receiver<Order>, state: &mut RunState<'_>, fx: &mut Fx<'_, '_>) {
+    while let Ok(order) = orders.try_recv() {
+        match order {
+            Order::Run(job) => state.take_back(job, fx),
+            Order::Retire => state.retire_taken_back(),
+        }
+    }
+}
+
 /// A discovery output line as `-v` shows it: `cargo nextest list` prints
 /// the whole list as one JSON line, which is cut to its start.
 fn shown_discovery_line(line: &str) -> String {
@@ -623,6 +635,9 @@ fn shown_discovery_line(line: &str) -> String {
     format!("{}… ({} bytes)", &line[..end], line.len())
 }
 
+/// Discover `groups` on a thread of its own, progress and the result sent
+/// to the driver (`done` wraps the result); the cache, if any, is saved
+/// there too.
 fn spawn_discovery(
     framework: Arc<dyn Framework>,
     groups: Vec<GroupConfig>,
@@ -699,12 +714,6 @@ impl Drop for Preparing {
             let _ = handle.join();
         }
     }
-}
-
-/// The makespan the plan promises: the batches, in order, each to the
-/// worker that frees up first.
-pub fn expected_makespan(batches: &[PlannedBatch], workers: usize) -> Duration {
-    crate::schedule::loads::makespan(batches.iter().map(|b| b.expected), workers)
 }
 
 #[cfg(test)]

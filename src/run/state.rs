@@ -47,6 +47,9 @@ pub trait Effects {
     fn emit(&mut self, event: &Event<'_>);
     /// Hand `job` to the next free worker.
     fn dispatch(&mut self, job: Job);
+    /// Tell the next free worker to destroy its sandbox and leave: the run
+    /// has no more work for it.
+    fn retire(&mut self);
     /// Discover every group afresh (not from the cache) and give the result
     /// to [`RunState::rediscovered`]; asked at most once per run.
     fn rediscover(&mut self);
@@ -238,6 +241,51 @@ impl<'t> RunState<'t> {
             self.idle -= 1;
             fx.dispatch(job);
         }
+        self.retire_idle(fx);
+    }
+
+    /// With nothing queued and nothing more to come, an idle sandbox only
+    /// costs: a remote one money, and every sandbox its destroy at the end
+    /// of the run, where eight `docker rm` at once take longer than one.
+    /// So it is destroyed now — except one per running batch that may still
+    /// be retried for a failure (its retry then starts at once, beside the
+    /// batch's own sandbox), and one spare while any batch runs (for a batch
+    /// whose sandbox broke).
+    fn retire_idle(&mut self, fx: &mut dyn Effects) {
+        let more_to_come = self.stopped.is_some()
+            || !self.queue.is_empty()
+            || !self.parked.is_empty()
+            || self.rediscovery == Rediscovery::Asked;
+        if more_to_come || self.idle == 0 {
+            return;
+        }
+        let retriable = self
+            .in_flight
+            .values()
+            .filter(|f| self.may_be_retried(&f.job))
+            .count();
+        let spare = usize::from(!self.in_flight.is_empty());
+        let reserve = retriable + spare;
+        while self.idle > reserve {
+            self.idle -= 1;
+            self.live -= 1;
+            fx.retire();
+        }
+    }
+
+    /// Whether a failure in `job` would be retried.
+    fn may_be_retried(&self, job: &Job) -> bool {
+        job.tests.iter().any(|&t| {
+            let retry_count = self.table.groups[self.table.tests[t].group].retry_count;
+            !self.tests[t].decided && self.tests[t].failure_retries < retry_count
+        })
+    }
+
+    /// An order to retire that no worker took before the run stopped: its
+    /// worker is still there, idle.
+    pub fn retire_taken_back(&mut self) {
+        self.idle += 1;
+        self.live += 1;
     }
 
     pub fn sandbox_ready(&mut self, sandbox: usize, id: &str, now: Duration, fx: &mut dyn Effects) {
@@ -318,8 +366,8 @@ impl<'t> RunState<'t> {
         });
     }
 
-    /// A worker thread ended. One that ends during the run has failed: the
-    /// batch it was running gave nothing.
+    /// A worker thread ended: retired (it had no batch), or failed, and then
+    /// the batch it was running gave nothing.
     pub fn worker_exited(
         &mut self,
         sandbox: usize,

@@ -77,9 +77,17 @@ pub fn plan(
             unknown_startup_min_tests: framework.unknown_startup_min_tests(),
             // Nominal durations say nothing about how long a batch takes.
             timeout: (found > 0).then_some(timeout),
+            sandbox_ready: estimates.ready.clone(),
         },
     );
-    let expected_wall = (found > 0).then(|| super::expected_makespan(&batches, parallelism));
+    let expected_wall = (found > 0).then(|| {
+        let workers = parallelism.max(1).min(table.tests.len().max(1));
+        let start: Vec<Duration> = schedule::ready_delays(&estimates.ready, workers)
+            .into_iter()
+            .map(Duration::from_nanos)
+            .collect();
+        schedule::loads::makespan_from(batches.iter().map(|b| b.expected), &start)
+    });
     Plan {
         batches,
         batch_startup: estimates.startup.unwrap_or(DEFAULT_BATCH_STARTUP),

@@ -62,6 +62,15 @@ pub enum WorkerMsg {
     },
 }
 
+/// What the driver tells a worker through the shared job queue (whichever
+/// worker is free takes it).
+#[derive(Debug)]
+pub enum Order {
+    Run(Job),
+    /// Destroy your sandbox and leave: the run has no more work for you.
+    Retire,
+}
+
 /// What every worker shares.
 pub struct WorkerContext {
     pub provider: Arc<dyn Provider>,
@@ -76,7 +85,7 @@ pub struct WorkerContext {
 const MAX_CONSECUTIVE_INFRA_ERRORS: u32 = 3;
 
 /// The body of worker thread `worker`.
-pub fn work(worker: usize, ctx: Arc<WorkerContext>, jobs: Receiver<Job>, out: Sender<Msg>) {
+pub fn work(worker: usize, ctx: Arc<WorkerContext>, jobs: Receiver<Order>, out: Sender<Msg>) {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         work_inner(worker, &ctx, &jobs, &out);
     }));
@@ -86,7 +95,7 @@ pub fn work(worker: usize, ctx: Arc<WorkerContext>, jobs: Receiver<Job>, out: Se
     }));
 }
 
-fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Sender<Msg>) {
+fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Order>, out: &Sender<Msg>) {
     let send = |msg: WorkerMsg| {
         let _ = out.send(Msg::Worker(msg));
     };
@@ -104,7 +113,7 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
         Err(error) => return send(WorkerMsg::SandboxFailed { worker, error }),
     };
     let mut infra_errors_in_a_row = 0;
-    while let Ok(job) = jobs.recv() {
+    while let Ok(Order::Run(job)) = jobs.recv() {
         send(WorkerMsg::BatchStarted {
             worker,
             batch: job.batch,
@@ -155,8 +164,8 @@ fn work_inner(worker: usize, ctx: &WorkerContext, jobs: &Receiver<Job>, out: &Se
         }
         send(WorkerMsg::BatchDone(Box::new(result)));
     }
-    // The job channel closed: the run is over. Dropping the guard destroys
-    // the sandbox.
+    // Retired, or the job channel closed (the run is over). Dropping the
+    // guard destroys the sandbox.
     drop(guard);
 }
 

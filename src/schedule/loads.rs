@@ -67,10 +67,17 @@ pub fn split_balanced<T: Copy>(items: &[(T, Duration)], parts: usize) -> Vec<(Ve
     out
 }
 
-/// The makespan of running `durations` in this order on `workers` workers,
-/// each item going to whichever worker frees up first.
-pub fn makespan(durations: impl IntoIterator<Item = Duration>, workers: usize) -> Duration {
-    let mut loads = Loads::new(workers);
+/// The makespan of running `durations` in this order on workers that start
+/// at the times `start` gives (one per worker), each item going to whichever
+/// worker frees up first.
+pub fn makespan_from(
+    durations: impl IntoIterator<Item = Duration>,
+    start: &[Duration],
+) -> Duration {
+    let mut loads = match start {
+        [] => Loads::new(1),
+        _ => Loads::starting_at(start),
+    };
     for d in durations {
         loads.add_to_least(d);
     }
@@ -98,9 +105,13 @@ mod tests {
     }
 
     #[test]
-    fn makespan_is_list_scheduling_in_the_given_order() {
-        assert_eq!(makespan([s(4), s(3), s(2), s(1)], 2), s(5));
-        assert_eq!(makespan([s(1), s(1)], 0), s(2));
-        assert_eq!(makespan([], 3), s(0));
+    fn makespan_is_list_scheduling_in_the_given_order_from_each_start() {
+        let makespan =
+            |d: &[Duration], workers| makespan_from(d.iter().copied(), &vec![s(0); workers]);
+        assert_eq!(makespan(&[s(4), s(3), s(2), s(1)], 2), s(5));
+        assert_eq!(makespan(&[s(1), s(1)], 0), s(2));
+        assert_eq!(makespan(&[], 3), s(0));
+        // A worker that starts late takes less.
+        assert_eq!(makespan_from([s(4), s(3)], &[s(0), s(2)]), s(5));
     }
 }

@@ -108,6 +108,10 @@ pub struct PlanParams {
     /// real enough to plan against it (history): no batch is planned to
     /// take longer than [`batch_time_limit`] of it, start-up included.
     pub timeout: Option<Duration>,
+    /// When the sandboxes are expected to be ready, earliest first, as
+    /// history measured them (empty: all at once). Remote sandboxes come up
+    /// one after another; a late one is given that much less work.
+    pub sandbox_ready: Vec<Duration>,
 }
 
 /// The longest a batch may be planned to take under a per-batch `timeout`:
@@ -255,10 +259,13 @@ pub(crate) fn plan_tuned(
             &mut early,
         );
     }
-    let mut initial = vec![0u64; workers];
+    // Each virtual worker starts when its sandbox is expected to be ready,
+    // behind the first one. The heaviest batch goes to the first sandbox
+    // up, the lightest main batch to the last: they all end together.
+    let mut initial = ready_delays(&params.sandbox_ready, workers);
     if separate_retries {
         // The early batches, and as much again for their possible retry.
-        initial[0] = 2 * (early.len() as u64 * startup + retry_total);
+        initial[0] += 2 * (early.len() as u64 * startup + retry_total);
     }
 
     let local = regular.iter().any(|&p| tests[p].locality.is_some());
@@ -296,6 +303,18 @@ pub(crate) fn plan_tuned(
         cut(tests, list, &caps, &limits, &pieces, &copies, &mut batches);
     }
     finish(tests, early, batches, params.batch_startup)
+}
+
+/// How long after the first sandbox each of `workers` sandboxes is expected
+/// to be ready, in nanoseconds (from `ready`, earliest first; sandboxes
+/// beyond it as the last one known).
+pub fn ready_delays(ready: &[Duration], workers: usize) -> Vec<u64> {
+    let (Some(&first), Some(&last)) = (ready.first(), ready.last()) else {
+        return vec![0; workers];
+    };
+    (0..workers)
+        .map(|w| nanos(ready.get(w).copied().unwrap_or(last).saturating_sub(first)))
+        .collect()
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -89,7 +89,18 @@ pub fn makespan(
     workers: usize,
     startup: Duration,
 ) -> Duration {
-    let mut free = vec![Duration::ZERO; workers.max(1)];
+    makespan_after(plan, actual, &vec![Duration::ZERO; workers.max(1)], startup)
+}
+
+/// [`makespan`] on workers whose sandboxes are ready at the times `ready`
+/// gives (one per worker).
+pub fn makespan_after(
+    plan: &[PlannedBatch],
+    actual: &[Duration],
+    ready: &[Duration],
+    startup: Duration,
+) -> Duration {
+    let mut free = ready.to_vec();
     for b in plan {
         let w = (0..free.len()).min_by_key(|&w| (free[w], w)).unwrap();
         free[w] += startup + b.tests.iter().map(|&i| actual[i]).sum::<Duration>();

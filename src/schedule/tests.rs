@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::sim::{bench_like_ms, lower_bound, makespan, sched_tests, Rng};
+use super::sim::{bench_like_ms, lower_bound, makespan, makespan_after, sched_tests, Rng};
 use super::*;
 
 fn ms(v: u64) -> Duration {
@@ -163,6 +163,7 @@ fn study_makespan_ratios() {
                         unknown_startup_min_fraction: None,
                         unknown_startup_min_tests: 0,
                         timeout: None,
+                        sandbox_ready: Vec::new(),
                     };
                     let plan = if *vname == "singletons" {
                         // Reference: every test its own batch, in input order
@@ -205,6 +206,7 @@ fn params(parallelism: usize, startup_ms: Option<u64>) -> PlanParams {
         unknown_startup_min_fraction: None,
         unknown_startup_min_tests: 0,
         timeout: None,
+        sandbox_ready: Vec::new(),
     }
 }
 
@@ -849,4 +851,53 @@ fn split_to_fit_keeps_order_and_fits() {
     let parts = split_to_fit(&tests, ms(1000), ms(9000), ms(8000));
     assert_eq!(parts.len(), 5);
     assert!(split_to_fit(&[], ms(1), ms(1), ms(1)).is_empty());
+}
+
+#[test]
+fn sandboxes_that_come_up_late_get_less_work() {
+    // Eight containers as measured on the Docker bench: one up at once, the
+    // others crowding the engine; 370 ms per batch.
+    let ready: Vec<Duration> = [260, 550, 650, 730, 760, 800, 850, 900]
+        .into_iter()
+        .map(ms)
+        .collect();
+    let startup = ms(370);
+    let mut rng = Rng::new(7);
+    let durations = bench_like_ms(&mut rng, 500);
+    let actual: Vec<Duration> = durations.iter().map(|&d| ms(d)).collect();
+    let tests = sched_tests(&durations, true);
+    let blind = plan(&tests, &params(8, Some(370)));
+    let aware = plan(
+        &tests,
+        &PlanParams {
+            sandbox_ready: ready.clone(),
+            ..params(8, Some(370))
+        },
+    );
+    assert_covers(&tests, &aware);
+    let blind_span = makespan_after(&blind, &actual, &ready, startup);
+    let aware_span = makespan_after(&aware, &actual, &ready, startup);
+    // The bound: the work and one start-up per sandbox spread over the
+    // time each sandbox has after it comes up.
+    let work: Duration = actual.iter().sum::<Duration>() + startup * 8;
+    let mean_ready = ready.iter().sum::<Duration>() / 8;
+    let bound = mean_ready + work / 8;
+    assert!(
+        aware_span + ms(150) < blind_span,
+        "aware {aware_span:?}, blind {blind_span:?}"
+    );
+    assert!(
+        aware_span <= bound.mul_f64(1.03),
+        "aware {aware_span:?}, bound {bound:?}"
+    );
+    // Without measured delays, nothing changes.
+    let same = plan(
+        &tests,
+        &PlanParams {
+            sandbox_ready: vec![ms(300); 8],
+            ..params(8, Some(370))
+        },
+    );
+    let tests_of = |p: &[PlannedBatch]| p.iter().map(|b| b.tests.clone()).collect::<Vec<_>>();
+    assert_eq!(tests_of(&same), tests_of(&blind));
 }

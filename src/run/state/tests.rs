@@ -14,6 +14,8 @@ struct Recorder {
     jobs: Vec<Job>,
     timings: Vec<Option<BatchTiming>>,
     rediscoveries: usize,
+    /// Orders to retire an idle worker.
+    retired: usize,
 }
 
 impl Effects for Recorder {
@@ -44,6 +46,10 @@ impl Effects for Recorder {
 
     fn dispatch(&mut self, job: Job) {
         self.jobs.push(job);
+    }
+
+    fn retire(&mut self) {
+        self.retired += 1;
     }
 
     fn rediscover(&mut self) {
@@ -1114,4 +1120,67 @@ fn with_history_queued_batches_are_left_as_planned() {
     s.batch_done(result, Duration::from_secs(4), &mut fx);
     s.dispatch(&mut fx);
     assert_eq!(fx.take_jobs()[0].tests.len(), 10);
+}
+
+#[test]
+fn idle_sandboxes_are_retired_once_nothing_is_queued_keeping_a_spare() {
+    let t = table(&["pass_a", "pass_b", "pass_c", "pass_d"]);
+    let (mut s, mut fx) = start(&t, settings(4), &[&[0, 1], &[2, 3]], 4);
+    s.dispatch(&mut fx);
+    let mut jobs = fx.take_jobs();
+    assert_eq!(jobs.len(), 2);
+    // Two idle sandboxes, nothing queued: one stays as the spare.
+    assert_eq!(fx.retired, 1);
+    let first = jobs.remove(0);
+    s.batch_done(
+        fake_run(0, first.clone(), &first.ids),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    assert_eq!(fx.retired, 2, "one batch runs: one spare is enough");
+    assert!(!s.is_finished());
+    let second = jobs.remove(0);
+    s.batch_done(
+        fake_run(1, second.clone(), &second.ids),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    assert_eq!(fx.retired, 4, "nothing runs: every sandbox goes");
+    assert!(s.is_finished());
+    assert!(fx.take_jobs().is_empty());
+}
+
+#[test]
+fn a_running_batch_that_may_be_retried_keeps_a_sandbox_for_its_retry() {
+    let t = table_with_retries(&["fail_a", "pass_b"], 1);
+    let (mut s, mut fx) = start(&t, settings(3), &[&[0], &[1]], 3);
+    s.dispatch(&mut fx);
+    let mut jobs = fx.take_jobs();
+    // Two retriable batches and the spare: all three sandboxes stay.
+    assert_eq!(fx.retired, 0);
+    let passing = jobs.remove(1);
+    s.batch_done(
+        fake_run(1, passing.clone(), &passing.ids),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    assert_eq!(
+        fx.retired, 0,
+        "fail_a may still be retried: its reserve and the spare"
+    );
+    let failing = jobs.remove(0);
+    s.batch_done(
+        fake_run(0, failing.clone(), &failing.ids),
+        Duration::ZERO,
+        &mut fx,
+    );
+    s.dispatch(&mut fx);
+    let retry = fx.take_jobs();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].kind, BatchKind::Retry);
+    // The retry is its last chance: only the spare stays beside it.
+    assert_eq!(fx.retired, 1);
 }
