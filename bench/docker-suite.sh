@@ -78,19 +78,7 @@ OUT=$(cd "$OUT" && pwd)
 S=$OUT/suite
 rm -rf "$S"
 mkdir -p "$S"
-python3 - "$S" "$N" "$SEED" <<'PY'
-import math, random, sys
-out, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = random.Random(seed)
-ms = [int(min(max(round(40 * math.exp(rng.gauss(0.0, 0.7))), 10), 200)) for _ in range(n)]
-for i in rng.sample(range(n), max(1, round(n / 100))):
-    ms[i] = rng.randint(600, 1500)
-with open(out + "/tests.txt", "w") as f:
-    for i, m in enumerate(ms):
-        f.write("m%03d/t%05d_%dms\n" % (i // 50, i, m))
-with open(out + "/expected.env", "w") as f:
-    f.write("SUM_MS=%d\nMAX_MS=%d\n" % (sum(ms), max(ms)))
-PY
+python3 "$here/sleep-suite.py" "$S" "$N" "$SEED"
 # shellcheck disable=SC1091
 source "$S/expected.env"
 cat >"$S/run.sh" <<'SH'

@@ -81,8 +81,7 @@ pub fn plan(
         },
     );
     let expected_wall = (found > 0).then(|| {
-        let workers = parallelism.max(1).min(table.tests.len().max(1));
-        let start: Vec<Duration> = schedule::ready_delays(&estimates.ready, workers)
+        let start: Vec<Duration> = schedule::ready_delays(&estimates.ready, parallelism.max(1))
             .into_iter()
             .map(Duration::from_nanos)
             .collect();
