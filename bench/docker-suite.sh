@@ -20,15 +20,18 @@
 # max_parallel = P and the default framework on that runner; the image is the
 # example's Dockerfile FROM offload-busybox.
 #
-# Prints the per-call costs of the engine (median of 5) and, for each kind of
-# run, the median wall time with wall/LB. Each repetition runs Docker cold, Docker
-# warm, then the same suite with the local provider cold and warm (LB without the
-# container start): what the machine itself gives at that moment, since a loaded
-# machine stretches every sleep. From each run's trace (offload run --trace, times from
-# the start of the run's span) it also splits the wall time: when the first batch
-# starts (its container is up), when the last batch ends, how long the containers
-# take to go after that, and the time outside the run's span (process start,
-# discovery, prepare = docker build, writing the report).
+# Prints the per-call costs of the engine (median of 5; and P containers created
+# at once, median of 3) and, for each kind of run, the median wall time with
+# wall/LB. Each repetition runs Docker cold, Docker warm, then the same suite
+# with the local provider cold and warm (LB without the container start): what
+# the machine itself gives at that moment, since a loaded machine stretches
+# every sleep; and the floor, a shell script making the docker calls of a
+# perfect warm run with no runner around them. From each run's trace (offload
+# run --trace, times from the start of the run's span) it also splits the wall
+# time: when the first batch starts (its container is up), when the last batch
+# ends, how long the containers take to go after that, and the time outside the
+# run's span (process start, discovery, prepare = docker build, writing the
+# report).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,7 +44,7 @@ while (($#)); do
     -r) R=$2; shift ;;
     -s) SEED=$2; shift ;;
     -o) OUT=$2; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "docker-suite.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -180,6 +183,24 @@ for _ in 1 2 3 4 5; do
     printf '%s\t%s\t%s\t%s\t%s\n' "$b" "$r" "$e" "$p" "$d" >>"$OUT/calls.tsv"
 done
 rm -f "$OUT/x.xml"
+# P containers created at once, as a run creates its sandboxes: when each is up.
+: >"$OUT/creates.tsv"
+for _ in 1 2 3; do
+    t0=$(now)
+    for ((i = 1; i <= P; i++)); do
+        (
+            docker run -d --init --rm --label offload-sandbox "$image" sleep infinity >"$OUT/create-$i.id"
+            now >"$OUT/create-$i.at"
+        ) &
+    done
+    wait
+    cat "$OUT"/create-*.at | awk -v a="$t0" '{ d = $1 - a; s += d; if (d > last) last = d }
+        END { printf "%.3f\t%.3f\n", s / NR, last }' >>"$OUT/creates.tsv"
+    # shellcheck disable=SC2046 # one word per container ID
+    docker rm -f $(cat "$OUT"/create-*.id) >/dev/null
+    rm -f "$OUT"/create-*
+done
+CREATE_MEAN=$(cut -f1 "$OUT/creates.tsv" | median) CREATE_LAST=$(cut -f2 "$OUT/creates.tsv" | median)
 col() { cut -f"$1" "$OUT/calls.tsv" | median; }
 BUILD=$(col 1) START=$(col 2) EXEC=$(col 3) CP=$(col 4) RM=$(col 5)
 LB0=$(awk -v s="$SUM_MS" -v m="$MAX_MS" -v p="$P" \
@@ -228,12 +249,55 @@ print("%s\t%s\t%.3f\t%d\t%.3f\t%.3f\t%.3f" % (kind, rep, wall, len(batches), fir
 PY
 }
 
+# The floor: what a runner with no cost of its own gets from this engine. A
+# shell script makes the same docker calls as one warm Offload run would at
+# best: the cached build, then for each container at once `docker run`, one
+# `docker exec` of run.sh with its share of a perfect split (LPT over the known
+# durations, so every container holds about sum / P), one `docker cp` of the
+# result, `docker rm -f`. Offload's wall over the floor's is Offload's own cost.
+python3 - "$S/tests.txt" "$P" >"$S/floor-split.txt" <<'PY'
+import sys
+ids = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+p = int(sys.argv[2])
+ms = lambda i: int(i.rsplit("_", 1)[1][:-2])
+shares = [[0, []] for _ in range(p)]
+for i in sorted(ids, key=ms, reverse=True):
+    s = min(shares, key=lambda s: s[0])
+    s[0] += ms(i)
+    s[1].append(i)
+for _, share in shares:
+    print(" ".join(share))
+PY
+floor_once() {
+    local rep=$1 dir t0 wall image i=0 ids
+    dir=$OUT/runs/floor-$rep
+    mkdir -p "$dir"
+    t0=$(now)
+    image=$(cd "$S" && docker build -q --force-rm --build-arg BASE=$DOCKER_SANDBOX_BASE . 2>/dev/null | tail -1)
+    while read -r ids; do
+        i=$((i + 1))
+        (
+            c=$(docker run -d --init --rm --label offload-sandbox "$image" sleep infinity)
+            # shellcheck disable=SC2086 # the IDs are one word each
+            docker exec "$c" sh -c "cd /app && sh run.sh /tmp/result.xml $ids"
+            docker cp "$c:/tmp/result.xml" "$dir/result-$i.xml"
+            docker rm -f "$c" >/dev/null
+        ) >"$dir/stdout-$i" 2>&1 &
+    done <"$S/floor-split.txt"
+    wait
+    wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+    [[ $(cat "$dir"/result-*.xml | grep -c '<testcase') == "$N" ]] ||
+        { echo "docker-suite.sh: the floor's script did not run $N tests ($dir)" >&2; exit 1; }
+    printf 'floor\t%s\t%s\t%s\t\t\t\n' "$rep" "$wall" "$P"
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 printf 'kind\trep\twall\tbatches\tfirst_batch\tlast_batch\trun_end\n' >"$OUT/runs.tsv"
 for ((rep = 1; rep <= R; rep++)); do
     for kind in docker-cold docker-warm local-cold local-warm; do
         run_once "$kind" "$rep" >>"$OUT/runs.tsv"
     done
+    floor_once "$rep" >>"$OUT/runs.tsv"
 done
 
 # ------------------------------------------------------------------ report
@@ -252,6 +316,7 @@ report() {
     printf 'Suite: sum %.2f s, longest %.2f s. Per call (median of 5): docker build (cached) %.2f s, docker run -d %.2f s, docker exec %.2f s, docker cp %.2f s, docker rm -f %.2f s.\n' \
         "$(awk -v s="$SUM_MS" 'BEGIN { print s / 1000 }')" "$(awk -v s="$MAX_MS" 'BEGIN { print s / 1000 }')" \
         "$BUILD" "$START" "$EXEC" "$CP" "$RM"
+    printf '%d `docker run -d` at once (median of 3): up %.2f s after the start on average, the last after %.2f s.\n' "$P" "$CREATE_MEAN" "$CREATE_LAST"
     printf 'LB = max(longest, sum / %d) + one container start = %.2f s (for the local provider, without the container start: %.2f s).\n\n' "$P" "$LB" "$LB0"
     echo "| run | wall, median [min-max] of $R | wall / LB | batches | first batch starts | last batch ends | destroy after the last batch | outside the run (start, discovery, prepare, report) |"
     echo "|---|---|---|---|---|---|---|---|"
@@ -259,6 +324,9 @@ report() {
     report docker-warm "$LB"
     report local-cold "$LB0"
     report local-warm "$LB0"
+    w=$(awk '$1 == "floor" { print $3 }' "$OUT/runs.tsv")
+    printf '| floor: the same docker calls from a shell script, perfect split | %.2f s [%s] | %.2f | %d | | | | |\n' \
+        "$(median <<<"$w")" "$(minmax <<<"$w")" "$(awk -v w="$(median <<<"$w")" -v lb="$LB" 'BEGIN { print w / lb }')" "$P"
     echo
     echo "Timing history after the last warm run (overheads in ms):"
     grep -E '^(startup|pertest|error)' "$OUT/runs/docker-warm-$R/offload.history.tsv" | sed 's/^/    /'
