@@ -31,7 +31,11 @@
 # time: when the first batch starts (its container is up), when the last batch
 # ends, how long the containers take to go after that, and the time outside the
 # run's span (process start, discovery, prepare = docker build, writing the
-# report).
+# report). Each run's CPU time is the whole machine's (/proc/stat, so other load
+# counts too), against wall x cores: the engine's work for a container is CPU
+# (dockerd, containerd, its shims, runc), and the busier the cores, the more the
+# containers' start-up and removal hold the run up. The engine's CPU for one
+# container's life (run, exec, cp, rm, one after another) is measured alone.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,7 +48,7 @@ while (($#)); do
     -r) R=$2; shift ;;
     -s) SEED=$2; shift ;;
     -o) OUT=$2; shift ;;
-    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "docker-suite.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -161,6 +165,14 @@ command -v busybox >/dev/null || { echo "docker-suite.sh: busybox is not install
 now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'; }
+cores=$(nproc)
+tick=$(getconf CLK_TCK)
+busy() { # CPU ticks the whole machine has spent busy since boot
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
+cpu_since() { # cpu_since TICKS: busy CPU seconds since busy printed TICKS
+    awk -v a="$1" -v b="$(busy)" -v t="$tick" 'BEGIN { printf "%.2f\n", (b - a) / t }'
+}
 timed() { # timed CMD...: seconds the command took (its output discarded)
     local t0
     t0=$(now)
@@ -182,6 +194,16 @@ for _ in 1 2 3 4 5; do
     d=$(timed docker rm -f "$c")
     printf '%s\t%s\t%s\t%s\t%s\n' "$b" "$r" "$e" "$p" "$d" >>"$OUT/calls.tsv"
 done
+rm -f "$OUT/x.xml"
+# The engine's CPU for one container's life, with nothing else of ours running.
+b0=$(busy)
+for _ in 1 2 3 4 5; do
+    c=$(docker run -d --init --rm --label offload-sandbox "$image" sleep infinity)
+    docker exec "$c" sh -c 'mkdir -p /app/.offload/results && echo "<testsuite/>" >/app/.offload/results/x.xml'
+    docker cp "$c:/app/.offload/results/x.xml" "$OUT/x.xml" >/dev/null
+    docker rm -f "$c" >/dev/null
+done
+LIFE_CPU=$(awk -v c="$(cpu_since "$b0")" 'BEGIN { printf "%.2f", c / 5 }')
 rm -f "$OUT/x.xml"
 # P containers created at once, as a run creates its sandboxes: when each is up.
 : >"$OUT/creates.tsv"
@@ -222,6 +244,7 @@ run_once() {
     if [[ $kind == *-cold ]]; then
         rm -rf "${S:?}/$results" "$S/$history"
     fi
+    b0=$(busy)
     t0=$(now)
     if ! (cd "$S" && "$OFFLOAD_BIN" -c "$config" run --trace >"$dir/stdout" 2>"$dir/stderr"); then
         echo "docker-suite.sh: offload run failed ($dir)" >&2
@@ -229,12 +252,13 @@ run_once() {
         exit 1
     fi
     wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+    cpu=$(cpu_since "$b0")
     grep -q "tests=\"$N\" failures=\"0\" errors=\"0\"" "$S/$results/junit.xml" ||
         { echo "docker-suite.sh: not $N passing tests ($dir)" >&2; exit 1; }
     cp "$S/$results/trace.json" "$S/$history" "$dir/"
-    python3 - "$dir/trace.json" "$wall" "$kind" "$rep" <<'PY'
+    python3 - "$dir/trace.json" "$wall" "$kind" "$rep" "$cpu" <<'PY'
 import json, sys
-path, wall, kind, rep = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, wall, kind, rep, cpu = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 doc = json.load(open(path))
 events = doc["traceEvents"] if isinstance(doc, dict) else doc
 spans = [e for e in events if e.get("ph") == "X"]
@@ -245,7 +269,7 @@ batches = [e for e in spans if e.get("cat") == "batch"]
 first_batch = min(start(e) for e in batches)
 last_batch = max(end(e) for e in batches)
 run_end = max(end(e) for e in spans)
-print("%s\t%s\t%.3f\t%d\t%.3f\t%.3f\t%.3f" % (kind, rep, wall, len(batches), first_batch, last_batch, run_end))
+print("%s\t%s\t%.3f\t%d\t%.3f\t%.3f\t%.3f\t%s" % (kind, rep, wall, len(batches), first_batch, last_batch, run_end, cpu))
 PY
 }
 
@@ -272,6 +296,7 @@ floor_once() {
     local rep=$1 dir t0 wall image i=0 ids
     dir=$OUT/runs/floor-$rep
     mkdir -p "$dir"
+    b0=$(busy)
     t0=$(now)
     image=$(cd "$S" && docker build -q --force-rm --build-arg BASE=$DOCKER_SANDBOX_BASE . 2>/dev/null | tail -1)
     while read -r ids; do
@@ -286,13 +311,14 @@ floor_once() {
     done <"$S/floor-split.txt"
     wait
     wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+    cpu=$(cpu_since "$b0")
     [[ $(cat "$dir"/result-*.xml | grep -c '<testcase') == "$N" ]] ||
         { echo "docker-suite.sh: the floor's script did not run $N tests ($dir)" >&2; exit 1; }
-    printf 'floor\t%s\t%s\t%s\t\t\t\n' "$rep" "$wall" "$P"
+    printf 'floor\t%s\t%s\t%s\t\t\t\t%s\n' "$rep" "$wall" "$P" "$cpu"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-printf 'kind\trep\twall\tbatches\tfirst_batch\tlast_batch\trun_end\n' >"$OUT/runs.tsv"
+printf 'kind\trep\twall\tbatches\tfirst_batch\tlast_batch\trun_end\tcpu\n' >"$OUT/runs.tsv"
 for ((rep = 1; rep <= R; rep++)); do
     for kind in docker-cold docker-warm local-cold local-warm; do
         run_once "$kind" "$rep" >>"$OUT/runs.tsv"
@@ -305,10 +331,14 @@ report() {
     local kind=$1 lb=$2 w
     runcol() { awk -v k="$kind" "\$1 == k { print $1 }" "$OUT/runs.tsv" | median; }
     w=$(awk -v k="$kind" '$1 == k { print $3 }' "$OUT/runs.tsv")
-    printf '| %s | %.2f s [%s] | %.2f | %s | %.2f s | %.2f s | %.2f s | %.2f s |\n' "$kind" \
+    printf '| %s | %.2f s [%s] | %.2f | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s |\n' "$kind" \
         "$(median <<<"$w")" "$(minmax <<<"$w")" \
         "$(awk -v w="$(median <<<"$w")" -v lb="$lb" 'BEGIN { print w / lb }')" \
-        "$(runcol '$4')" "$(runcol '$5')" "$(runcol '$6')" "$(runcol '$7 - $6')" "$(runcol '$3 - $7')"
+        "$(runcol '$4')" "$(runcol '$5')" "$(runcol '$6')" "$(runcol '$7 - $6')" "$(runcol '$3 - $7')" "$(cpu_share "$kind")"
+}
+cpu_share() { # cpu_share KIND: median CPU seconds of its runs, and their share of wall x cores
+    awk -F'\t' -v k="$1" '$1 == k { print $8 }' "$OUT/runs.tsv" | median | awk -v w="$(awk -F'\t' -v k="$1" '$1 == k { print $3 }' "$OUT/runs.tsv" | median)" -v n="$cores" \
+        '{ printf "%.2f s (%.0f%%)", $1, 100 * $1 / (w * n) }'
 }
 {
     echo "## Docker provider: $N tests, $P containers (seed $SEED; $(docker version --format 'engine {{.Server.Version}}'), $(nproc) cores, load average $LOAD_BEFORE before the runs, $(cut -d' ' -f1-3 /proc/loadavg) after)"
@@ -317,16 +347,25 @@ report() {
         "$(awk -v s="$SUM_MS" 'BEGIN { print s / 1000 }')" "$(awk -v s="$MAX_MS" 'BEGIN { print s / 1000 }')" \
         "$BUILD" "$START" "$EXEC" "$CP" "$RM"
     printf '%d `docker run -d` at once (median of 3): up %.2f s after the start on average, the last after %.2f s.\n' "$P" "$CREATE_MEAN" "$CREATE_LAST"
+    printf 'The engine'"'"'s CPU for one container'"'"'s life (docker run, exec, cp, rm -f; mean of 5, whole machine): %.2f s, so %d containers take %.2f s of CPU, %.2f s of wall on %d cores.\n' \
+        "$LIFE_CPU" "$P" "$(awk -v c="$LIFE_CPU" -v p="$P" 'BEGIN { print c * p }')" "$(awk -v c="$LIFE_CPU" -v p="$P" -v n="$cores" 'BEGIN { print c * p / n }')" "$cores"
+    # The j-th container up waits for the creation work of j containers, the j-th
+    # from the end for the removal work of j, both on the machine's cores: summed
+    # over the containers, wall >= sum / P + (P + 1) x LIFE_CPU / (2 x cores)
+    # (the tests' own CPU and the engine's slowing down under load come on top).
+    bound=$(awk -v s="$SUM_MS" -v c="$LIFE_CPU" -v p="$P" -v n="$cores" 'BEGIN { print s / 1000 / p + (p + 1) * c / (2 * n) }')
+    printf 'From that CPU alone (the j-th container up waits for j creations, the j-th from the end for j removals, on %d cores): wall >= sum / %d + (%d + 1) x %.2f s / (2 x %d) = %.2f s = %.2f x LB.\n' \
+        "$cores" "$P" "$P" "$LIFE_CPU" "$cores" "$bound" "$(awk -v b="$bound" -v lb="$LB" 'BEGIN { print b / lb }')"
     printf 'LB = max(longest, sum / %d) + one container start = %.2f s (for the local provider, without the container start: %.2f s).\n\n' "$P" "$LB" "$LB0"
-    echo "| run | wall, median [min-max] of $R | wall / LB | batches | first batch starts | last batch ends | destroy after the last batch | outside the run (start, discovery, prepare, report) |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| run | wall, median [min-max] of $R | wall / LB | batches | first batch starts | last batch ends | destroy after the last batch | outside the run (start, discovery, prepare, report) | CPU used, machine-wide (share of wall x $cores cores) |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     report docker-cold "$LB"
     report docker-warm "$LB"
     report local-cold "$LB0"
     report local-warm "$LB0"
     w=$(awk '$1 == "floor" { print $3 }' "$OUT/runs.tsv")
-    printf '| floor: the same docker calls from a shell script, perfect split | %.2f s [%s] | %.2f | %d | | | | |\n' \
-        "$(median <<<"$w")" "$(minmax <<<"$w")" "$(awk -v w="$(median <<<"$w")" -v lb="$LB" 'BEGIN { print w / lb }')" "$P"
+    printf '| floor: the same docker calls from a shell script, perfect split | %.2f s [%s] | %.2f | %d | | | | | %s |\n' \
+        "$(median <<<"$w")" "$(minmax <<<"$w")" "$(awk -v w="$(median <<<"$w")" -v lb="$LB" 'BEGIN { print w / lb }')" "$P" "$(cpu_share floor)"
     echo
     echo "Timing history after the last warm run (overheads in ms):"
     grep -E '^(startup|pertest|error)' "$OUT/runs/docker-warm-$R/offload.history.tsv" | sed 's/^/    /'
