@@ -328,20 +328,22 @@ done
 
 # ------------------------------------------------------------------ report
 report() {
-    local kind=$1 lb=$2 w
+    local kind=$1 lb=$2 w wm
     runcol() { awk -v k="$kind" "\$1 == k { print $1 }" "$OUT/runs.tsv" | median; }
     w=$(awk -v k="$kind" '$1 == k { print $3 }' "$OUT/runs.tsv")
+    wm=$(median <<<"$w")
     printf '| %s | %.2f s [%s] | %.2f | %s | %.2f s | %.2f s | %.2f s | %.2f s | %s |\n' "$kind" \
-        "$(median <<<"$w")" "$(minmax <<<"$w")" \
-        "$(awk -v w="$(median <<<"$w")" -v lb="$lb" 'BEGIN { print w / lb }')" \
-        "$(runcol '$4')" "$(runcol '$5')" "$(runcol '$6')" "$(runcol '$7 - $6')" "$(runcol '$3 - $7')" "$(cpu_share "$kind")"
+        "$wm" "$(minmax <<<"$w")" \
+        "$(awk -v w="$wm" -v lb="$lb" 'BEGIN { print w / lb }')" \
+        "$(runcol '$4')" "$(runcol '$5')" "$(runcol '$6')" "$(runcol '$7 - $6')" "$(runcol '$3 - $7')" "$(cpu_share "$kind" "$wm")"
 }
-cpu_share() { # cpu_share KIND: median CPU seconds of its runs, and their share of wall x cores
-    awk -F'\t' -v k="$1" '$1 == k { print $8 }' "$OUT/runs.tsv" | median | awk -v w="$(awk -F'\t' -v k="$1" '$1 == k { print $3 }' "$OUT/runs.tsv" | median)" -v n="$cores" \
-        '{ printf "%.2f s (%.0f%%)", $1, 100 * $1 / (w * n) }'
+cpu_share() { # cpu_share KIND WALL: median CPU seconds of its runs, and their share of WALL x cores
+    # Tab-separated: the floor's row has empty fields before its CPU.
+    awk -F'\t' -v k="$1" '$1 == k { print $8 }' "$OUT/runs.tsv" | median |
+        awk -v w="$2" -v n="$cores" '{ printf "%.2f s (%.0f%%)", $1, 100 * $1 / (w * n) }'
 }
 {
-    echo "## Docker provider: $N tests, $P containers (seed $SEED; $(docker version --format 'engine {{.Server.Version}}'), $(nproc) cores, load average $LOAD_BEFORE before the runs, $(cut -d' ' -f1-3 /proc/loadavg) after)"
+    echo "## Docker provider: $N tests, $P containers (seed $SEED; $(docker version --format 'engine {{.Server.Version}}'), $cores cores, load average $LOAD_BEFORE before the runs, $(cut -d' ' -f1-3 /proc/loadavg) after)"
     echo
     printf 'Suite: sum %.2f s, longest %.2f s. Per call (median of 5): docker build (cached) %.2f s, docker run -d %.2f s, docker exec %.2f s, docker cp %.2f s, docker rm -f %.2f s.\n' \
         "$(awk -v s="$SUM_MS" 'BEGIN { print s / 1000 }')" "$(awk -v s="$MAX_MS" 'BEGIN { print s / 1000 }')" \
@@ -364,8 +366,9 @@ cpu_share() { # cpu_share KIND: median CPU seconds of its runs, and their share 
     report local-cold "$LB0"
     report local-warm "$LB0"
     w=$(awk '$1 == "floor" { print $3 }' "$OUT/runs.tsv")
+    wm=$(median <<<"$w")
     printf '| floor: the same docker calls from a shell script, perfect split | %.2f s [%s] | %.2f | %d | | | | | %s |\n' \
-        "$(median <<<"$w")" "$(minmax <<<"$w")" "$(awk -v w="$(median <<<"$w")" -v lb="$LB" 'BEGIN { print w / lb }')" "$P" "$(cpu_share floor)"
+        "$wm" "$(minmax <<<"$w")" "$(awk -v w="$wm" -v lb="$LB" 'BEGIN { print w / lb }')" "$P" "$(cpu_share floor "$wm")"
     echo
     echo "Timing history after the last warm run (overheads in ms):"
     grep -E '^(startup|pertest|error)' "$OUT/runs/docker-warm-$R/offload.history.tsv" | sed 's/^/    /'
